@@ -1,0 +1,59 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRedisServer } from './redis-server';
+import { createRedisClient, redisOptionsFromUrl } from './connection';
+
+describe('embedded redis-server', () => {
+  it('starts on a unix socket with persistence, serves, and leaves nothing behind on stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'traverse-redis-test-'));
+    try {
+      const server = await startRedisServer({ dir });
+      assert.ok(server.socketPath && existsSync(server.socketPath));
+      assert.equal(readFileSync(join(dir, 'redis.pid'), 'utf8'), String(server.pid));
+      const client = createRedisClient({ mode: 'embedded', url: server.url });
+      await client.connect();
+      await client.set('k', 'v');
+      assert.equal(await client.get('k'), 'v');
+      assert.equal(await client.config('GET', 'appendonly').then((r) => (r as string[])[1]), 'yes');
+      await client.quit();
+      await server.stop();
+      assert.throws(() => process.kill(server.pid, 0));
+      assert.equal(existsSync(join(dir, 'redis.pid')), false);
+      // Data survives a restart from the same folder.
+      const again = await startRedisServer({ dir });
+      const c2 = createRedisClient({ mode: 'embedded', url: again.url });
+      await c2.connect();
+      assert.equal(await c2.get('k'), 'v');
+      await c2.quit();
+      await again.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops a server left running by a crashed earlier start before starting anew', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'traverse-redis-test-'));
+    try {
+      const first = await startRedisServer({ dir });
+      // Simulate the owner dying: start again without stopping the first.
+      const second = await startRedisServer({ dir });
+      assert.notEqual(first.pid, second.pid);
+      assert.throws(() => process.kill(first.pid, 0));
+      await second.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('redis urls', () => {
+  it('parses unix, redis and rediss forms', () => {
+    assert.deepEqual(redisOptionsFromUrl('unix:///tmp/r.sock'), { path: '/tmp/r.sock' });
+    assert.deepEqual(redisOptionsFromUrl('redis://:s%40cret@10.0.0.1:6380/2'), { host: '10.0.0.1', port: 6380, db: 2, password: 's@cret' });
+    assert.equal(redisOptionsFromUrl('rediss://[::1]').host, '::1');
+    assert.throws(() => redisOptionsFromUrl('http://x'), /must start with redis/);
+  });
+});
