@@ -1,0 +1,3 @@
+export * from './schema';
+export * from './loader';
+export * from './reference';

@@ -1,0 +1,245 @@
+import { z } from 'zod';
+
+// The configuration tree of a traverse node. Defaults come from the seeds' port
+// tables and settings pages (LifeSize Communicator Traversal Server / RealTunnel).
+// Every leaf carries a description: the README's configuration reference is
+// generated from this schema and a test keeps the two equal.
+
+const port = z.number().int().min(0).max(65535);
+const hostPort = z.object({ host: z.string().min(1), port: port.min(1) }).strict();
+
+export const LOG_LEVELS = ['off', 'severe', 'warning', 'info', 'config', 'fine', 'finer', 'finest'] as const;
+export const LOG_GROUPS = [
+  'startup', 'config', 'redis', 'cluster', 'oam', 'sip', 'transport', 'transaction', 'registrar', 'proxy', 'nat', 'calls',
+  'stun', 'turn', 'tunnel', 'media', 'auth', 'radius', 'database', 'events', 'snmp', 'mail', 'cdr',
+] as const;
+export const ROLES = ['signaling', 'media-engine'] as const;
+
+const nodeSchema = z
+  .object({
+    name: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore and dash only').optional()
+      .describe('Name of this node in the cluster Servers table (default: the host name).'),
+    roles: z.array(z.enum(ROLES)).min(1).default(['signaling', 'media-engine'])
+      .describe('Roles this process runs: signaling, media-engine, or both (the single-node default).'),
+    dataDir: z.string().min(1).default('./data')
+      .describe('Folder for persistent state: embedded Redis data, generated certificates, log files.'),
+    publicAddress: z.string().default('')
+      .describe('Signaling Server public address advertised to other hosts (empty: not set).'),
+    shutdownGraceMs: z.number().int().min(0).max(600000).default(10000)
+      .describe('How long a graceful stop waits for work in progress to drain before closing.'),
+  })
+  .strict();
+
+const logSchema = z
+  .object({
+    level: z.enum(LOG_LEVELS).default('info').describe('Level of logged messages: off, severe, warning, info, config, fine, finer, finest.'),
+    excludeGroups: z.array(z.enum(LOG_GROUPS)).default([]).describe(`Log groups to exclude (any of: ${LOG_GROUPS.join(', ')}).`),
+    console: z.enum(['auto', 'pretty', 'json', 'off']).default('auto')
+      .describe('Console output: pretty lines for a person, JSON lines for a collector, auto (pretty on a terminal).'),
+    file: z
+      .object({
+        enabled: z.boolean().default(true).describe('Write rotating JSON log files.'),
+        dir: z.string().default('').describe('Folder of the log files (empty: <node.dataDir>/logs).'),
+        maxSizeMb: z.number().int().min(1).max(10240).default(20).describe('Rotate a log file when it reaches this size (MiB).'),
+        maxFiles: z.number().int().min(1).max(1000).default(10).describe('How many rotated log files to keep.'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const redisSchema = z
+  .object({
+    mode: z.enum(['embedded', 'standalone', 'sentinel', 'cluster']).default('embedded')
+      .describe('embedded: start a private redis-server (installed from Debian when missing); or connect to standalone, sentinel or cluster.'),
+    url: z.string().default('').describe('standalone: redis://[user:pass@]host:port/db, rediss://..., or unix:///path.'),
+    sentinels: z.array(hostPort).default([]).describe('sentinel: the Sentinel endpoints.'),
+    sentinelName: z.string().default('mymaster').describe('sentinel: name of the monitored master.'),
+    nodes: z.array(hostPort).default([]).describe('cluster: seed nodes of the Redis Cluster.'),
+    username: z.string().default('').describe('ACL user name (sentinel/cluster; standalone may put it in the url).'),
+    password: z.string().default('').describe('Password (sentinel/cluster; standalone may put it in the url). Never logged.'),
+    keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('traverse').describe('Prefix of every key this cluster writes.'),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.mode === 'standalone' && !r.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required when redis.mode is standalone' });
+    if (r.mode === 'sentinel' && r.sentinels.length === 0) ctx.addIssue({ code: 'custom', path: ['sentinels'], message: 'at least one sentinel is required when redis.mode is sentinel' });
+    if (r.mode === 'cluster' && r.nodes.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'at least one node is required when redis.mode is cluster' });
+  });
+
+const oamSchema = z
+  .object({
+    host: z.string().default('127.0.0.1').describe('Address the O&M HTTPS interface listens on (127.0.0.1: this machine only).'),
+    port: port.default(8181).describe('O&M HTTPS port (REST API, OpenAPI document, health, metrics).'),
+    certFile: z.string().default('').describe('PEM certificate of the O&M interface (empty: a self-signed one is generated in the data folder).'),
+    keyFile: z.string().default('').describe('PEM private key of the O&M interface.'),
+    caFile: z.string().default('').describe('PEM CA certificates whose client certificates may use the O&M interface.'),
+    requireClientCert: z.boolean().default(false).describe('Refuse O&M clients without a certificate signed by caFile.'),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (Boolean(o.certFile) !== Boolean(o.keyFile)) ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'certFile and keyFile go together' });
+    if (o.requireClientCert && !o.caFile) ctx.addIssue({ code: 'custom', path: ['caFile'], message: 'required when requireClientCert is true' });
+  });
+
+const tlsSchema = z
+  .object({
+    certFile: z.string().default('').describe('Public certificate (PEM) for SIP over TLS/WSS and the TLS tunnel (empty: self-signed, generated).'),
+    keyFile: z.string().default('').describe('Private key (PEM) of the public certificate.'),
+    caFile: z.string().default('').describe('CA certificates (roots.pem) presented with the public certificate.'),
+  })
+  .strict();
+
+const sipSchema = z
+  .object({
+    udpPort: port.default(5060).describe('SIP over UDP port.'),
+    tcpPort: port.default(5060).describe('SIP over TCP port.'),
+    tlsPort: port.default(5061).describe('SIP over TLS port.'),
+    wsPort: port.default(5066).describe('SIP over WebSocket port (RFC 7118); 0 disables.'),
+    wssPort: port.default(7443).describe('SIP over secure WebSocket port; 0 disables.'),
+    maxUdpPacketSize: z.number().int().min(512).max(65000).default(1300)
+      .describe('Requests larger than this go over TCP (MTU - 200, or 1300 when the MTU is unknown).'),
+    usePublicAddress: z.boolean().default(true).describe('Use the public address in SIP signaling (Via, Record-Route).'),
+    recurseOnRedirect: z.boolean().default(true).describe('Incoming Redirect Messages: recurse on 3xx (true) or pass them upstream (false).'),
+    homeRouting: z.boolean().default(false).describe('Route requests from non-local users to their home proxy.'),
+    domainRegistrationPolicy: z.array(z.string().min(1)).default([])
+      .describe('Domains users may register to through this server (empty: all).'),
+    proxyMode: z.enum(['forward', 'redirect']).default('forward').describe('Handling of external requests: forward or redirect.'),
+  })
+  .strict();
+
+const registrarSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Run the SIP registrar for the local domains.'),
+    domains: z.array(z.string().min(1)).default([]).describe('Local SIP domains.'),
+    prefixes: z.array(z.string().regex(/^\+?[0-9]+$/, 'digits with an optional leading +')).default([])
+      .describe('Local number prefixes.'),
+    securityLevel: z.enum(['full', 'medium', 'registration', 'none']).default('full').describe('Security level: full, medium, registration or none.'),
+    trustedHosts: z.array(z.string().min(1)).default([]).describe('Hosts (name or IP, optional :port) not challenged for authentication.'),
+    minExpires: z.number().int().min(1).default(60).describe('Shortest registration accepted (s); shorter gets 423 with Min-Expires.'),
+    maxExpires: z.number().int().min(1).default(3600).describe('Longest registration granted (s).'),
+    defaultExpires: z.number().int().min(1).default(3600).describe('Registration time when the request names none (s).'),
+    rejectAcrossNat: z.boolean().default(false).describe('Reject registrations from clients behind NAT.'),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.minExpires > r.maxExpires) ctx.addIssue({ code: 'custom', path: ['minExpires'], message: `must not exceed maxExpires (${r.maxExpires})` });
+    if (r.defaultExpires < r.minExpires || r.defaultExpires > r.maxExpires)
+      ctx.addIssue({ code: 'custom', path: ['defaultExpires'], message: `must lie between minExpires and maxExpires` });
+  });
+
+const stunSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Run the STUN server.'),
+    portOne: port.default(3478).describe('STUN server port one.'),
+    portTwo: port.default(34501).describe('STUN server port two.'),
+    mediaEnginePort: port.default(34501).describe('Remote STUN server port on the media engine (the secondary STUN server).'),
+  })
+  .strict();
+
+const turnSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Enable TURN server.'),
+    port: port.default(3560).describe('TURN port (UDP/TCP) on the signaling server.'),
+    mediaEnginePort: port.default(3560).describe('TURN port on the media engine.'),
+    redirectByLocation: z.boolean().default(false).describe('Enable redirect based on TURN client location.'),
+  })
+  .strict();
+
+const tunnelSchema = z
+  .object({
+    httpsPort: port.default(443).describe('Tunnel port: standard HTTPS; 0 disables.'),
+    tlsPort: port.default(444).describe('Tunnel port: TLS; 0 disables.'),
+    httpPort: port.default(80).describe('Tunnel port: HTTP; 0 disables.'),
+  })
+  .strict();
+
+const mediaSchema = z
+  .object({
+    relay: z.enum(['all', 'non-ice', 'all-nat', 'local-users', 'none']).default('all-nat').describe('Media relay level: all, non-ice, all-nat, local-users, none.'),
+    directMediaSameNat: z.boolean().default(false).describe('Allow direct media for UDP registrations behind the same public address.'),
+    allowDirectMediaBetweenClients: z.boolean().default(true).describe('Allow direct media between tunnel clients.'),
+    multiTcpAudio: z.boolean().default(false).describe('Enable multi-TCP on audio.'),
+    multiTcpVideo: z.boolean().default(false).describe('Enable multi-TCP on video.'),
+  })
+  .strict();
+
+const mediaEngineSchema = z
+  .object({
+    publicAddress: z.string().default('').describe('Public media address clients send to (empty: the control address).'),
+    internalAddress: z.string().default('').describe('Media address for components on the internal LAN (rarely used).'),
+    relayPortMin: port.default(45100).describe('First UDP port of the relay range.'),
+    relayPortMax: port.default(45900).describe('Last UDP port of the relay range.'),
+    controlPort: port.default(8043).describe('Control port the signaling node dials (authenticated by the token).'),
+    token: z.string().default('').describe('Secret token the signaling node must present (empty: generated into the data folder). Never logged.'),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.relayPortMin > m.relayPortMax) ctx.addIssue({ code: 'custom', path: ['relayPortMin'], message: 'must not exceed relayPortMax' });
+  });
+
+const authSchema = z
+  .object({
+    databaseMode: z.enum(['none', 'direct', 'master']).default('none').describe('Database mode: none, direct (connect to the database), master (use the master node as database).'),
+    mode: z.enum(['fixed', 'radius', 'database', 'plugin']).default('fixed').describe('Authentication mode of tunnel, SIP and TURN users.'),
+    fixedPassword: z.string().default('').describe('Password for fixed authentication (empty: generated into <node.dataDir>/secrets). Never logged.'),
+    realm: z.string().default('').describe('Digest realm (empty: the first local domain, else the public address).'),
+  })
+  .strict();
+
+const clusterSchema = z
+  .object({
+    masterAddress: z.string().default('').describe('Master Proxy server address (empty: elected by the cluster).'),
+    redirectOnConnect: z.boolean().default(true).describe('Enable redirect of tunnel clients to the nearest node when they connect.'),
+    servers: z.array(z.object({ name: z.string().min(1), address: z.string().min(1) }).strict()).default([])
+      .describe('Signaling servers of the cluster (name, address).'),
+    leaseMs: z.number().int().min(1000).max(600000).default(10000).describe('Master lease time (ms): a new master takes over within it.'),
+  })
+  .strict();
+
+const callsSchema = z
+  .object({
+    maxConcurrent: z.number().int().min(0).default(500).describe('Max concurrent calls (0: no calls).'),
+    closedCallsKept: z.number().int().min(0).max(1000000).default(1000).describe('Closed calls kept in the call table.'),
+  })
+  .strict();
+
+const eventsSchema = z
+  .object({
+    tableSize: z.number().int().min(1).max(1000000).default(1000).describe('Event table size.'),
+    trapReceiver: z.string().default('').describe('SNMP trap receiver host:port (empty: no traps).'),
+    smtpServer: z.string().default('').describe('Outgoing SMTP server host[:port] for event mail (empty: no mail).'),
+    mailUsername: z.string().default('').describe('SMTP user name.'),
+    mailPassword: z.string().default('').describe('SMTP password. Never logged.'),
+    mailRecipients: z.array(z.string().email()).default([]).describe('Recipients of event mail.'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    node: nodeSchema.prefault({}),
+    log: logSchema.prefault({}),
+    redis: redisSchema.prefault({}),
+    oam: oamSchema.prefault({}),
+    tls: tlsSchema.prefault({}),
+    sip: sipSchema.prefault({}),
+    registrar: registrarSchema.prefault({}),
+    stun: stunSchema.prefault({}),
+    turn: turnSchema.prefault({}),
+    tunnel: tunnelSchema.prefault({}),
+    media: mediaSchema.prefault({}),
+    mediaEngine: mediaEngineSchema.prefault({}),
+    auth: authSchema.prefault({}),
+    cluster: clusterSchema.prefault({}),
+    calls: callsSchema.prefault({}),
+    events: eventsSchema.prefault({}),
+  })
+  .strict();
+
+export type TraverseConfig = z.infer<typeof configSchema>;
+export type Role = (typeof ROLES)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogGroup = (typeof LOG_GROUPS)[number];
+
+/** Keys whose values are secrets: never logged, never returned by the API. */
+export const SECRET_KEYS = new Set(['redis.password', 'auth.fixedPassword', 'mediaEngine.token', 'events.mailPassword']);
