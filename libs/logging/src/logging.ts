@@ -1,3 +1,4 @@
+/// <reference path="./pino-roll.d.ts" />
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';

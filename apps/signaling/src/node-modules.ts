@@ -1,0 +1,9 @@
+import type { RoleModules } from '@traverse/runtime';
+import { SignalingModule } from './signaling.module';
+import { MediaEngineModule } from '../../media-engine/src/media-engine.module';
+
+/** The Nest modules of each role. */
+export const nodeModules: RoleModules = (roles) => [
+  ...(roles.includes('signaling') ? [SignalingModule] : []),
+  ...(roles.includes('media-engine') ? [MediaEngineModule] : []),
+];

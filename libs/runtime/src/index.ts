@@ -1,0 +1,7 @@
+export * from './certificates';
+export * from './node-context';
+export * from './status-sources';
+export * from './readiness';
+export * from './metrics';
+export * from './runtime.module';
+export * from './bootstrap';

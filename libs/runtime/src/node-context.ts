@@ -1,0 +1,22 @@
+import type { TraverseConfig, Role } from '@traverse/config';
+import type { Logging } from '@traverse/logging';
+import type { RedisClient, RunningRedisServer } from '@traverse/redis';
+import type { CertificatePair } from './certificates';
+
+/** What a running node is made of, built before Nest starts and shared with every module. */
+export interface NodeContext {
+  readonly version: string;
+  readonly nodeName: string;
+  readonly roles: readonly Role[];
+  readonly config: TraverseConfig;
+  readonly dataDir: string;
+  readonly logging: Logging;
+  readonly redis: RedisClient;
+  /** The private redis-server when redis.mode is embedded. */
+  readonly embeddedRedis: RunningRedisServer | undefined;
+  readonly startedAt: Date;
+  readonly oamCertificate: CertificatePair;
+  readonly publicCertificate: CertificatePair;
+}
+
+export const NODE_CONTEXT = Symbol.for('traverse.NodeContext');

@@ -1,0 +1,76 @@
+/** SDP test vectors shared by the spec files (not part of the public API). */
+export const crlf = (lines: string[]): string => lines.map((l) => `${l}\r\n`).join('');
+
+/** RFC 8866 section 5 example. */
+export const RFC8866_EXAMPLE = crlf([
+  'v=0',
+  'o=jdoe 3724394400 3724394405 IN IP4 198.51.100.1',
+  's=Call to John Smith',
+  'i=SDP Offer #1',
+  'u=http://www.jdoe.example.com/home.html',
+  'e=Jane Doe <jane@jdoe.example.com>',
+  'p=+1 617 555-6011',
+  'c=IN IP4 198.51.100.1',
+  't=0 0',
+  'm=audio 49170 RTP/AVP 0',
+  'm=audio 49180 RTP/AVP 0',
+  'm=video 51372 RTP/AVP 99',
+  'c=IN IP6 2001:db8::2',
+  'a=rtpmap:99 h263-1998/90000',
+]);
+
+/** RFC 8839 section 4.1 style example (ICE, candidates at media level). */
+export const RFC8839_EXAMPLE = crlf([
+  'v=0',
+  'o=jdoe 2890844526 2890842807 IN IP4 203.0.113.141',
+  's=',
+  'c=IN IP4 192.0.2.3',
+  't=0 0',
+  'a=ice-options:ice2',
+  'a=ice-pacing:50',
+  'a=ice-pwd:asd88fgpdd777uzjYhagZg',
+  'a=ice-ufrag:8hhY',
+  'm=audio 45664 RTP/AVP 0',
+  'b=RS:0',
+  'b=RR:0',
+  'a=rtpmap:0 PCMU/8000',
+  'a=candidate:1 1 UDP 2130706431 203.0.113.141 8998 typ host',
+  'a=candidate:2 1 UDP 1694498815 192.0.2.3 45664 typ srflx raddr 203.0.113.141 rport 8998',
+]);
+
+/** A typical SIP audio+video offer from a UA behind NAT (private addresses, ICE, DTLS-SRTP attributes). */
+export const AUDIO_VIDEO_OFFER = crlf([
+  'v=0',
+  'o=alice 2890844526 2890844526 IN IP4 10.0.0.5',
+  's=-',
+  'c=IN IP4 10.0.0.5',
+  't=0 0',
+  'a=ice-ufrag:F7gI',
+  'a=ice-pwd:x9cml/YzichV2+XlhiMu8g',
+  'a=fingerprint:sha-256 19:E2:1C:3B:4B:9F:81:E6:B8:5C:F4:A5:A8:D8:73:04:BB:05:2F:70:9F:04:A9:0E:05:E9:26:33:E8:70:88:A2',
+  'm=audio 49170 RTP/AVP 0 8 97 101',
+  'a=rtpmap:0 PCMU/8000',
+  'a=rtpmap:8 PCMA/8000',
+  'a=rtpmap:97 opus/48000/2',
+  'a=fmtp:97 minptime=10;useinbandfec=1',
+  'a=rtpmap:101 telephone-event/8000',
+  'a=fmtp:101 0-16',
+  'a=rtcp:49171',
+  'a=ptime:20',
+  'a=sendrecv',
+  'a=setup:actpass',
+  'a=candidate:1 1 UDP 2130706431 10.0.0.5 49170 typ host',
+  'a=candidate:1 2 UDP 2130706430 10.0.0.5 49171 typ host',
+  'a=candidate:2 1 UDP 1694498815 203.0.113.7 61000 typ srflx raddr 10.0.0.5 rport 49170',
+  'm=video 51372 RTP/AVP 96 98',
+  'b=AS:2000',
+  'a=rtpmap:96 VP8/90000',
+  'a=rtpmap:98 H264/90000',
+  'a=fmtp:98 profile-level-id=42e01f;packetization-mode=1',
+  'a=rtcp-mux',
+  'a=rtcp-fb:96 nack pli',
+  'a=sendrecv',
+  'a=setup:actpass',
+  'a=candidate:1 1 UDP 2130706431 10.0.0.5 51372 typ host',
+  'a=end-of-candidates',
+]);

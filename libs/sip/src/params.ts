@@ -1,0 +1,98 @@
+import { TOKEN } from './chars';
+
+/** Parameters by lower-case name, in order of appearance; `null` for a parameter without a value. */
+export type Params = Map<string, string | null>;
+
+export function skipLws(s: string, i: number): number {
+  const n = s.length;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) break;
+    i++;
+  }
+  return i;
+}
+
+/** Index just past the quoted-string starting at s[i] === '"', or -1 when it is not terminated. */
+export function quotedEnd(s: string, i: number): number {
+  const n = s.length;
+  for (i++; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x5c) i++;
+    else if (c === 0x22) return i + 1;
+  }
+  return -1;
+}
+
+/** Remove the quotes and quoted-pair escapes of a quoted-string; other values are returned unchanged. */
+export function unquote(v: string): string {
+  if (v.length < 2 || v.charCodeAt(0) !== 0x22 || v.charCodeAt(v.length - 1) !== 0x22) return v;
+  const inner = v.slice(1, -1);
+  if (inner.indexOf('\\') < 0) return inner;
+  let out = '';
+  for (let i = 0; i < inner.length; i++) {
+    const c = inner[i];
+    if (c === '\\' && i + 1 < inner.length) {
+      out += inner[i + 1];
+      i++;
+    } else out += c;
+  }
+  return out;
+}
+
+/** Make a quoted-string of any text. */
+export function quote(v: string): string {
+  let out = '"';
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i];
+    if (c === '"' || c === '\\') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
+
+function isGenValueChar(c: number): boolean {
+  return TOKEN[c] === 1 || c === 0x3a || c === 0x5b || c === 0x5d; // token, or host (IPv6 reference)
+}
+
+/**
+ * Parse `*( SEMI generic-param )` from s[i..]; names are lower-cased, values kept as written
+ * (quoted-strings keep their quotes). Returns false when the text is not a parameter list.
+ */
+export function parseParamsInto(s: string, i: number, out: Params): boolean {
+  const n = s.length;
+  for (;;) {
+    i = skipLws(s, i);
+    if (i >= n) return true;
+    if (s.charCodeAt(i) !== 0x3b) return false;
+    i = skipLws(s, i + 1);
+    let a = i;
+    while (i < n && TOKEN[s.charCodeAt(i)] === 1) i++;
+    if (i === a) return false;
+    const name = s.slice(a, i).toLowerCase();
+    i = skipLws(s, i);
+    if (i < n && s.charCodeAt(i) === 0x3d) {
+      i = skipLws(s, i + 1);
+      if (i < n && s.charCodeAt(i) === 0x22) {
+        const e = quotedEnd(s, i);
+        if (e < 0) return false;
+        out.set(name, s.slice(i, e));
+        i = e;
+      } else {
+        a = i;
+        while (i < n && isGenValueChar(s.charCodeAt(i))) i++;
+        if (i === a) return false;
+        out.set(name, s.slice(a, i));
+      }
+    } else {
+      out.set(name, null);
+    }
+  }
+}
+
+export function formatParams(params: Params): string {
+  if (params.size === 0) return '';
+  let out = '';
+  for (const [k, v] of params) out += v === null ? ';' + k : ';' + k + '=' + v;
+  return out;
+}
