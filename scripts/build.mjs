@@ -19,7 +19,8 @@ function run(cmd, args) {
 let project = 'tsconfig.build.json';
 if (scopes.length > 0) {
   const include = scopes.map((s) => {
-    const dir = ['signaling', 'media-engine', 'tunnel-client'].includes(s) ? `apps/${s}` : s === 'test' ? 'test' : `libs/${s}`;
+    // A lib name (sip), an app name (signaling), or a folder path (test/node).
+    const dir = s.includes('/') ? s.replace(/\/$/, '') : ['signaling', 'media-engine', 'tunnel-client'].includes(s) ? `apps/${s}` : s === 'test' ? 'test' : `libs/${s}`;
     if (!existsSync(join(root, dir))) {
       console.error(`build: no such app or lib: ${s} (looked for ${dir})`);
       process.exit(2);
@@ -27,7 +28,7 @@ if (scopes.length > 0) {
     return `${dir}/**/*.ts`;
   });
   mkdirSync(join(root, 'dist'), { recursive: true });
-  project = join('dist', `.tsconfig.${scopes.join('-')}.json`);
+  project = join('dist', `.tsconfig.${scopes.join('-').replace(/[^A-Za-z0-9_-]/g, '_')}.json`);
   writeFileSync(
     join(root, project),
     JSON.stringify({

@@ -16,7 +16,7 @@ export interface LoadConfigInput {
 export type LoadConfigResult = { ok: true; config: TraverseConfig; file: string | undefined } | { ok: false; errors: string[] };
 
 /** Environment variables that belong to the launcher, not to the tree. */
-const NOT_KEYS = new Set(['TRAVERSE_CONFIG', 'TRAVERSE_ROOT']);
+const NOT_KEYS = new Set(['TRAVERSE_CONFIG', 'TRAVERSE_ROOT', 'TRAVERSE_SKIP_BUILD']);
 
 type Source = string;
 

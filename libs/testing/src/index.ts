@@ -1,1 +1,3 @@
-export {};
+// Helpers for tests that drive real processes on loopback. Not used by the product.
+export * from './process';
+export * from './net';
