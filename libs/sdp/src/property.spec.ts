@@ -8,7 +8,7 @@ import { AUDIO_VIDEO_OFFER } from './testdata';
 
 const valueChar = fc.constantFrom(...'abcXYZ0129 :/.-=_+;@#*'.split(''), 'é', '✓');
 const value = fc.array(valueChar, { maxLength: 30 }).map((a) => a.join(''));
-const ip4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
+const ip4 = fc.tuple(fc.integer({ min: 1, max: 255 }), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
 const port = fc.nat(65535);
 const attrLine = fc.oneof(
   fc.tuple(fc.constantFrom('rtpmap', 'fmtp', 'x-foo', 'candidate', 'ice-ufrag', 'rtcp', 'fingerprint', 'setup'), value).map(([n, v]) => `a=${n}:${v}`),
@@ -64,7 +64,7 @@ describe('SDP properties', () => {
     const input = fc.oneof(
       fc.string({ maxLength: 400 }),
       fc.uint8Array({ maxLength: 400 }),
-      lines.map((l) => l.join(fc.sample(fc.constantFrom('\r\n', '\n', '\r'), 1)[0])),
+      fc.tuple(lines, fc.constantFrom('\r\n', '\n', '\r')).map(([l, sep]) => l.join(sep)),
       lines.map((l) => ['v=0', 'o=- 1 1 IN IP4 1.2.3.4', 's=-', ...l].join('\r\n')),
     );
     fc.assert(

@@ -97,6 +97,18 @@ describe('relayMedia', () => {
     assert.deepEqual(getRtcp(setMediaTarget(sdpOf(text), 0, { address: '203.0.113.1', port: 9000 }).media[0]), { port: 9000 });
   });
 
+  it('keeps a stream held with c=0.0.0.0 (RFC 3264 section 8.4) on hold', () => {
+    const text = crlf(['v=0', 'o=- 1 2 IN IP4 192.0.2.1', 's=-', 'c=IN IP4 0.0.0.0', 't=0 0', 'm=audio 4000 RTP/AVP 0', 'a=rtcp:4001 IN IP4 0.0.0.0', 'm=video 0 RTP/AVP 31', 'c=IN IP6 ::']);
+    const out = relayMedia(sdpOf(text), [
+      { address: '203.0.113.9', port: 20000 },
+      { address: '203.0.113.9', port: 20002 },
+    ]);
+    assert.equal(
+      serializeSdp(out),
+      crlf(['v=0', 'o=- 1 2 IN IP4 192.0.2.1', 's=-', 'c=IN IP4 0.0.0.0', 't=0 0', 'm=audio 20000 RTP/AVP 0', 'a=rtcp:20001 IN IP4 0.0.0.0', 'm=video 0 RTP/AVP 31', 'c=IN IP6 ::']),
+    );
+  });
+
   it('ignores an out-of-range index', () => {
     const sdp = sdpOf(AUDIO_VIDEO_OFFER);
     assert.equal(setMediaTarget(sdp, 7, { address: '203.0.113.1', port: 1 }), sdp);

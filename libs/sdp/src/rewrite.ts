@@ -34,7 +34,12 @@ function connectionLine(address: string, netType = 'IN'): SdpLine {
   return { type: 'c', value: formatConnection({ netType, addrType: addressTypeOf(address), address }) };
 }
 
-function rewriteSection(section: MediaSection, t: MediaTarget, insertConnection: boolean): MediaSection {
+/** 0.0.0.0 or :: in c= is the RFC 2543 / RFC 3264 way of putting a stream on hold: keep it. */
+function isUnspecified(address: string): boolean {
+  return address === '0.0.0.0' || /^(0{0,4}:){2,7}0{0,4}$/.test(address);
+}
+
+function rewriteSection(section: MediaSection, t: MediaTarget, insertConnection: boolean, keepConnection: boolean): MediaSection {
   const lines: SdpLine[] = [];
   const first = section.lines[0];
   const m = first === undefined ? undefined : parseMediaDescription(first.value);
@@ -50,7 +55,7 @@ function rewriteSection(section: MediaSection, t: MediaTarget, insertConnection:
       lines.push(connectionLine(t.address));
       wroteConnection = true;
     }
-    if (l.type === 'c') {
+    if (l.type === 'c' && !keepConnection) {
       if (wroteConnection) continue; // further c= lines (layered multicast) collapse into one
       const old = parseConnection(l.value);
       lines.push(connectionLine(t.address, old?.netType));
@@ -62,8 +67,8 @@ function rewriteSection(section: MediaSection, t: MediaTarget, insertConnection:
       if (r !== undefined) {
         sawRtcp = true;
         const value =
-          r.address === undefined
-            ? formatRtcp({ port: rtcpPort })
+          r.address === undefined || keepConnection
+            ? formatRtcp({ ...r, port: rtcpPort })
             : formatRtcp({ port: rtcpPort, netType: r.netType ?? 'IN', addrType: addressTypeOf(t.address), address: t.address });
         lines.push({ type: 'a', value: `rtcp:${value}` });
         continue;
@@ -85,14 +90,21 @@ function rewriteSection(section: MediaSection, t: MediaTarget, insertConnection:
  * are rewritten. A session-level c= line is rewritten when every media section that relies on
  * it goes to the same address; otherwise the rewritten sections get their own c= line and
  * the session-level one keeps serving the others. Address types follow the new address.
+ * A stream held with the unspecified address (c=IN IP4 0.0.0.0) keeps it.
  */
 export function relayMedia(sdp: SessionDescription, targets: readonly (MediaTarget | undefined)[]): SessionDescription {
   const sessionIdx = sdp.session.findIndex((l) => l.type === 'c');
-  const ownConnection = sdp.media.map((s) => s.lines.some((l) => l.type === 'c'));
-  const dependents = sdp.media.map((_, i) => i).filter((i) => !ownConnection[i]);
+  const sessionConnection = sessionIdx >= 0 ? parseConnection((sdp.session[sessionIdx]).value) : undefined;
+  const sessionHeld = sessionConnection !== undefined && isUnspecified(sessionConnection.address);
+  const own = sdp.media.map((s) => {
+    const l = s.lines.find((x) => x.type === 'c');
+    return l === undefined ? undefined : parseConnection(l.value);
+  });
+  const held = own.map((c) => (c === undefined ? sessionHeld : isUnspecified(c.address)));
+  const dependents = sdp.media.map((_, i) => i).filter((i) => own[i] === undefined);
   const firstTarget = targets.find((t, i) => t !== undefined && i < sdp.media.length);
   let sessionAddress: string | undefined;
-  if (sessionIdx >= 0 && firstTarget !== undefined) {
+  if (sessionConnection !== undefined && !sessionHeld && firstTarget !== undefined) {
     if (dependents.length === 0) sessionAddress = firstTarget.address; // unused by any stream: hide it too
     else {
       const first = targets[dependents[0]];
@@ -101,14 +113,14 @@ export function relayMedia(sdp: SessionDescription, targets: readonly (MediaTarg
   }
   let session = sdp.session;
   if (sessionAddress !== undefined) {
-    const old = parseConnection((sdp.session[sessionIdx]).value);
-    session = sdp.session.map((l, i) => (i === sessionIdx ? connectionLine(sessionAddress, old?.netType) : l));
+    session = sdp.session.map((l, i) => (i === sessionIdx ? connectionLine(sessionAddress, sessionConnection?.netType) : l));
   }
   const media = sdp.media.map((s, i) => {
     const t = targets[i];
     if (t === undefined) return s;
-    const insert = !ownConnection[i] && sessionAddress === undefined;
-    return rewriteSection(s, t, insert);
+    const keep = held[i] === true;
+    const insert = own[i] === undefined && sessionAddress === undefined && !keep;
+    return rewriteSection(s, t, insert, keep);
   });
   return { session, media };
 }

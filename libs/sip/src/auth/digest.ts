@@ -1,0 +1,211 @@
+/**
+ * Digest challenges and credentials (RFC 2617, RFC 7616, RFC 3261 section 22 and 25.1,
+ * RFC 8760): typed views of the header values, and the response computation.
+ */
+import { digestHex, type AlgorithmInfo, type DigestAlgorithm, type DigestHash } from './algorithms';
+import { getAuthParam, parseAuthHeader, serializeAuthHeader, type AuthHeaderLimits, type AuthHeaderValue, type AuthParam } from './auth-header';
+import { fail, ok, type AuthResult } from './result';
+
+export type Qop = 'auth' | 'auth-int';
+
+/** A Digest challenge (WWW-Authenticate / Proxy-Authenticate). */
+export interface DigestChallenge {
+  readonly realm: string;
+  readonly nonce: string;
+  readonly opaque?: string;
+  /** As written; absent means MD5. */
+  readonly algorithm?: string;
+  /** qop-options as offered (may contain values this library does not know). */
+  readonly qop?: readonly string[];
+  readonly stale?: boolean;
+  readonly domain?: string;
+  /** Other parameters, kept for serialisation. */
+  readonly extra?: readonly AuthParam[];
+}
+
+/** Digest credentials (Authorization / Proxy-Authorization). */
+export interface DigestCredentials {
+  readonly username: string;
+  readonly realm: string;
+  readonly nonce: string;
+  readonly uri: string;
+  /** Hex digest as written by the client. */
+  readonly response: string;
+  readonly algorithm?: string;
+  readonly cnonce?: string;
+  readonly opaque?: string;
+  readonly qop?: string;
+  /** nonce-count: 8 hex digits as written. */
+  readonly nc?: string;
+  readonly extra?: readonly AuthParam[];
+}
+
+export type DigestHeaderErrorCode = 'too-large' | 'malformed-header' | 'not-digest' | 'missing-parameter' | 'bad-parameter';
+
+const CHALLENGE_KNOWN = new Set(['realm', 'nonce', 'opaque', 'algorithm', 'qop', 'stale', 'domain']);
+const CREDENTIAL_KNOWN = new Set(['username', 'realm', 'nonce', 'uri', 'response', 'algorithm', 'cnonce', 'opaque', 'qop', 'nc']);
+const NC = /^[0-9a-fA-F]{8}$/;
+
+function extras(h: AuthHeaderValue, known: Set<string>): AuthParam[] {
+  return h.params.filter((p) => !known.has(p.name.toLowerCase()));
+}
+
+function duplicate(h: AuthHeaderValue): string | undefined {
+  const seen = new Set<string>();
+  for (const p of h.params) {
+    const n = p.name.toLowerCase();
+    if (seen.has(n)) return n;
+    seen.add(n);
+  }
+  return undefined;
+}
+
+/** Reads a Digest challenge from an already parsed header value. */
+export function digestChallengeFrom(h: AuthHeaderValue): AuthResult<DigestChallenge, DigestHeaderErrorCode> {
+  if (h.scheme.toLowerCase() !== 'digest') return fail('not-digest', `scheme ${h.scheme.slice(0, 32)}`);
+  const dup = duplicate(h);
+  if (dup !== undefined) return fail('bad-parameter', `${dup} given twice`);
+  const realm = getAuthParam(h, 'realm');
+  const nonce = getAuthParam(h, 'nonce');
+  if (realm === undefined) return fail('missing-parameter', 'realm');
+  if (nonce === undefined) return fail('missing-parameter', 'nonce');
+  const qopText = getAuthParam(h, 'qop');
+  const staleText = getAuthParam(h, 'stale');
+  const opaque = getAuthParam(h, 'opaque');
+  const algorithm = getAuthParam(h, 'algorithm');
+  const domain = getAuthParam(h, 'domain');
+  const extra = extras(h, CHALLENGE_KNOWN);
+  return ok({
+    realm,
+    nonce,
+    ...(opaque !== undefined ? { opaque } : {}),
+    ...(algorithm !== undefined ? { algorithm } : {}),
+    ...(qopText !== undefined ? { qop: qopText.split(',').map((q) => q.trim()).filter((q) => q !== '') } : {}),
+    ...(staleText !== undefined ? { stale: staleText.toLowerCase() === 'true' } : {}),
+    ...(domain !== undefined ? { domain } : {}),
+    ...(extra.length > 0 ? { extra } : {}),
+  });
+}
+
+/** Reads Digest credentials from an already parsed header value. */
+export function digestCredentialsFrom(h: AuthHeaderValue): AuthResult<DigestCredentials, DigestHeaderErrorCode> {
+  if (h.scheme.toLowerCase() !== 'digest') return fail('not-digest', `scheme ${h.scheme.slice(0, 32)}`);
+  const dup = duplicate(h);
+  if (dup !== undefined) return fail('bad-parameter', `${dup} given twice`);
+  const need = ['username', 'realm', 'nonce', 'uri', 'response'] as const;
+  const got: Partial<Record<(typeof need)[number], string>> = {};
+  for (const n of need) {
+    const v = getAuthParam(h, n);
+    if (v === undefined) return fail('missing-parameter', n);
+    got[n] = v;
+  }
+  const qop = getAuthParam(h, 'qop');
+  const nc = getAuthParam(h, 'nc');
+  const cnonce = getAuthParam(h, 'cnonce');
+  if (qop !== undefined) {
+    if (nc === undefined) return fail('missing-parameter', 'nc');
+    if (cnonce === undefined) return fail('missing-parameter', 'cnonce');
+  }
+  if (nc !== undefined && !NC.test(nc)) return fail('bad-parameter', 'nc is not 8 hex digits');
+  const algorithm = getAuthParam(h, 'algorithm');
+  const opaque = getAuthParam(h, 'opaque');
+  const extra = extras(h, CREDENTIAL_KNOWN);
+  return ok({
+    username: got.username as string,
+    realm: got.realm as string,
+    nonce: got.nonce as string,
+    uri: got.uri as string,
+    response: got.response as string,
+    ...(algorithm !== undefined ? { algorithm } : {}),
+    ...(cnonce !== undefined ? { cnonce } : {}),
+    ...(opaque !== undefined ? { opaque } : {}),
+    ...(qop !== undefined ? { qop } : {}),
+    ...(nc !== undefined ? { nc } : {}),
+    ...(extra.length > 0 ? { extra } : {}),
+  });
+}
+
+/** Parses a WWW-Authenticate / Proxy-Authenticate value holding one Digest challenge. */
+export function parseDigestChallenge(value: string, limits?: AuthHeaderLimits): AuthResult<DigestChallenge, DigestHeaderErrorCode> {
+  const r = parseAuthHeader(value, limits);
+  if (!r.ok) return r;
+  const digest = r.value.find((h) => h.scheme.toLowerCase() === 'digest');
+  if (digest === undefined) return fail('not-digest', 'no Digest challenge');
+  return digestChallengeFrom(digest);
+}
+
+/** Parses an Authorization / Proxy-Authorization value holding Digest credentials. */
+export function parseDigestCredentials(value: string, limits?: AuthHeaderLimits): AuthResult<DigestCredentials, DigestHeaderErrorCode> {
+  const r = parseAuthHeader(value, limits);
+  if (!r.ok) return r;
+  if (r.value.length !== 1) return fail('malformed-header', 'more than one credentials in one value');
+  return digestCredentialsFrom(r.value[0]);
+}
+
+const q = (name: string, value: string): AuthParam => ({ name, value, quoted: true });
+const t = (name: string, value: string): AuthParam => ({ name, value, quoted: false });
+
+/** Writes a challenge: `Digest realm="...", nonce="...", ..., algorithm=X, qop="auth"`. */
+export function serializeDigestChallenge(c: DigestChallenge): string {
+  const params: AuthParam[] = [q('realm', c.realm)];
+  if (c.domain !== undefined) params.push(q('domain', c.domain));
+  params.push(q('nonce', c.nonce));
+  if (c.opaque !== undefined) params.push(q('opaque', c.opaque));
+  if (c.stale !== undefined) params.push(t('stale', c.stale ? 'true' : 'false'));
+  if (c.algorithm !== undefined) params.push(t('algorithm', c.algorithm));
+  if (c.qop !== undefined && c.qop.length > 0) params.push(q('qop', c.qop.join(',')));
+  params.push(...(c.extra ?? []));
+  return serializeAuthHeader({ scheme: 'Digest', params });
+}
+
+/** Writes credentials the way RFC 3261 section 25.1 has them (qop, nc, algorithm unquoted). */
+export function serializeDigestCredentials(c: DigestCredentials): string {
+  const params: AuthParam[] = [q('username', c.username), q('realm', c.realm), q('nonce', c.nonce), q('uri', c.uri), q('response', c.response)];
+  if (c.algorithm !== undefined) params.push(t('algorithm', c.algorithm));
+  if (c.cnonce !== undefined) params.push(q('cnonce', c.cnonce));
+  if (c.opaque !== undefined) params.push(q('opaque', c.opaque));
+  if (c.qop !== undefined) params.push(t('qop', c.qop));
+  if (c.nc !== undefined) params.push(t('nc', c.nc));
+  params.push(...(c.extra ?? []));
+  return serializeAuthHeader({ scheme: 'Digest', params });
+}
+
+// ---- computation ------------------------------------------------------------------------
+
+/** H(username ":" realm ":" password): the HA1 a registrar may store instead of the password. */
+export function computeHa1(hash: DigestHash, username: string, realm: string, password: string): string {
+  return digestHex(hash, `${username}:${realm}:${password}`);
+}
+
+export interface DigestInput {
+  readonly algorithm: AlgorithmInfo;
+  /** The base HA1, H(username:realm:password), lower-case hex. */
+  readonly ha1: string;
+  readonly nonce: string;
+  readonly method: string;
+  readonly uri: string;
+  readonly qop?: Qop;
+  readonly nc?: string;
+  readonly cnonce?: string;
+  /** Message body, for qop=auth-int (absent means empty). */
+  readonly body?: string | Uint8Array;
+}
+
+/**
+ * request-digest of RFC 7616 section 3.4.1 (and RFC 2617 / RFC 2069 without qop).
+ * Returns undefined when a -sess algorithm or a qop is used without a cnonce.
+ */
+export function computeDigestResponse(i: DigestInput): string | undefined {
+  const H = (s: string | Uint8Array): string => digestHex(i.algorithm.hash, s);
+  let ha1 = i.ha1.toLowerCase();
+  if (i.algorithm.session) {
+    if (i.cnonce === undefined) return undefined;
+    ha1 = H(`${ha1}:${i.nonce}:${i.cnonce}`);
+  }
+  const ha2 = i.qop === 'auth-int' ? H(`${i.method}:${i.uri}:${H(i.body ?? '')}`) : H(`${i.method}:${i.uri}`);
+  if (i.qop === undefined) return H(`${ha1}:${i.nonce}:${ha2}`);
+  if (i.cnonce === undefined || i.nc === undefined) return undefined;
+  return H(`${ha1}:${i.nonce}:${i.nc}:${i.cnonce}:${i.qop}:${ha2}`);
+}
+
+export type { DigestAlgorithm };

@@ -1,0 +1,72 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NonceService } from './nonce';
+import { NonceCountTracker } from './nonce-count';
+
+const T0 = 1_763_700_000_000;
+
+describe('NonceService', () => {
+  const fixed = () => new Uint8Array([1, 2, 3, 4, 5, 6]);
+  const svc = new NonceService({ secret: 'k'.repeat(32), lifetimeMs: 60_000, random: fixed });
+
+  it('is deterministic for the same time, salt, realm and secret, and base64url', () => {
+    const a = svc.create(T0, 'r');
+    assert.equal(a, svc.create(T0, 'r'));
+    assert.match(a, /^[A-Za-z0-9_-]{38}$/);
+    assert.notEqual(a, svc.create(T0, 'other'));
+    assert.notEqual(a, svc.create(T0 + 1, 'r'));
+    // the timestamp is readable from the first 6 bytes
+    assert.equal(Buffer.from(a, 'base64url').readUIntBE(0, 6), T0);
+  });
+
+  it('checks age, realm, address and MAC without state', () => {
+    const n = svc.create(T0, 'r', '192.0.2.1');
+    assert.deepEqual(svc.check(n, T0 + 60_000, 'r', '192.0.2.1'), { status: 'fresh', issuedAt: T0 });
+    assert.deepEqual(svc.check(n, T0 + 60_001, 'r', '192.0.2.1'), { status: 'expired', issuedAt: T0 });
+    assert.equal(svc.check(n, T0, 'r', '192.0.2.2').status, 'invalid');
+    assert.equal(svc.check(n, T0, 'r').status, 'invalid');
+    assert.equal(svc.check(n, T0, 'R', '192.0.2.1').status, 'invalid');
+    assert.equal(svc.check(n, T0 - 10_000, 'r', '192.0.2.1').status, 'invalid'); // from the future
+    assert.equal(svc.check(n, T0 - 4_000, 'r', '192.0.2.1').status, 'fresh'); // within the 5 s skew
+    for (const bad of ['', 'x', n + 'A', n.slice(1), n.replace(/.$/, '+'), '='.repeat(38)]) assert.equal(svc.check(bad, T0, 'r', '192.0.2.1').status, 'invalid');
+  });
+
+  it('accepts nonces of another node sharing the secret', () => {
+    const other = new NonceService({ secret: 'k'.repeat(32), lifetimeMs: 60_000 });
+    assert.equal(other.check(svc.create(T0, 'r'), T0, 'r').status, 'fresh');
+  });
+});
+
+describe('NonceCountTracker', () => {
+  it('accepts increasing counts and rejects repeated, lower and zero ones', () => {
+    const t = new NonceCountTracker({ lifetimeMs: 1000 });
+    assert.equal(t.check('n', T0, 0, T0), 'replay');
+    assert.equal(t.check('n', T0, 1, T0), 'ok');
+    assert.equal(t.check('n', T0, 1, T0), 'replay');
+    assert.equal(t.check('n', T0, 3, T0), 'ok');
+    assert.equal(t.check('n', T0, 2, T0), 'replay');
+    assert.equal(t.check('m', T0, 1, T0), 'ok'); // counts are per nonce
+    assert.equal(t.size, 2);
+  });
+
+  it('forgets expired nonces and never accepts an older untracked one again', () => {
+    const t = new NonceCountTracker({ lifetimeMs: 1000 });
+    assert.equal(t.check('a', T0, 1, T0), 'ok');
+    assert.equal(t.check('b', T0 + 500, 1, T0 + 500), 'ok');
+    assert.equal(t.check('c', T0 + 1500, 1, T0 + 1500), 'ok'); // sweeps 'a' (expired at T0+1000)
+    assert.equal(t.size, 2);
+    assert.equal(t.check('a', T0, 2, T0 + 900), 'stale'); // even if the clock went back
+  });
+
+  it('stays within its size cap, refusing evicted nonces as stale instead of allowing replay', () => {
+    const t = new NonceCountTracker({ lifetimeMs: 60_000, maxEntries: 3 });
+    for (let i = 0; i < 3; i++) assert.equal(t.check(`n${i}`, T0 + i, 1, T0 + 10), 'ok');
+    assert.equal(t.check('n3', T0 + 3, 1, T0 + 10), 'ok'); // evicts n0
+    assert.equal(t.size, 3);
+    assert.equal(t.check('n0', T0, 1, T0 + 10), 'stale'); // replay of the evicted nonce is impossible
+    assert.equal(t.check('n1', T0 + 1, 1, T0 + 10), 'replay'); // still tracked
+    assert.equal(t.check('n1', T0 + 1, 2, T0 + 10), 'ok');
+    for (let i = 4; i < 10_000; i++) t.check(`n${i}`, T0 + i, 1, T0 + 20);
+    assert.equal(t.size, 3);
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * Stateless, time-bound nonces: base64url(timestamp(6) | salt(6) | MAC(16)), where MAC is
+ * HMAC-SHA-256 with a server secret over the timestamp, the salt, the realm and (optionally)
+ * the client's address, truncated to 128 bits. A server checks a nonce's age and MAC without
+ * storing anything; every node of a cluster sharing the secret accepts every node's nonces.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const TS_BYTES = 6;
+const SALT_BYTES = 6;
+const MAC_BYTES = 16;
+const NONCE_BYTES = TS_BYTES + SALT_BYTES + MAC_BYTES;
+const NONCE_CHARS = Math.ceil((NONCE_BYTES * 4) / 3);
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+export interface NonceOptions {
+  /** Server secret (at least 16 bytes), shared by the nodes that must accept each other's nonces. */
+  readonly secret: string | Uint8Array;
+  /** How long a nonce stays fresh (default 300 s). */
+  readonly lifetimeMs?: number;
+  /** Tolerated clock skew for nonces stamped in the future by another node (default 5 s). */
+  readonly maxSkewMs?: number;
+  /** Source of random bytes (tests); default crypto.randomBytes. */
+  readonly random?: (size: number) => Uint8Array;
+}
+
+export type NonceCheck =
+  | { readonly status: 'fresh'; readonly issuedAt: number }
+  | { readonly status: 'expired'; readonly issuedAt: number }
+  | { readonly status: 'invalid'; readonly reason: string };
+
+export const DEFAULT_NONCE_LIFETIME_MS = 300_000;
+
+export class NonceService {
+  readonly lifetimeMs: number;
+  private readonly secret: Buffer;
+  private readonly maxSkewMs: number;
+  private readonly random: (size: number) => Uint8Array;
+
+  constructor(options: NonceOptions) {
+    this.secret = Buffer.from(options.secret);
+    this.lifetimeMs = options.lifetimeMs ?? DEFAULT_NONCE_LIFETIME_MS;
+    this.maxSkewMs = options.maxSkewMs ?? 5_000;
+    this.random = options.random ?? randomBytes;
+  }
+
+  private mac(head: Buffer, realm: string, clientAddress: string | undefined): Buffer {
+    const h = createHmac('sha256', this.secret);
+    h.update(head);
+    h.update(`\0${realm}\0${clientAddress ?? ''}`);
+    return h.digest().subarray(0, MAC_BYTES);
+  }
+
+  /** A new nonce for `realm` (bound to `clientAddress` when given), stamped with `now` (ms). */
+  create(now: number, realm: string, clientAddress?: string): string {
+    const head = Buffer.alloc(TS_BYTES + SALT_BYTES);
+    head.writeUIntBE(Math.max(0, Math.min(Math.floor(now), 2 ** 48 - 1)), 0, TS_BYTES);
+    Buffer.from(this.random(SALT_BYTES)).copy(head, TS_BYTES, 0, SALT_BYTES);
+    return Buffer.concat([head, this.mac(head, realm, clientAddress)]).toString('base64url');
+  }
+
+  /** Checks a nonce: made by us for this realm (and address), and how old it is. Never throws. */
+  check(nonce: string, now: number, realm: string, clientAddress?: string): NonceCheck {
+    if (nonce.length !== NONCE_CHARS || !BASE64URL.test(nonce)) return { status: 'invalid', reason: 'not one of our nonces' };
+    const raw = Buffer.from(nonce, 'base64url');
+    if (raw.length !== NONCE_BYTES) return { status: 'invalid', reason: 'not one of our nonces' };
+    const head = raw.subarray(0, TS_BYTES + SALT_BYTES);
+    if (!timingSafeEqual(raw.subarray(TS_BYTES + SALT_BYTES), this.mac(head, realm, clientAddress))) {
+      return { status: 'invalid', reason: 'nonce MAC does not match' };
+    }
+    const issuedAt = raw.readUIntBE(0, TS_BYTES);
+    if (issuedAt > now + this.maxSkewMs) return { status: 'invalid', reason: 'nonce from the future' };
+    return now - issuedAt > this.lifetimeMs ? { status: 'expired', issuedAt } : { status: 'fresh', issuedAt };
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * Server side of Digest authentication for a registrar or proxy: builds challenges (one
+ * per offered algorithm, strongest first, RFC 8760), finds the credentials meant for this
+ * realm among a request's Authorization / Proxy-Authorization values, and verifies them.
+ * Pure apart from the bounded nonce-count table it keeps in memory; never throws on input.
+ *
+ * Outcome codes and the SIP answer the edge is expected to give:
+ *   ok                  -> let the request through
+ *   missing-credentials -> 401/407 with fresh challenges
+ *   bad-realm           -> 401/407 with fresh challenges (credentials were for another realm)
+ *   malformed           -> 400 Bad Request
+ *   unknown-algorithm   -> 401/407 with fresh challenges (or 400)
+ *   invalid-nonce       -> 401/407 with fresh challenges (nonce not made by us, for this realm or
+ *                          for this client address, and the response did not prove the password)
+ *   stale-nonce         -> 401/407 with fresh challenges and stale=true: the response was right but
+ *                          the nonce expired, was not made by us, or is no longer tracked
+ *   replay              -> 401/407 with fresh challenges (nonce-count not increasing)
+ *   unknown-user        -> 403 Forbidden (or 401 to avoid disclosing accounts)
+ *   wrong-response      -> 403 Forbidden (or 401 to let the user retry)
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { algorithmInfo, strongestFirst, type DigestAlgorithm, type DigestHash } from './algorithms';
+import { parseAuthHeader, type AuthHeaderLimits } from './auth-header';
+import { computeDigestResponse, computeHa1, digestCredentialsFrom, serializeDigestChallenge, type DigestChallenge, type DigestCredentials, type Qop } from './digest';
+import { NonceCountTracker } from './nonce-count';
+import { NonceService } from './nonce';
+
+export type DigestOutcomeCode =
+  | 'missing-credentials'
+  | 'bad-realm'
+  | 'malformed'
+  | 'unknown-algorithm'
+  | 'invalid-nonce'
+  | 'stale-nonce'
+  | 'replay'
+  | 'unknown-user'
+  | 'wrong-response';
+
+export interface DigestSuccess {
+  readonly username: string;
+  readonly realm: string;
+  readonly algorithm: DigestAlgorithm;
+  readonly qop?: Qop;
+}
+
+export type DigestOutcome = { ok: true; value: DigestSuccess } | { ok: false; error: { code: DigestOutcomeCode; reason: string } };
+
+/** What the server knows about a user: the cleartext password, or stored HA1 values per hash. */
+export type DigestSecret = { readonly password: string } | { readonly ha1: Partial<Record<DigestHash, string>> };
+
+export interface DigestServerOptions {
+  readonly realm: string;
+  /** Key of the nonce MAC; share it between the nodes of a cluster. */
+  readonly secret: string | Uint8Array;
+  /** Offered algorithms (default SHA-512-256, SHA-256, MD5); challenges come strongest first. */
+  readonly algorithms?: readonly DigestAlgorithm[];
+  /** Offered qop values (default ['auth']); an empty list offers none (RFC 2069 style). */
+  readonly qop?: readonly Qop[];
+  /** Nonce lifetime (default 300 s). */
+  readonly nonceLifetimeMs?: number;
+  /** Bind nonces to the client's address (default false: clients behind NAT may change port or address). */
+  readonly bindClientAddress?: boolean;
+  /** Accept responses without qop (RFC 2069 compatibility, each nonce then usable once). Default true. */
+  readonly allowNoQop?: boolean;
+  /** Size of the nonce-count table (default 100 000). */
+  readonly maxTrackedNonces?: number;
+  readonly domain?: string;
+  readonly opaque?: string;
+  readonly headerLimits?: AuthHeaderLimits;
+  /** Random source for nonce salts (tests). */
+  readonly random?: (size: number) => Uint8Array;
+}
+
+export interface DigestRequest {
+  readonly method: string;
+  /** Message body (for qop=auth-int). */
+  readonly body?: string | Uint8Array;
+  /** Time in ms (Date.now() in production). */
+  readonly now: number;
+  /** Client address "ip" or "ip:port" as the transport saw it, used when nonces are bound to it. */
+  readonly clientAddress?: string;
+  /** When given, the credentials' uri must equal it (else wrong-response). */
+  readonly requestUri?: string;
+}
+
+const failure = (code: DigestOutcomeCode, reason: string): { ok: false; error: { code: DigestOutcomeCode; reason: string } } => ({ ok: false, error: { code, reason } });
+
+function equalHex(a: string, b: string): boolean {
+  const x = Buffer.from(a.toLowerCase(), 'latin1');
+  const y = Buffer.from(b.toLowerCase(), 'latin1');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class DigestAuthenticator {
+  readonly realm: string;
+  readonly algorithms: readonly DigestAlgorithm[];
+  readonly qop: readonly Qop[];
+  private readonly nonces: NonceService;
+  private readonly tracker: NonceCountTracker;
+  private readonly options: DigestServerOptions;
+
+  constructor(options: DigestServerOptions) {
+    this.options = options;
+    this.realm = options.realm;
+    this.algorithms = strongestFirst(options.algorithms ?? ['SHA-512-256', 'SHA-256', 'MD5']);
+    this.qop = options.qop ?? ['auth'];
+    this.nonces = new NonceService({
+      secret: options.secret,
+      ...(options.nonceLifetimeMs !== undefined ? { lifetimeMs: options.nonceLifetimeMs } : {}),
+      ...(options.random !== undefined ? { random: options.random } : {}),
+    });
+    this.tracker = new NonceCountTracker({ lifetimeMs: this.nonces.lifetimeMs, ...(options.maxTrackedNonces !== undefined ? { maxEntries: options.maxTrackedNonces } : {}) });
+  }
+
+  private bound(clientAddress: string | undefined): string | undefined {
+    return this.options.bindClientAddress ? (clientAddress ?? '') : undefined;
+  }
+
+  /** One challenge per offered algorithm, strongest first, sharing one fresh nonce. */
+  challenges(at: { now: number; clientAddress?: string; stale?: boolean }): DigestChallenge[] {
+    const nonce = this.nonces.create(at.now, this.realm, this.bound(at.clientAddress));
+    return this.algorithms.map((algorithm) => ({
+      realm: this.realm,
+      ...(this.options.domain !== undefined ? { domain: this.options.domain } : {}),
+      nonce,
+      ...(this.options.opaque !== undefined ? { opaque: this.options.opaque } : {}),
+      ...(at.stale ? { stale: true } : {}),
+      algorithm,
+      ...(this.qop.length > 0 ? { qop: this.qop } : {}),
+    }));
+  }
+
+  /** The challenges as WWW-Authenticate / Proxy-Authenticate header values, in order. */
+  challengeHeaderValues(at: { now: number; clientAddress?: string; stale?: boolean }): string[] {
+    return this.challenges(at).map(serializeDigestChallenge);
+  }
+
+  /**
+   * Finds the Digest credentials for this realm among the values of a request's
+   * Authorization (or Proxy-Authorization) header fields (RFC 3261 section 22.3).
+   */
+  findCredentials(headerValues: readonly string[]): { ok: true; value: DigestCredentials } | { ok: false; error: { code: DigestOutcomeCode; reason: string } } {
+    let sawDigest = false;
+    let otherRealm: string | undefined;
+    let malformed: string | undefined;
+    for (const v of headerValues) {
+      const parsed = parseAuthHeader(v, this.options.headerLimits);
+      if (!parsed.ok) {
+        malformed ??= parsed.error.reason;
+        continue;
+      }
+      for (const h of parsed.value) {
+        if (h.scheme.toLowerCase() !== 'digest') continue;
+        sawDigest = true;
+        const c = digestCredentialsFrom(h);
+        const realm = h.params.find((p) => p.name.toLowerCase() === 'realm')?.value;
+        if (realm !== this.realm) {
+          otherRealm ??= realm ?? '';
+          continue;
+        }
+        if (!c.ok) return failure('malformed', `${c.error.code}: ${c.error.reason}`);
+        return { ok: true, value: c.value };
+      }
+    }
+    if (otherRealm !== undefined) return failure('bad-realm', `credentials for realm "${otherRealm.slice(0, 64)}"`);
+    if (malformed !== undefined) return failure('malformed', malformed);
+    return failure('missing-credentials', sawDigest ? 'no usable Digest credentials' : 'no Digest credentials');
+  }
+
+  /** Verifies credentials against the user's secret. Updates the nonce-count table on success only. */
+  verify(credentials: DigestCredentials, request: DigestRequest, secret: DigestSecret | undefined): DigestOutcome {
+    const c = credentials;
+    if (c.realm !== this.realm) return failure('bad-realm', `credentials for realm "${c.realm.slice(0, 64)}"`);
+    const alg = algorithmInfo(c.algorithm);
+    if (alg === undefined || !this.algorithms.includes(alg.name)) return failure('unknown-algorithm', `algorithm ${(c.algorithm ?? 'MD5').slice(0, 32)} not offered`);
+    let qop: Qop | undefined;
+    if (c.qop !== undefined) {
+      if (c.qop !== 'auth' && c.qop !== 'auth-int') return failure('malformed', `qop ${c.qop.slice(0, 16)} unknown`);
+      if (!this.qop.includes(c.qop)) return failure('malformed', `qop ${c.qop} not offered`);
+      qop = c.qop;
+    } else if (this.options.allowNoQop === false) {
+      return failure('malformed', 'qop missing');
+    } else if (alg.session) {
+      return failure('malformed', `${alg.name} needs qop and cnonce`);
+    }
+    const nonce = this.nonces.check(c.nonce, request.now, this.realm, this.bound(request.clientAddress));
+    if (secret === undefined) return failure(nonce.status === 'invalid' ? 'invalid-nonce' : 'unknown-user', nonce.status === 'invalid' ? nonce.reason : 'no such user');
+    let ha1: string | undefined;
+    if ('password' in secret) ha1 = computeHa1(alg.hash, c.username, this.realm, secret.password);
+    else ha1 = secret.ha1[alg.hash];
+    if (ha1 === undefined) return failure('unknown-algorithm', `no stored HA1 for ${alg.hash}`);
+    const expected = computeDigestResponse({
+      algorithm: alg,
+      ha1,
+      nonce: c.nonce,
+      method: request.method,
+      uri: c.uri,
+      ...(qop !== undefined ? { qop } : {}),
+      ...(c.nc !== undefined ? { nc: c.nc } : {}),
+      ...(c.cnonce !== undefined ? { cnonce: c.cnonce } : {}),
+      ...(request.body !== undefined ? { body: request.body } : {}),
+    });
+    const right = expected !== undefined && equalHex(expected, c.response);
+    // A nonce we did not make (another server, a rotated secret, a client that moved) with a
+    // right response: the client knows the password, so let it retry silently (stale=true).
+    if (nonce.status === 'invalid') return failure(right ? 'stale-nonce' : 'invalid-nonce', nonce.reason);
+    if (!right) return failure('wrong-response', 'response does not match');
+    if (request.requestUri !== undefined && c.uri !== request.requestUri) return failure('wrong-response', 'uri does not match the Request-URI');
+    if (nonce.status === 'expired') return failure('stale-nonce', 'nonce expired');
+    const nc = qop === undefined ? 1 : parseInt(c.nc ?? '0', 16);
+    const counted = this.tracker.check(c.nonce, nonce.issuedAt, nc, request.now);
+    if (counted === 'replay') return failure('replay', qop === undefined ? 'nonce already used' : `nc ${c.nc} not above the last one`);
+    if (counted === 'stale') return failure('stale-nonce', 'nonce no longer tracked');
+    return { ok: true, value: { username: c.username, realm: this.realm, algorithm: alg.name, ...(qop !== undefined ? { qop } : {}) } };
+  }
+
+  /**
+   * findCredentials + verify, with a synchronous user lookup. For an asynchronous lookup
+   * (database), call findCredentials, look the user up, then verify.
+   */
+  authenticate(headerValues: readonly string[], request: DigestRequest, lookup: (username: string, realm: string) => DigestSecret | undefined): DigestOutcome {
+    const found = this.findCredentials(headerValues);
+    if (!found.ok) return found;
+    return this.verify(found.value, request, lookup(found.value.username, found.value.realm));
+  }
+
+  /** Number of nonces in the replay table (for metrics). */
+  get trackedNonces(): number {
+    return this.tracker.size;
+  }
+}
