@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { freePort, httpsGet, pidAlive, repoRoot, runChild, waitFor, type ChildRun } from '@traverse/testing';
+import { freePort, httpsGet, httpsRequest, pidAlive, repoRoot, runChild, waitFor, type ChildRun } from '@traverse/testing';
 
 describe('a single node started with ./traverse start', () => {
   let dataDir: string;
@@ -88,6 +88,22 @@ describe('a single node started with ./traverse start', () => {
     const ready = logs.map((l) => JSON.parse(l) as { msg: string; node: string }).find((l) => l.msg === 'traverse ready');
     assert.ok(ready, 'a "traverse ready" record');
     assert.equal(ready.node, 'e2e-node');
+  });
+
+  it('changes the log level at run time and serves the log files on the Logging API', async () => {
+    const put = await httpsRequest(`${base()}/api/logging`, ca, 'PUT', { level: 'fine', excludeGroups: ['stun'] });
+    assert.equal(put.status, 200, put.body);
+    assert.deepEqual(JSON.parse(put.body), { level: 'fine', excludeGroups: ['stun'], groups: (JSON.parse(put.body) as { groups: string[] }).groups });
+    const bad = await httpsRequest(`${base()}/api/logging`, ca, 'PUT', { level: 'loud' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body, /level/);
+    assert.equal((JSON.parse((await httpsGet(`${base()}/api/logging`, ca)).body) as { level: string }).level, 'fine');
+    const files = JSON.parse((await httpsGet(`${base()}/api/logs`, ca)).body) as Array<{ name: string; index: number }>;
+    assert.equal(files[0]!.index, 1);
+    const file = await httpsGet(`${base()}/api/logs/${files[0]!.name}`, ca);
+    assert.equal(file.status, 200);
+    assert.match(file.body, /"msg":"log settings changed"/);
+    assert.equal((await httpsGet(`${base()}/api/logs/..%2Fredis%2Fredis.pid`, ca)).status, 404);
   });
 
   it('stops cleanly on SIGTERM and leaves no redis-server behind', async () => {

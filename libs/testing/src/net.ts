@@ -30,15 +30,22 @@ export interface HttpsResult {
 
 /** GET over HTTPS, verifying the server against the given CA (PEM). */
 export function httpsGet(url: string, ca: string | undefined, timeoutMs = 5000): Promise<HttpsResult> {
+  return httpsRequest(url, ca, 'GET', undefined, timeoutMs);
+}
+
+/** A request over HTTPS with an optional JSON body, verifying the server against the given CA (PEM). */
+export function httpsRequest(url: string, ca: string | undefined, method: string, json?: unknown, timeoutMs = 5000): Promise<HttpsResult> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', ...(ca ? { ca } : { rejectUnauthorized: false }), timeout: timeoutMs }, (res) => {
+    const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
+    const headers = body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {};
+    const req = request(url, { method, headers, ...(ca ? { ca } : { rejectUnauthorized: false }), timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${url}`)));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
