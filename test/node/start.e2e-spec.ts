@@ -99,8 +99,8 @@ describe('a single node started with ./traverse start', () => {
     assert.match(bad.body, /level/);
     assert.equal((JSON.parse((await httpsGet(`${base()}/api/logging`, ca)).body) as { level: string }).level, 'fine');
     const files = JSON.parse((await httpsGet(`${base()}/api/logs`, ca)).body) as Array<{ name: string; index: number }>;
-    assert.equal(files[0]!.index, 1);
-    const file = await httpsGet(`${base()}/api/logs/${files[0]!.name}`, ca);
+    assert.equal(files[0].index, 1);
+    const file = await httpsGet(`${base()}/api/logs/${files[0].name}`, ca);
     assert.equal(file.status, 200);
     assert.match(file.body, /"msg":"log settings changed"/);
     assert.equal((await httpsGet(`${base()}/api/logs/..%2Fredis%2Fredis.pid`, ca)).status, 404);

@@ -79,7 +79,7 @@ describe('configuration', () => {
     try {
       const b = loadConfig({ argv: ['--config', f.path], env: {} });
       assert.equal(b.ok, false);
-      if (!b.ok) assert.match(b.errors[0]!, /^config file .*bad\.yaml: /);
+      if (!b.ok) assert.match(b.errors[0], /^config file .*bad\.yaml: /);
     } finally {
       f.done();
     }

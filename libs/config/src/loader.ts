@@ -37,7 +37,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     if (!isPlainObject(o[p])) o[p] = {};
     o = o[p] as Record<string, unknown>;
   }
-  o[path[path.length - 1]!] = value;
+  o[path[path.length - 1]] = value;
 }
 
 function coerceScalar(kind: string | undefined, raw: string): unknown {

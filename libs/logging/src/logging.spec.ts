@@ -30,8 +30,8 @@ describe('logging', () => {
     await log.close();
     const msgs = s.lines.map((l) => JSON.parse(l) as { msg: string; group: string; level: number });
     assert.deepEqual(msgs.map((m) => m.msg), ['seen', 'now seen', 'stun back']);
-    assert.equal(msgs[1]!.level, 20);
-    assert.equal(msgs[2]!.group, 'stun');
+    assert.equal(msgs[1].level, 20);
+    assert.equal(msgs[2].group, 'stun');
   });
 
   it('never writes secrets', async () => {
@@ -55,7 +55,7 @@ describe('logging', () => {
       await log.close();
       const files = log.files();
       assert.ok(files.length >= 2, `rotated into ${files.length} files`);
-      assert.equal(files[0]!.index, 1);
+      assert.equal(files[0].index, 1);
       // Nothing lost across the rotation: every record is in exactly one file.
       const seen: number[] = [];
       for (const f of files) {

@@ -1,4 +1,3 @@
-/// <reference path="./pino-roll.d.ts" />
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -47,7 +46,7 @@ export function prettyLine(json: string): string {
   const extra = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  return `${t} ${lv} [${String(group ?? '-')}] ${String(msg ?? '')}${extra ? '  ' + extra : ''}\n`;
+  return `${t} ${lv} [${typeof group === 'string' ? group : '-'}] ${typeof msg === 'string' ? msg : JSON.stringify(msg ?? '')}${extra ? '  ' + extra : ''}\n`;
 }
 
 class PrettyStream {
@@ -84,7 +83,7 @@ export class Logging {
     const out = opts.out ?? process.stdout;
     const consoleMode = opts.console === 'auto' ? (out.isTTY ? 'pretty' : 'json') : opts.console;
     if (consoleMode === 'pretty') streams.push({ level: 10, stream: new PrettyStream(out) });
-    else if (consoleMode === 'json') streams.push({ level: 10, stream: out as DestinationStream });
+    else if (consoleMode === 'json') streams.push({ level: 10, stream: out });
     if (opts.file) {
       mkdirSync(opts.file.dir, { recursive: true });
       const stream = await roll({

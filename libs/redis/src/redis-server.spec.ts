@@ -17,7 +17,7 @@ describe('embedded redis-server', () => {
       await client.connect();
       await client.set('k', 'v');
       assert.equal(await client.get('k'), 'v');
-      assert.equal(await client.config('GET', 'appendonly').then((r) => (r as string[])[1]), 'yes');
+      assert.equal(await client.config('GET', 'appendonly').then((r) => (r)[1]), 'yes');
       await client.quit();
       await server.stop();
       assert.throws(() => process.kill(server.pid, 0));

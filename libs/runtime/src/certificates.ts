@@ -39,7 +39,7 @@ export async function loadOrCreateCertificate(opts: {
     try {
       return readFileSync(path, 'utf8');
     } catch (e) {
-      throw new Error(`${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (e as Error).message}`);
+      throw new Error(`${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (e as Error).message}`, { cause: e });
     }
   };
   const ca = opts.caFile ? read(opts.caFile, 'CA file') : undefined;
@@ -50,7 +50,7 @@ export async function loadOrCreateCertificate(opts: {
     try {
       d = describe(cert);
     } catch (e) {
-      throw new Error(`certificate file ${opts.certFile}: not a PEM certificate (${(e as Error).message})`);
+      throw new Error(`certificate file ${opts.certFile}: not a PEM certificate (${(e as Error).message})`, { cause: e });
     }
     return { cert, key, ...(ca ? { ca } : {}), source: 'configured', certPath: opts.certFile, ...d };
   }
