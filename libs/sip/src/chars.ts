@@ -81,6 +81,19 @@ export function parseUint(s: string, max: number): number {
   return v;
 }
 
+/** parseUint over s[a, b) without slicing. */
+export function parseUintAt(s: string, a: number, b: number, max: number): number {
+  if (b <= a) return -1;
+  let v = 0;
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+    if (v > max) return -1;
+  }
+  return v;
+}
+
 const HEX = '0123456789ABCDEF';
 
 function hexVal(c: number): number {
@@ -129,8 +142,12 @@ export function escapePct(s: string, allowed: Uint8Array): string {
 
 /** Check that a raw (escaped) component only holds allowed characters and well-formed escapes. */
 export function validEscaped(s: string, allowed: Uint8Array): boolean {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
+  return validEscapedAt(s, 0, s.length, allowed);
+}
+
+/** validEscaped over s[a, n). */
+export function validEscapedAt(s: string, a: number, n: number, allowed: Uint8Array): boolean {
+  for (let i = a; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x25) {
       if (i + 2 >= n || hexVal(s.charCodeAt(i + 1)) < 0 || hexVal(s.charCodeAt(i + 2)) < 0) return false;

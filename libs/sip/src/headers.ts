@@ -1,7 +1,7 @@
-import { HOSTCHAR, TOKEN, WORD, isToken, parseUint, trimLws } from './chars';
+import { HOSTCHAR, TOKEN, WORD, isToken, parseUint, parseUintAt, trimLws } from './chars';
 import { SipResult, fail, ok } from './errors';
 import { NameAddr, parseNameAddr } from './name-addr';
-import { Params, formatParams, parseParamsInto, quotedEnd, skipLws, unquote } from './params';
+import { Params, formatParams, parseParamsAt, parseParamsInto, quotedEnd, skipLws, unquote } from './params';
 
 /** Compact forms (RFC 3261 section 7.3.3 and the IANA registry). */
 export const COMPACT_FORMS: Readonly<Record<string, string>> = {
@@ -28,21 +28,81 @@ export const COMPACT_FORMS: Readonly<Record<string, string>> = {
 };
 
 const CANONICAL_NAMES = [
-  'Accept', 'Accept-Contact', 'Accept-Encoding', 'Accept-Language', 'Alert-Info', 'Allow', 'Allow-Events', 'Authentication-Info',
-  'Authorization', 'Call-ID', 'Call-Info', 'Contact', 'Content-Disposition', 'Content-Encoding', 'Content-Language',
-  'Content-Length', 'Content-Type', 'CSeq', 'Date', 'Error-Info', 'Event', 'Expires', 'From', 'Identity', 'Identity-Info',
-  'In-Reply-To', 'Max-Forwards', 'MIME-Version', 'Min-Expires', 'Min-SE', 'Organization', 'P-Asserted-Identity', 'Path', 'Priority',
-  'Proxy-Authenticate', 'Proxy-Authorization', 'Proxy-Require', 'RAck', 'Record-Route', 'Refer-To', 'Referred-By', 'Reject-Contact',
-  'Reply-To', 'Request-Disposition', 'Require', 'Retry-After', 'Route', 'RSeq', 'Server', 'Service-Route', 'Session-Expires',
-  'Subject', 'Subscription-State', 'Supported', 'Timestamp', 'To', 'Unsupported', 'User-Agent', 'Via', 'Warning', 'WWW-Authenticate',
-  'Flow-Timer', 'Outbound',
+  'Accept',
+  'Accept-Contact',
+  'Accept-Encoding',
+  'Accept-Language',
+  'Alert-Info',
+  'Allow',
+  'Allow-Events',
+  'Authentication-Info',
+  'Authorization',
+  'Call-ID',
+  'Call-Info',
+  'Contact',
+  'Content-Disposition',
+  'Content-Encoding',
+  'Content-Language',
+  'Content-Length',
+  'Content-Type',
+  'CSeq',
+  'Date',
+  'Error-Info',
+  'Event',
+  'Expires',
+  'From',
+  'Identity',
+  'Identity-Info',
+  'In-Reply-To',
+  'Max-Forwards',
+  'MIME-Version',
+  'Min-Expires',
+  'Min-SE',
+  'Organization',
+  'P-Asserted-Identity',
+  'Path',
+  'Priority',
+  'Proxy-Authenticate',
+  'Proxy-Authorization',
+  'Proxy-Require',
+  'RAck',
+  'Record-Route',
+  'Refer-To',
+  'Referred-By',
+  'Reject-Contact',
+  'Reply-To',
+  'Request-Disposition',
+  'Require',
+  'Retry-After',
+  'Route',
+  'RSeq',
+  'Server',
+  'Service-Route',
+  'Session-Expires',
+  'Subject',
+  'Subscription-State',
+  'Supported',
+  'Timestamp',
+  'To',
+  'Unsupported',
+  'User-Agent',
+  'Via',
+  'Warning',
+  'WWW-Authenticate',
+  'Flow-Timer',
+  'Outbound',
 ];
+
+/** An internalized copy of a computed string, so that comparisons with literals are pointer checks. */
+function intern(v: string): string {
+  return Object.keys({ [v]: 0 })[0];
+}
 
 const CANONICAL_BY_KEY = new Map<string, string>();
 /** Exact spellings seen on the wire mapped to their key, to skip toLowerCase on the hot path. */
 const KEY_BY_SPELLING = new Map<string, string>();
 for (const name of CANONICAL_NAMES) {
-  const key = name.toLowerCase();
+  const key = intern(name.toLowerCase());
   CANONICAL_BY_KEY.set(key, name);
   KEY_BY_SPELLING.set(name, key);
   KEY_BY_SPELLING.set(key, key);
@@ -55,6 +115,49 @@ KEY_BY_SPELLING.set('Call-Id', 'call-id');
 KEY_BY_SPELLING.set('Cseq', 'cseq');
 KEY_BY_SPELLING.set('CSEQ', 'cseq');
 KEY_BY_SPELLING.set('Www-Authenticate', 'www-authenticate');
+
+interface KnownName {
+  name: string;
+  lower: string;
+  key: string;
+}
+/** Known names by shape (length and first letter, case folded): a small array index instead of hashing. */
+const KNOWN_BY_SHAPE: Array<KnownName[] | undefined> = new Array<KnownName[] | undefined>(1024).fill(undefined);
+function shapeOf(len: number, first: number): number {
+  return ((len & 31) << 5) | ((first | 0x20) & 31);
+}
+for (const [spelling, key] of KEY_BY_SPELLING) {
+  if (spelling !== CANONICAL_BY_KEY.get(key) && spelling.length > 1) continue;
+  const shape = shapeOf(spelling.length, spelling.charCodeAt(0));
+  const list = KNOWN_BY_SHAPE[shape] ?? [];
+  if (!list.some((k) => k.lower === spelling.toLowerCase()))
+    list.push({ name: spelling, lower: intern(spelling.toLowerCase()), key: intern(key) });
+  KNOWN_BY_SHAPE[shape] = list;
+}
+
+/**
+ * Name and key of the header name s[a, b) without slicing when it is a known name in its usual spelling.
+ * Returns undefined for names that are not known.
+ */
+export function lookupHeaderName(s: string, a: number, b: number): { name: string; key: string } | undefined {
+  const list = KNOWN_BY_SHAPE[shapeOf(b - a, s.charCodeAt(a))];
+  if (list === undefined) return undefined;
+  for (let j = 0; j < list.length; j++) {
+    const k = list[j];
+    const sp = k.name;
+    if (sp.length !== b - a) continue;
+    let exact = true;
+    let i = 0;
+    for (; i < sp.length; i++) {
+      const c = s.charCodeAt(a + i);
+      if (c === sp.charCodeAt(i)) continue;
+      exact = false;
+      if ((c | 0x20) !== k.lower.charCodeAt(i) || c < 0x41) break;
+    }
+    if (i === sp.length) return exact ? k : { name: s.slice(a, b), key: k.key };
+  }
+  return undefined;
+}
 
 /** The key of a header name: lower-case full name (compact forms expanded). */
 export function headerKey(name: string): string {
@@ -70,15 +173,16 @@ export function canonicalHeaderName(name: string): string {
 }
 
 /** Index of the first comma outside quoted-strings and <...> at or after `from`; -1 when none. */
-export function nextListComma(s: string, from = 0): number {
-  const n = s.length;
+export function nextListComma(s: string, from = 0, n = s.length): number {
+  const any = s.indexOf(',', from);
+  if (any < 0 || any >= n) return -1;
   let angle = false;
   for (let i = from; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x2c) {
       if (!angle) return i;
     } else if (c === 0x22) {
-      const e = quotedEnd(s, i);
+      const e = quotedEnd(s, i, n);
       if (e < 0) return -1;
       i = e - 1;
     } else if (c === 0x3c) angle = true;
@@ -122,68 +226,134 @@ export interface Via {
   ttl?: number;
 }
 
-function tokenEnd(s: string, i: number): number {
-  const n = s.length;
+function tokenEnd(s: string, i: number, n = s.length): number {
   while (i < n && TOKEN[s.charCodeAt(i)] === 1) i++;
   return i;
 }
 
-function badVia(reason: string): { ok: false; error: { code: 'BAD_HEADER_VALUE'; reason: string; header: string } } {
-  return fail('BAD_HEADER_VALUE', reason, 'via') as never;
-}
+const VIA_ERRORS = [
+  'bad Via protocol',
+  'bad Via sent-protocol',
+  'bad Via version',
+  'bad Via transport',
+  'missing Via sent-by',
+  'bad IPv6 reference in Via',
+  'bad Via host',
+  'bad Via port',
+  'bad Via parameter',
+];
 
-/** Parse one via-parm. */
-export function parseVia(s: string): SipResult<Via> {
-  const n = s.length;
-  let i = skipLws(s, 0);
-  let e = tokenEnd(s, i);
-  if (e === i) return badVia('bad Via protocol');
-  const protocol = s.slice(i, e);
-  i = skipLws(s, e);
-  if (s.charCodeAt(i) !== 0x2f) return badVia('bad Via sent-protocol');
-  i = skipLws(s, i + 1);
-  e = tokenEnd(s, i);
-  if (e === i) return badVia('bad Via version');
-  const version = s.slice(i, e);
-  i = skipLws(s, e);
-  if (s.charCodeAt(i) !== 0x2f) return badVia('bad Via sent-protocol');
-  i = skipLws(s, i + 1);
-  e = tokenEnd(s, i);
-  if (e === i) return badVia('bad Via transport');
-  const transport = s.slice(i, e).toUpperCase();
-  const ws = skipLws(s, e);
-  if (ws === e || ws >= n) return badVia('missing Via sent-by');
+/**
+ * The grammar of via-parm over s[a, n); fills `via` when given. Returns where it stopped (n, or a comma
+ * starting the next via-parm ...) or a negative code -1-k for VIA_ERRORS[k].
+ */
+function viaCore(s: string, a: number, n: number, via: Via | null): number {
+  let i = skipLws(s, a, n);
+  let e = tokenEnd(s, i, n);
+  if (e === i) return -1;
+  if (via !== null) via.protocol = e - i === 3 && s.startsWith('SIP', i) ? 'SIP' : s.slice(i, e);
+  i = skipLws(s, e, n);
+  if (i >= n || s.charCodeAt(i) !== 0x2f) return -2;
+  i = skipLws(s, i + 1, n);
+  e = tokenEnd(s, i, n);
+  if (e === i) return -3;
+  if (via !== null) via.version = e - i === 3 && s.startsWith('2.0', i) ? '2.0' : s.slice(i, e);
+  i = skipLws(s, e, n);
+  if (i >= n || s.charCodeAt(i) !== 0x2f) return -2;
+  i = skipLws(s, i + 1, n);
+  e = tokenEnd(s, i, n);
+  if (e === i) return -4;
+  if (via !== null) {
+    via.transport =
+      e - i === 3 && s.startsWith('UDP', i)
+        ? 'UDP'
+        : e - i === 3 && s.startsWith('TCP', i)
+          ? 'TCP'
+          : e - i === 3 && s.startsWith('TLS', i)
+            ? 'TLS'
+            : s.slice(i, e).toUpperCase();
+  }
+  const ws = skipLws(s, e, n);
+  if (ws === e || ws >= n) return -5;
   i = ws;
-  let host: string;
   if (s.charCodeAt(i) === 0x5b) {
     const close = s.indexOf(']', i);
-    if (close < 0) return badVia('bad IPv6 reference in Via');
-    host = s.slice(i, close + 1);
+    if (close < 0 || close >= n) return -6;
+    for (let k = i + 1; k < close; k++) {
+      const c = s.charCodeAt(k);
+      if (!((c >= 0x30 && c <= 0x3a) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c === 0x2e)) return -6;
+    }
+    if (via !== null) via.host = s.slice(i, close + 1);
     i = close + 1;
   } else {
-    const a = i;
+    const h = i;
     while (i < n && HOSTCHAR[s.charCodeAt(i)] === 1) i++;
-    if (i === a) return badVia('bad Via host');
-    host = s.slice(a, i);
+    if (i === h) return -7;
+    if (via !== null) via.host = s.slice(h, i);
   }
-  const via: Via = { protocol, version, transport, host, params: new Map() };
-  i = skipLws(s, i);
+  i = skipLws(s, i, n);
   if (i < n && s.charCodeAt(i) === 0x3a) {
-    i = skipLws(s, i + 1);
-    const a = i;
+    i = skipLws(s, i + 1, n);
+    const p = i;
     while (i < n && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
-    const port = parseUint(s.slice(a, i), 65535);
-    if (port < 0) return badVia('bad Via port');
-    via.port = port;
+    const port = parseUintAt(s, p, i, 65535);
+    if (port < 0) return -8;
+    if (via !== null) via.port = port;
   }
-  if (!parseParamsInto(s, i, via.params)) return badVia('bad Via parameter');
+  const end = parseParamsAt(s, i, via === null ? null : via.params, n);
+  return end < 0 ? -1 - VIA_ERRORS.indexOf('bad Via parameter') : end;
+}
+
+/** Syntax check of one via-parm; undefined when good, else the reason. Agrees with parseVia. */
+export function checkVia(s: string, a = 0, n = s.length): string | undefined {
+  const r = viaCore(s, a, n, null);
+  return r < 0 ? VIA_ERRORS[-1 - r] : r === n ? undefined : 'bad Via parameter';
+}
+
+/** Syntax check of a Via header value (one or more comma-separated via-parms) over s[a, n). */
+export function checkViaList(s: string, a = 0, n = s.length): string | undefined {
+  let count = 0;
+  let x = skipLws(s, a, n);
+  while (x < n) {
+    if (s.charCodeAt(x) === 0x2c) {
+      x = skipLws(s, x + 1, n);
+      continue;
+    }
+    const r = viaCore(s, x, n, null);
+    if (r < 0) return VIA_ERRORS[-1 - r];
+    count++;
+    if (r === n) break;
+    if (s.charCodeAt(r) !== 0x2c) return 'bad Via parameter';
+    x = skipLws(s, r + 1, n);
+  }
+  return count === 0 ? 'empty Via' : undefined;
+}
+
+/**
+ * Parse one via-parm. The named fields come from the parameters; a malformed rport/ttl value or a
+ * branch without value leaves the field undefined (the raw text stays in `params`).
+ */
+export function parseVia(s: string, a = 0, n = s.length): SipResult<Via> {
+  const via: Via = {
+    protocol: '',
+    version: '',
+    transport: '',
+    host: '',
+    port: undefined,
+    params: new Map(),
+    branch: undefined,
+    received: undefined,
+    rport: undefined,
+    maddr: undefined,
+    ttl: undefined,
+  };
+  const r = viaCore(s, a, n, via);
+  if (r < 0) return fail('BAD_HEADER_VALUE', VIA_ERRORS[-1 - r], 'via');
+  if (r !== n) return fail('BAD_HEADER_VALUE', 'bad Via parameter', 'via');
   const p = via.params;
   if (p.size > 0) {
     const branch = p.get('branch');
-    if (branch !== undefined) {
-      if (branch === null) return badVia('Via branch without value');
-      via.branch = branch;
-    }
+    if (branch !== undefined && branch !== null) via.branch = branch;
     const received = p.get('received');
     if (received !== undefined && received !== null) via.received = received;
     const rport = p.get('rport');
@@ -191,17 +361,15 @@ export function parseVia(s: string): SipResult<Via> {
       if (rport === null) via.rport = null;
       else {
         const v = parseUint(rport, 65535);
-        if (v < 0) return badVia('bad Via rport');
-        via.rport = v;
+        if (v >= 0) via.rport = v;
       }
     }
     const maddr = p.get('maddr');
     if (maddr !== undefined && maddr !== null) via.maddr = maddr;
     const ttl = p.get('ttl');
-    if (ttl !== undefined) {
-      const v = ttl === null ? -1 : parseUint(ttl, 255);
-      if (v < 0) return badVia('bad Via ttl');
-      via.ttl = v;
+    if (ttl !== undefined && ttl !== null) {
+      const v = parseUint(ttl, 255);
+      if (v >= 0) via.ttl = v;
     }
   }
   return ok(via);
@@ -209,21 +377,38 @@ export function parseVia(s: string): SipResult<Via> {
 
 /** Serialise a Via value from its fields (params carry branch/received/rport...; the named fields are written from params). */
 export function formatVia(v: Via): string {
-  return v.protocol + '/' + v.version + '/' + v.transport + ' ' + v.host + (v.port !== undefined ? ':' + v.port : '') + formatParams(v.params);
+  return (
+    v.protocol + '/' + v.version + '/' + v.transport + ' ' + v.host + (v.port !== undefined ? ':' + v.port : '') + formatParams(v.params)
+  );
 }
 
 /** Build a Via value object; the named fields fill `params`. */
-export function makeVia(opts: { transport: string; host: string; port?: number; branch: string; rport?: boolean | number; received?: string }): Via {
+export function makeVia(opts: {
+  transport: string;
+  host: string;
+  port?: number;
+  branch: string;
+  rport?: boolean | number;
+  received?: string;
+}): Via {
   const params: Params = new Map();
   params.set('branch', opts.branch);
   if (opts.received !== undefined) params.set('received', opts.received);
   if (opts.rport === true) params.set('rport', null);
   else if (typeof opts.rport === 'number') params.set('rport', String(opts.rport));
-  const via: Via = { protocol: 'SIP', version: '2.0', transport: opts.transport.toUpperCase(), host: opts.host, params, branch: opts.branch };
-  if (opts.port !== undefined) via.port = opts.port;
-  if (opts.received !== undefined) via.received = opts.received;
-  if (opts.rport === true) via.rport = null;
-  else if (typeof opts.rport === 'number') via.rport = opts.rport;
+  const via: Via = {
+    protocol: 'SIP',
+    version: '2.0',
+    transport: opts.transport.toUpperCase(),
+    host: opts.host,
+    port: opts.port,
+    params,
+    branch: opts.branch,
+    received: opts.received,
+    rport: opts.rport === true ? null : typeof opts.rport === 'number' ? opts.rport : undefined,
+    maddr: undefined,
+    ttl: undefined,
+  };
   return via;
 }
 
@@ -236,17 +421,16 @@ export interface CSeq {
 
 export const MAX_UINT32 = 4294967295;
 
-export function parseCSeq(s: string): SipResult<CSeq> {
-  const n = s.length;
-  let i = skipLws(s, 0);
-  const a = i;
+export function parseCSeq(s: string, a = 0, n = s.length): SipResult<CSeq> {
+  let i = skipLws(s, a, n);
+  const d = i;
   while (i < n && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
-  const seq = parseUint(s.slice(a, i), MAX_UINT32);
+  const seq = parseUintAt(s, d, i, MAX_UINT32);
   if (seq < 0) return fail('BAD_HEADER_VALUE', 'bad CSeq number', 'cseq');
-  const b = skipLws(s, i);
+  const b = skipLws(s, i, n);
   if (b === i) return fail('BAD_HEADER_VALUE', 'bad CSeq', 'cseq');
-  const e = tokenEnd(s, b);
-  if (e === b || skipLws(s, e) !== n) return fail('BAD_HEADER_VALUE', 'bad CSeq method', 'cseq');
+  const e = tokenEnd(s, b, n);
+  if (e === b || skipLws(s, e, n) !== n) return fail('BAD_HEADER_VALUE', 'bad CSeq method', 'cseq');
   return ok({ seq, method: s.slice(b, e) });
 }
 
@@ -306,8 +490,34 @@ function parseQ(v: string): number {
   return Number(v);
 }
 
-export function parseContact(s: string): SipResult<Contact> {
-  const r = parseNameAddr(s);
+/** Where a header value is: s[a, b). Lets the typed parsers work on the flat message text instead of sliced copies. */
+export interface ValueRange {
+  s: string;
+  a: number;
+  b: number;
+}
+
+export function rangesOf(values: string[]): ValueRange[] {
+  return values.map((v) => ({ s: v, a: 0, b: v.length }));
+}
+
+/** Push the [start, end) of every non-empty comma-separated element of s[a, b), LWS trimmed. */
+export function listBounds(s: string, a: number, b: number, out: number[]): void {
+  let x = a;
+  for (;;) {
+    const c = nextListComma(s, x, b);
+    let e = c < 0 ? b : c;
+    while (x < e && (s.charCodeAt(x) === 0x20 || s.charCodeAt(x) === 0x09)) x++;
+    while (e > x && (s.charCodeAt(e - 1) === 0x20 || s.charCodeAt(e - 1) === 0x09)) e--;
+    if (e > x) out.push(x, e);
+    if (c < 0) return;
+    x = c + 1;
+  }
+}
+
+/** Parse one Contact value (name-addr or addr-spec with params) from s[a, n). */
+export function parseContact(s: string, a = 0, n = s.length): SipResult<Contact> {
+  const r = parseNameAddr(s, false, a, n);
   if (!r.ok) return fail('BAD_HEADER_VALUE', r.error.reason, 'contact');
   const c: Contact = r.value;
   const p = c.params;
@@ -336,18 +546,25 @@ export function parseContact(s: string): SipResult<Contact> {
   return ok(c);
 }
 
-export function parseContactList(values: string[]): SipResult<ContactList> {
+/** Parse Contact header values (all lines): `*` or the list. */
+export function parseContactList(values: string[] | ValueRange[]): SipResult<ContactList> {
+  const ranges = values.length > 0 && typeof values[0] === 'string' ? rangesOf(values as string[]) : (values as ValueRange[]);
   const contacts: Contact[] = [];
   let star = false;
-  for (const v of values) {
-    for (const part of splitList(v)) {
-      if (part === '*') {
+  const bounds: number[] = [];
+  for (const r of ranges) {
+    bounds.length = 0;
+    listBounds(r.s, r.a, r.b, bounds);
+    for (let k = 0; k < bounds.length; k += 2) {
+      const x = bounds[k];
+      const e = bounds[k + 1];
+      if (e - x === 1 && r.s.charCodeAt(x) === 0x2a) {
         star = true;
         continue;
       }
-      const r = parseContact(part);
-      if (!r.ok) return r;
-      contacts.push(r.value);
+      const c = parseContact(r.s, x, e);
+      if (!c.ok) return c;
+      contacts.push(c.value);
     }
   }
   if (star) {
@@ -358,13 +575,17 @@ export function parseContactList(values: string[]): SipResult<ContactList> {
 }
 
 /** A list of name-addr values (Route, Record-Route, Path, Service-Route ...). */
-export function parseNameAddrList(values: string[], key: string): SipResult<NameAddr[]> {
+export function parseNameAddrList(values: string[] | ValueRange[], key: string): SipResult<NameAddr[]> {
+  const ranges = values.length > 0 && typeof values[0] === 'string' ? rangesOf(values as string[]) : (values as ValueRange[]);
   const out: NameAddr[] = [];
-  for (const v of values) {
-    for (const part of splitList(v)) {
-      const r = parseNameAddr(part);
-      if (!r.ok) return fail('BAD_HEADER_VALUE', r.error.reason, key);
-      out.push(r.value);
+  const bounds: number[] = [];
+  for (const r of ranges) {
+    bounds.length = 0;
+    listBounds(r.s, r.a, r.b, bounds);
+    for (let k = 0; k < bounds.length; k += 2) {
+      const na = parseNameAddr(r.s, false, bounds[k], bounds[k + 1]);
+      if (!na.ok) return fail('BAD_HEADER_VALUE', na.error.reason, key);
+      out.push(na.value);
     }
   }
   return ok(out);

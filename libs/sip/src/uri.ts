@@ -1,4 +1,16 @@
-import { HNV, HOSTCHAR, PARAMCHAR, PASSWORD, TELCHAR, USER, escapePct, parseUint, unescapePct, validEscaped } from './chars';
+import {
+  HNV,
+  HOSTCHAR,
+  PARAMCHAR,
+  PASSWORD,
+  TELCHAR,
+  USER,
+  escapePct,
+  parseUintAt,
+  unescapePct,
+  validEscaped,
+  validEscapedAt,
+} from './chars';
 import { SipResult, fail, ok } from './errors';
 import type { Params } from './params';
 
@@ -13,8 +25,8 @@ export interface SipUri {
   port?: number;
   /** URI parameters by lower-case name, values unescaped. */
   params: Params;
-  /** URI headers (after `?`), names and values unescaped, in order. */
-  headers: Map<string, string>;
+  /** URI headers (after `?`), names and values unescaped, in order. Replace the map to change them. */
+  headers: ReadonlyMap<string, string>;
 }
 
 /** tel: URI (RFC 3966). */
@@ -38,6 +50,9 @@ export type Uri = SipUri | TelUri | OtherUri;
 
 export type HostKind = 'ipv4' | 'ipv6' | 'domain';
 
+/** The shared empty URI header map (URIs rarely have headers). */
+export const NO_URI_HEADERS: ReadonlyMap<string, string> = new Map<string, string>();
+
 function isSchemeChar(c: number, first: boolean): boolean {
   const alpha = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
   if (first) return alpha;
@@ -48,22 +63,142 @@ function badUri(reason: string): { ok: false; error: { code: 'BAD_URI'; reason: 
   return fail('BAD_URI', reason) as { ok: false; error: { code: 'BAD_URI'; reason: string } };
 }
 
-/** Parse a URI (sip, sips, tel, or any other absolute URI). Never throws. */
-export function parseUri(s: string): SipResult<Uri> {
-  const colon = s.indexOf(':');
-  if (colon <= 0) return badUri('URI without scheme');
-  for (let i = 0; i < colon; i++) if (!isSchemeChar(s.charCodeAt(i), i === 0)) return badUri('bad URI scheme');
-  let scheme = s.slice(0, colon);
-  if (scheme !== 'sip' && scheme !== 'sips' && scheme !== 'tel') scheme = scheme.toLowerCase();
-  if (scheme === 'sip' || scheme === 'sips') return parseSipUri(s, colon + 1, scheme);
-  if (scheme === 'tel') return parseTelUri(s, colon + 1);
-  const opaque = s.slice(colon + 1);
+/** Parse a URI (sip, sips, tel, or any other absolute URI) from s[a, n). Never throws. */
+export function parseUri(s: string, a = 0, n = s.length): SipResult<Uri> {
+  const colon = idx(s, ':', a, n);
+  if (colon <= a) return badUri('URI without scheme');
+  for (let i = a; i < colon; i++) if (!isSchemeChar(s.charCodeAt(i), i === a)) return badUri('bad URI scheme');
+  const sl = colon - a;
+  if (sl === 3 && s.startsWith('sip', a)) return parseSipUri(s, colon + 1, n, 'sip');
+  if (sl === 4 && s.startsWith('sips', a)) return parseSipUri(s, colon + 1, n, 'sips');
+  const scheme = s.slice(a, colon).toLowerCase();
+  if (scheme === 'sip' || scheme === 'sips') return parseSipUri(s, colon + 1, n, scheme);
+  if (scheme === 'tel') return parseTelUri(s, colon + 1, n);
+  const opaque = s.slice(colon + 1, n);
   if (opaque.length === 0) return badUri('empty URI');
   for (let i = 0; i < opaque.length; i++) {
     const c = opaque.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f || c === 0x3c || c === 0x3e || c === 0x22) return badUri('bad character in URI');
   }
   return ok({ kind: 'other', scheme, opaque });
+}
+
+/** URI_VALID | URI_HAS_HEADERS, or 0 when invalid: the answer of checkUri. */
+export const URI_VALID = 1;
+export const URI_HAS_HEADERS = 2;
+
+function checkUriParams(s: string, i: number, stop: number): boolean {
+  while (i < stop) {
+    i++;
+    let end = s.indexOf(';', i);
+    if (end < 0 || end > stop) end = stop;
+    let eq = s.indexOf('=', i);
+    if (eq < 0 || eq > end) eq = end;
+    if (eq === i || !validEscapedAt(s, i, eq, PARAMCHAR)) return false;
+    if (eq < end && !validEscapedAt(s, eq + 1, end, PARAMCHAR)) return false;
+    i = end;
+  }
+  return true;
+}
+
+function telNumberOk(s: string, a: number, b: number): boolean {
+  let digits = 0;
+  for (let k = a; k < b; k++) {
+    const c = s.charCodeAt(k);
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c === 0x2a || c === 0x23) digits++;
+    else if (!(c === 0x2d || c === 0x2e || c === 0x28 || c === 0x29 || (c === 0x2b && k === a))) return false;
+  }
+  return digits > 0;
+}
+
+function idx(s: string, ch: string, from: number, end: number): number {
+  const r = s.indexOf(ch, from);
+  return r < 0 || r >= end ? -1 : r;
+}
+
+/**
+ * Syntax check of s[a, n) without building anything: 0 when parseUri would refuse it, else URI_VALID (| URI_HAS_HEADERS).
+ * Always agrees with parseUri (a property test holds it to that).
+ */
+export function checkUri(s: string, a = 0, n = s.length): number {
+  const colon = idx(s, ':', a, n);
+  if (colon <= a) return 0;
+  for (let i = a; i < colon; i++) if (!isSchemeChar(s.charCodeAt(i), i === a)) return 0;
+  const sl = colon - a;
+  const c0 = s.charCodeAt(a) | 0x20;
+  const isSip =
+    (sl === 3 || sl === 4) &&
+    c0 === 0x73 &&
+    (s.charCodeAt(a + 1) | 0x20) === 0x69 &&
+    (s.charCodeAt(a + 2) | 0x20) === 0x70 &&
+    (sl === 3 || (s.charCodeAt(a + 3) | 0x20) === 0x73);
+  const isTel = !isSip && sl === 3 && c0 === 0x74 && (s.charCodeAt(a + 1) | 0x20) === 0x65 && (s.charCodeAt(a + 2) | 0x20) === 0x6c;
+  let i = colon + 1;
+  if (isTel) {
+    for (let k = i; k < n; k++) if (TELCHAR[s.charCodeAt(k)] !== 1) return 0;
+    let semi = idx(s, ';', i, n);
+    if (semi < 0) semi = n;
+    if (!telNumberOk(s, i, semi)) return 0;
+    return semi >= n || checkUriParams(s, semi, n) ? URI_VALID : 0;
+  }
+  if (!isSip) {
+    if (i >= n) return 0;
+    for (let k = i; k < n; k++) {
+      const c = s.charCodeAt(k);
+      if (c <= 0x20 || c >= 0x7f || c === 0x3c || c === 0x3e || c === 0x22) return 0;
+    }
+    return URI_VALID;
+  }
+  const at = idx(s, '@', i, n);
+  if (at >= 0) {
+    const pc = idx(s, ':', i, n);
+    const userEnd = pc >= 0 && pc < at ? pc : at;
+    if (userEnd === i || !validEscapedAt(s, i, userEnd, USER)) return 0;
+    if (userEnd !== at && !validEscapedAt(s, userEnd + 1, at, PASSWORD)) return 0;
+    i = at + 1;
+  }
+  if (i < n && s.charCodeAt(i) === 0x5b) {
+    const e = idx(s, ']', i, n);
+    if (e < 0 || e === i + 1) return 0;
+    for (let k = i + 1; k < e; k++) {
+      const c = s.charCodeAt(k);
+      if (!((c >= 0x30 && c <= 0x3a) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c === 0x2e)) return 0;
+    }
+    i = e + 1;
+  } else {
+    const h = i;
+    while (i < n && HOSTCHAR[s.charCodeAt(i)] === 1) i++;
+    if (i === h) return 0;
+  }
+  if (i < n && s.charCodeAt(i) === 0x3a) {
+    const p = ++i;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+      i++;
+    }
+    if (parseUintAt(s, p, i, 65535) < 0) return 0;
+  }
+  let q = idx(s, '?', i, n);
+  if (q < 0) q = n;
+  if (i < q && s.charCodeAt(i) === 0x3b) {
+    if (!checkUriParams(s, i, q)) return 0;
+    i = q;
+  }
+  if (i < n && s.charCodeAt(i) === 0x3f) {
+    let h = i + 1;
+    for (;;) {
+      let amp = idx(s, '&', h, n);
+      if (amp < 0) amp = n;
+      const eq = idx(s, '=', h, amp);
+      if (eq < 0) return 0;
+      if (eq === h || !validEscapedAt(s, h, eq, HNV) || !validEscapedAt(s, eq + 1, amp, HNV)) return 0;
+      if (amp === n) break;
+      h = amp + 1;
+    }
+    return URI_VALID | URI_HAS_HEADERS;
+  }
+  return i === n ? URI_VALID : 0;
 }
 
 function parseUriParams(s: string, i: number, stop: number, params: Params): boolean {
@@ -88,25 +223,33 @@ function parseUriParams(s: string, i: number, stop: number, params: Params): boo
   return true;
 }
 
-function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips'): SipResult<Uri> {
-  const n = s.length;
-  const uri: SipUri = { kind: 'sip', scheme, host: '', params: new Map(), headers: new Map() };
-  const at = s.indexOf('@', i);
+function parseSipUri(s: string, i: number, n: number, scheme: 'sip' | 'sips'): SipResult<Uri> {
+  const uri: SipUri = {
+    kind: 'sip',
+    scheme,
+    user: undefined,
+    password: undefined,
+    host: '',
+    port: undefined,
+    params: new Map(),
+    headers: NO_URI_HEADERS,
+  };
+  const at = idx(s, '@', i, n);
   if (at >= 0) {
-    const pc = s.indexOf(':', i);
+    const pc = idx(s, ':', i, n);
     const userEnd = pc >= 0 && pc < at ? pc : at;
     const userRaw = s.slice(i, userEnd);
     if (userRaw.length === 0 || !validEscaped(userRaw, USER)) return badUri('bad user part in URI');
-    uri.user = unescapePct(userRaw) as string;
+    uri.user = unescapePct(userRaw);
     if (userEnd !== at) {
       const pwRaw = s.slice(userEnd + 1, at);
       if (!validEscaped(pwRaw, PASSWORD)) return badUri('bad password in URI');
-      uri.password = unescapePct(pwRaw) as string;
+      uri.password = unescapePct(pwRaw);
     }
     i = at + 1;
   }
   if (i < n && s.charCodeAt(i) === 0x5b) {
-    const e = s.indexOf(']', i);
+    const e = idx(s, ']', i, n);
     if (e < 0) return badUri('unterminated IPv6 reference');
     for (let k = i + 1; k < e; k++) {
       const c = s.charCodeAt(k);
@@ -129,25 +272,27 @@ function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips'): SipResult<Ur
       if (c < 0x30 || c > 0x39) break;
       i++;
     }
-    const port = parseUint(s.slice(a, i), 65535);
+    const port = parseUintAt(s, a, i, 65535);
     if (port < 0) return badUri('bad port in URI');
     uri.port = port;
   }
-  let q = s.indexOf('?', i);
+  let q = idx(s, '?', i, n);
   if (q < 0) q = n;
   if (i < q && s.charCodeAt(i) === 0x3b) {
     if (!parseUriParams(s, i, q, uri.params)) return badUri('bad URI parameter');
     i = q;
   }
   if (i < n && s.charCodeAt(i) === 0x3f) {
-    const parts = s.slice(i + 1).split('&');
+    const parts = s.slice(i + 1, n).split('&');
+    const headers = new Map<string, string>();
+    uri.headers = headers;
     for (const p of parts) {
       const eq = p.indexOf('=');
       if (eq <= 0) return badUri('bad URI header');
       const hn = p.slice(0, eq);
       const hv = p.slice(eq + 1);
       if (!validEscaped(hn, HNV) || !validEscaped(hv, HNV)) return badUri('bad URI header');
-      uri.headers.set(unescapePct(hn) as string, unescapePct(hv) as string);
+      headers.set(unescapePct(hn) as string, unescapePct(hv) as string);
     }
     i = n;
   }
@@ -155,10 +300,9 @@ function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips'): SipResult<Ur
   return ok(uri);
 }
 
-function parseTelUri(s: string, i: number): SipResult<Uri> {
-  const n = s.length;
+function parseTelUri(s: string, i: number, n: number): SipResult<Uri> {
   for (let k = i; k < n; k++) if (TELCHAR[s.charCodeAt(k)] !== 1) return badUri('bad character in tel URI');
-  let semi = s.indexOf(';', i);
+  let semi = idx(s, ';', i, n);
   if (semi < 0) semi = n;
   const number = s.slice(i, semi);
   if (number.length === 0) return badUri('empty telephone number');
