@@ -66,6 +66,8 @@ export interface AllocationLimits {
   maxTotal: number;
   maxPermissionsPerAllocation: number;
   maxChannelsPerAllocation: number;
+  /** Highest channel number accepted: 0x4FFF (RFC 8656) or 0x7FFE to accept RFC 5766 clients. */
+  maxChannelNumber: number;
 }
 
 export const DEFAULT_ALLOCATION_LIMITS: AllocationLimits = {
@@ -77,6 +79,7 @@ export const DEFAULT_ALLOCATION_LIMITS: AllocationLimits = {
   maxTotal: 10_000,
   maxPermissionsPerAllocation: 256,
   maxChannelsPerAllocation: 256,
+  maxChannelNumber: CHANNEL_MAX,
 };
 
 /** Granted lifetime in seconds for a requested LIFETIME (RFC 8656 section 7.2 and 7.3). */
@@ -181,10 +184,12 @@ export class Allocation {
    * Installs/refreshes the peer's permission too.
    */
   bindChannel(channel: number, peer: TransportAddress, now: number): Result<ChannelBinding, TurnError> {
-    if (!Number.isInteger(channel) || channel < CHANNEL_MIN || channel > CHANNEL_MAX) return turnFail('BAD_CHANNEL', 'channel number out of range');
+    if (!Number.isInteger(channel) || channel < CHANNEL_MIN || channel > this.limits.maxChannelNumber)
+      return turnFail('BAD_CHANNEL', 'channel number out of range');
     this.sweep(now);
     const existing = this.channels.get(channel);
-    if (existing && (existing.peer.address !== peer.address || existing.peer.port !== peer.port)) return turnFail('CHANNEL_IN_USE', 'channel bound to another peer');
+    if (existing && (existing.peer.address !== peer.address || existing.peer.port !== peer.port))
+      return turnFail('CHANNEL_IN_USE', 'channel bound to another peer');
     const byPort = this.peerChannels.get(peer.address);
     const other = byPort?.get(peer.port);
     if (other && other.channel !== channel) return turnFail('PEER_ON_OTHER_CHANNEL', 'peer bound to another channel');
@@ -261,7 +266,8 @@ export class AllocationTable {
   }
 
   create(init: AllocationInit, now: number): Result<Allocation, TurnError> {
-    if (this.find(init.listener, init.client.address, init.client.port)) return turnFail('ALLOCATION_EXISTS', 'allocation already exists for this 5-tuple');
+    if (this.find(init.listener, init.client.address, init.client.port))
+      return turnFail('ALLOCATION_EXISTS', 'allocation already exists for this 5-tuple');
     const admitted = this.admit(init.username);
     if (!admitted.ok) return admitted;
     const a = new Allocation(this.nextId++, init, now, this.limits);

@@ -111,7 +111,7 @@ function decodeAddress(v: Buffer, xorKey: Buffer | undefined): Result<TransportA
   else return bad('unknown address family');
   if (v.length !== 4 + len) return bad('address length does not match family');
   const bytes = new Uint8Array(len);
-  for (let i = 0; i < len; i++) bytes[i] = v[4 + i]! ^ (xorKey ? xorKey[i]! : 0);
+  for (let i = 0; i < len; i++) bytes[i] = v[4 + i] ^ (xorKey ? xorKey[i] : 0);
   return ok({ family: len === 4 ? 4 : 6, address: formatIp(bytes), port });
 }
 
@@ -121,7 +121,7 @@ function writeAddress(a: TransportAddress, out: Buffer, at: number, xorKey: Buff
   out[at] = 0;
   out[at + 1] = a.family === 4 ? AddressFamily.IPv4 : AddressFamily.IPv6;
   out.writeUInt16BE((a.port ^ (xorKey ? MAGIC_COOKIE >>> 16 : 0)) & 0xffff, at + 2);
-  for (let i = 0; i < len; i++) out[at + 4 + i] = (bytes && bytes.length === len ? bytes[i]! : 0) ^ (xorKey ? xorKey[i]! : 0);
+  for (let i = 0; i < len; i++) out[at + 4 + i] = (bytes && bytes.length === len ? bytes[i] : 0) ^ (xorKey ? xorKey[i] : 0);
 }
 
 const plainAddress: Codec<TransportAddress> = {
@@ -208,8 +208,8 @@ const familyCodec: Codec<4 | 6> = {
 
 function decodeCodeReason(v: Buffer, at: number): Result<{ code: number; reason: string }> {
   if (v.length < at + 4) return bad('error code too short');
-  const cls = v[at + 2]! & 0x07;
-  const num = v[at + 3]!;
+  const cls = v[at + 2] & 0x07;
+  const num = v[at + 3];
   if (cls < 3 || cls > 6 || num > 99) return bad('error code out of range');
   const reason = v.subarray(at + 4);
   if (reason.length > 763) return bad('reason phrase too long');
@@ -275,7 +275,7 @@ const changeRequest: Codec<ChangeRequest> = {
 };
 
 const evenPort: Codec<EvenPortValue> = {
-  decode: (v) => (v.length === 1 ? ok({ reserve: (v[0]! & 0x80) !== 0 }) : bad('expected 1 byte')),
+  decode: (v) => (v.length === 1 ? ok({ reserve: (v[0] & 0x80) !== 0 }) : bad('expected 1 byte')),
   size: () => 1,
   write: (e, out, at) => {
     out[at] = e.reserve ? 0x80 : 0;
@@ -283,7 +283,7 @@ const evenPort: Codec<EvenPortValue> = {
 };
 
 const requestedTransport: Codec<number> = {
-  decode: (v) => (v.length === 4 ? ok(v[0]!) : bad('expected 4 bytes')),
+  decode: (v) => (v.length === 4 ? ok(v[0]) : bad('expected 4 bytes')),
   size: () => 4,
   write: (p, out, at) => {
     out.writeUInt32BE(0, at);
@@ -292,7 +292,7 @@ const requestedTransport: Codec<number> = {
 };
 
 const icmp: Codec<IcmpValue> = {
-  decode: (v) => (v.length === 8 ? ok({ type: v[2]! & 0x7f, code: v[3]!, data: v.readUInt32BE(4) }) : bad('expected 8 bytes')),
+  decode: (v) => (v.length === 8 ? ok({ type: v[2] & 0x7f, code: v[3], data: v.readUInt32BE(4) }) : bad('expected 8 bytes')),
   size: () => 8,
   write: (i, out, at) => {
     out.writeUInt16BE(0, at);
@@ -402,7 +402,8 @@ export function isKnownAttribute(type: number): type is KnownAttrType {
 
 /** Decodes one attribute value. xorKey: the 16 header bytes 4..20 of the message. */
 export function decodeAttributeValue<K extends KnownAttrType>(type: K, value: Buffer, xorKey: Buffer): Result<AttrValues[K]> {
-  return (codecs[type] as Codec<AttrValues[K]>).decode(value, xorKey);
+  const codec = isKnownAttribute(type) ? (codecs[type] as Codec<AttrValues[K]>) : undefined;
+  return codec ? codec.decode(value, xorKey) : bad('unknown attribute type');
 }
 
 /** Encoded length of an attribute value, without header and padding. */

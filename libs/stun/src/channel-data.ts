@@ -3,6 +3,9 @@
  * and cutting STUN / ChannelData frames out of a TCP or TLS byte stream (RFC 8656 section 12.5).
  */
 import { CHANNEL_MAX, CHANNEL_MIN, HEADER_LENGTH, MAGIC_COOKIE } from './constants';
+
+/** Highest channel number accepted: CHANNEL_MAX (RFC 8656) or CHANNEL_MAX_RFC5766 for older clients. */
+export type ChannelMax = number;
 import { Result, ok, fail } from './result';
 
 export interface ChannelData {
@@ -11,16 +14,17 @@ export interface ChannelData {
   data: Buffer;
 }
 
-export const isValidChannelNumber = (n: number): boolean => Number.isInteger(n) && n >= CHANNEL_MIN && n <= CHANNEL_MAX;
+export const isValidChannelNumber = (n: number, max: ChannelMax = CHANNEL_MAX): boolean =>
+  Number.isInteger(n) && n >= CHANNEL_MIN && n <= max;
 
 /**
  * Decodes one ChannelData message. Over UDP the datagram may carry padding after the data
  * (ignored); a length that runs past the datagram is an error.
  */
-export function decodeChannelData(buf: Buffer): Result<ChannelData> {
+export function decodeChannelData(buf: Buffer, maxChannel: ChannelMax = CHANNEL_MAX): Result<ChannelData> {
   if (buf.length < 4) return fail('TRUNCATED', 'shorter than a ChannelData header');
   const channel = buf.readUInt16BE(0);
-  if (!isValidChannelNumber(channel)) return fail('BAD_CHANNEL', 'channel number out of range');
+  if (!isValidChannelNumber(channel, maxChannel)) return fail('BAD_CHANNEL', 'channel number out of range');
   const len = buf.readUInt16BE(2);
   if (4 + len > buf.length) return fail('TRUNCATED', 'ChannelData length runs past the datagram');
   return ok({ channel, data: buf.subarray(4, 4 + len) });
@@ -51,17 +55,18 @@ export type PacketKind = 'stun' | 'stun-classic' | 'channel-data' | 'dtls' | 'rt
 
 /**
  * What arrived on a demultiplexed port, by its first bytes (RFC 7983 / RFC 8656):
- * 0-3 STUN (with or without the magic cookie), 20-63 DTLS, 64-79 ChannelData, 128-191 RTP/RTCP.
+ * 0-3 STUN (with or without the magic cookie), 20-63 DTLS, 64-79 ChannelData (64-127 with the RFC 5766
+ * channel range), 128-191 RTP/RTCP.
  * A cheap check; the decoder has the last word.
  */
 export function classifyPacket(buf: Buffer): PacketKind {
   if (buf.length === 0) return 'other';
-  const b = buf[0]!;
+  const b = buf[0];
   if (b <= 3) {
     if (buf.length < HEADER_LENGTH) return 'other';
     return buf.readUInt32BE(4) === MAGIC_COOKIE ? 'stun' : 'stun-classic';
   }
-  if (b >= 64 && b <= 79) return buf.length >= 4 ? 'channel-data' : 'other';
+  if (b >= 64 && b <= 127) return buf.length >= 4 ? 'channel-data' : 'other';
   if (b >= 20 && b <= 63) return 'dtls';
   if (b >= 128 && b <= 191) return 'rtp';
   return 'other';
@@ -73,17 +78,17 @@ export type FrameLength = { kind: 'stun' | 'channel-data'; length: number } | { 
  * Length of the next frame at the head of a TURN stream: a STUN message (20 + length) or a
  * ChannelData message padded to 4. Needs 4 bytes; 'invalid' means the stream is not TURN.
  */
-export function nextFrameLength(buf: Buffer, maxFrame = 65_535 + HEADER_LENGTH): FrameLength {
+export function nextFrameLength(buf: Buffer, maxFrame = 65_535 + HEADER_LENGTH, maxChannel: ChannelMax = CHANNEL_MAX): FrameLength {
   if (buf.length < 4) return { kind: 'need-more' };
-  const b = buf[0]!;
+  const b = buf[0];
   const len = buf.readUInt16BE(2);
   if (b <= 3) {
     if ((len & 3) !== 0 || len + HEADER_LENGTH > maxFrame) return { kind: 'invalid' };
     return { kind: 'stun', length: HEADER_LENGTH + len };
   }
-  if (b >= 64 && b <= 79) {
+  if (b >= 64 && b <= 127) {
     const channel = buf.readUInt16BE(0);
-    if (!isValidChannelNumber(channel)) return { kind: 'invalid' };
+    if (!isValidChannelNumber(channel, maxChannel)) return { kind: 'invalid' };
     return { kind: 'channel-data', length: 4 + len + channelDataPadding(len) };
   }
   return { kind: 'invalid' };
@@ -98,7 +103,10 @@ export class StreamFramer {
   private pendingLength = 0;
   private failed = false;
 
-  constructor(private readonly maxFrame = 65_535 + HEADER_LENGTH) {}
+  constructor(
+    private readonly maxFrame = 65_535 + HEADER_LENGTH,
+    private readonly maxChannel: ChannelMax = CHANNEL_MAX,
+  ) {}
 
   get broken(): boolean {
     return this.failed;
@@ -123,7 +131,7 @@ export class StreamFramer {
     let at = 0;
     while (at < buf.length) {
       const rest = buf.subarray(at);
-      const f = nextFrameLength(rest, this.maxFrame);
+      const f = nextFrameLength(rest, this.maxFrame, this.maxChannel);
       if (f.kind === 'invalid') {
         this.failed = true;
         return frames;

@@ -153,3 +153,5 @@ export const TURN_CHANNEL_LIFETIME = 600;
 export const TURN_CHANNEL_COOLDOWN = 300;
 export const CHANNEL_MIN = 0x4000;
 export const CHANNEL_MAX = 0x4fff;
+/** RFC 5766 allowed 0x4000-0x7FFE; coturn-family clients still pick numbers up there. */
+export const CHANNEL_MAX_RFC5766 = 0x7ffe;

@@ -6,18 +6,66 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { PasswordAlgorithm } from './constants';
 import { Result, ok, fail } from './result';
 
+type Range = readonly [number, number];
+const inRanges = (cp: number, ranges: readonly Range[]) => ranges.some(([lo, hi]) => cp >= lo && cp <= hi);
 // RFC 3454 table B.1: commonly mapped to nothing.
-const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/g;
+const MAPPED_TO_NOTHING: readonly Range[] = [
+  [0x00ad, 0x00ad],
+  [0x034f, 0x034f],
+  [0x1806, 0x1806],
+  [0x180b, 0x180d],
+  [0x200b, 0x200d],
+  [0x2060, 0x2060],
+  [0xfe00, 0xfe0f],
+  [0xfeff, 0xfeff],
+];
 // RFC 3454 table C.1.2: non-ASCII space characters, mapped to SPACE.
-const NON_ASCII_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g;
-// Prohibited output (C.2.1, C.2.2 controls, C.3 private use, C.4 non-characters, C.5 surrogates, C.8 bidi/format, C.9 tagging).
-// eslint-disable-next-line no-control-regex
-const PROHIBITED = /[\u0000-\u001F\u007F-\u009F\u06DD\u070F\u180E\u200C\u200D\u2028\u2029\u2060-\u2063\u206A-\u206F\uFEFF\uFFF9-\uFFFC\uE000-\uF8FF\uFDD0-\uFDEF\uFFFE\uFFFF\u0340\u0341\u200E\u200F\u202A-\u202E]/u;
+const NON_ASCII_SPACE: readonly Range[] = [
+  [0x00a0, 0x00a0],
+  [0x1680, 0x1680],
+  [0x2000, 0x200b],
+  [0x202f, 0x202f],
+  [0x205f, 0x205f],
+  [0x3000, 0x3000],
+];
+// Prohibited output: controls (C.2), private use (C.3), non-characters (C.4), surrogates (C.5),
+// change display / deprecated (C.8), tagging (C.9).
+const PROHIBITED: readonly Range[] = [
+  [0x0000, 0x001f],
+  [0x007f, 0x009f],
+  [0x06dd, 0x06dd],
+  [0x070f, 0x070f],
+  [0x180e, 0x180e],
+  [0x200c, 0x200f],
+  [0x2028, 0x202e],
+  [0x2060, 0x2063],
+  [0x206a, 0x206f],
+  [0xd800, 0xdfff],
+  [0xe000, 0xf8ff],
+  [0xfdd0, 0xfdef],
+  [0xfeff, 0xfeff],
+  [0xfff9, 0xfffc],
+  [0xfffe, 0xffff],
+  [0x0340, 0x0341],
+  [0xe0001, 0xe0001],
+  [0xe0020, 0xe007f],
+  [0xf0000, 0x10ffff],
+];
+
+function mapChars(input: string, mapSpaces: boolean, dropNothing: boolean): string {
+  let out = '';
+  for (const ch of input) {
+    const cp = ch.codePointAt(0)!;
+    if (dropNothing && inRanges(cp, MAPPED_TO_NOTHING)) continue;
+    out += mapSpaces && inRanges(cp, NON_ASCII_SPACE) ? ' ' : ch;
+  }
+  return out;
+}
 
 /** SASLprep (RFC 4013), as RFC 5389 applies it to passwords. Fails on prohibited characters. */
 export function saslPrep(input: string): Result<string> {
-  const mapped = input.replace(MAPPED_TO_NOTHING, '').replace(NON_ASCII_SPACE, ' ').normalize('NFKC');
-  if (PROHIBITED.test(mapped)) return fail('PROHIBITED_CHARACTER', 'prohibited character');
+  const mapped = mapChars(input, true, true).normalize('NFKC');
+  for (const ch of mapped) if (inRanges(ch.codePointAt(0)!, PROHIBITED)) return fail('PROHIBITED_CHARACTER', 'prohibited character');
   return ok(mapped);
 }
 
@@ -26,7 +74,7 @@ export function saslPrep(input: string): Result<string> {
  * non-ASCII spaces become SPACE, then NFC. Never fails (keys are derived from trusted config).
  */
 export function opaqueString(input: string): string {
-  return input.replace(NON_ASCII_SPACE, ' ').normalize('NFC');
+  return mapChars(input, true, false).normalize('NFC');
 }
 
 /** Short-term credential key: the prepared password (RFC 8489 section 9.1.1). */
@@ -40,12 +88,16 @@ export function shortTermKey(password: string): Buffer {
  */
 export function longTermKey(username: string, realm: string, password: string, algorithm: number = PasswordAlgorithm.MD5): Buffer {
   const hash = algorithm === PasswordAlgorithm.SHA256 ? 'sha256' : 'md5';
-  return createHash(hash).update(`${username}:${opaqueString(realm)}:${opaqueString(password)}`, 'utf8').digest();
+  return createHash(hash)
+    .update(`${username}:${opaqueString(realm)}:${opaqueString(password)}`, 'utf8')
+    .digest();
 }
 
 /** USERHASH value: SHA-256(username ":" realm) (RFC 8489 section 14.4). */
 export function userhash(username: string, realm: string): Buffer {
-  return createHash('sha256').update(`${username}:${opaqueString(realm)}`, 'utf8').digest();
+  return createHash('sha256')
+    .update(`${username}:${opaqueString(realm)}`, 'utf8')
+    .digest();
 }
 
 /** The nonce cookie that announces the RFC 8489 security feature set (section 9.2). */
@@ -66,7 +118,7 @@ export function nonceFeatures(nonce: string): SecurityFeatures | undefined {
   if (!nonce.startsWith(NONCE_COOKIE) || nonce.length < NONCE_COOKIE.length + 4) return undefined;
   const b = Buffer.from(nonce.slice(NONCE_COOKIE.length, NONCE_COOKIE.length + 4), 'base64');
   if (b.length !== 3) return undefined;
-  return { passwordAlgorithms: (b[0]! & 0x80) !== 0, usernameAnonymity: (b[0]! & 0x40) !== 0 };
+  return { passwordAlgorithms: (b[0] & 0x80) !== 0, usernameAnonymity: (b[0] & 0x40) !== 0 };
 }
 
 /**

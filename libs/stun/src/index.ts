@@ -7,3 +7,4 @@ export * from './credentials';
 export * from './channel-data';
 export * from './peer-policy';
 export * from './allocation';
+export * from './long-term-auth';

@@ -58,13 +58,13 @@ export function parseIPv4Loose(text: string): IpBytes | undefined {
     nums.push(n);
   }
   let value: number;
-  const last = nums[nums.length - 1]!;
+  const last = nums[nums.length - 1];
   const head = nums.slice(0, -1);
   if (head.some((n) => n > 255)) return undefined;
-  const maxLast = [0xffffffff, 0xffffff, 0xffff, 0xff][head.length]!;
+  const maxLast = [0xffffffff, 0xffffff, 0xffff, 0xff][head.length];
   if (last > maxLast) return undefined;
   value = 0;
-  for (let i = 0; i < head.length; i++) value += head[i]! * 2 ** (8 * (3 - i));
+  for (let i = 0; i < head.length; i++) value += head[i] * 2 ** (8 * (3 - i));
   value += last;
   const out = new Uint8Array(4);
   out[0] = (value >>> 24) & 0xff;
@@ -88,7 +88,7 @@ export function parseIPv6(text: string): IpBytes | undefined {
   } else if (s.startsWith(':')) return undefined;
   const groups = s.split(':');
   for (let i = 0; i < groups.length; i++) {
-    const g = groups[i]!;
+    const g = groups[i];
     if (g.length === 0) {
       // "::" in the middle or at the end
       if (gap !== -1) return undefined;
@@ -102,7 +102,7 @@ export function parseIPv6(text: string): IpBytes | undefined {
     if (i === groups.length - 1 && g.includes('.')) {
       const v4 = parseIPv4(g);
       if (!v4) return undefined;
-      words.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      words.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
       continue;
     }
     if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
@@ -114,8 +114,8 @@ export function parseIPv6(text: string): IpBytes | undefined {
   const fill = 8 - words.length;
   const all = gap === -1 ? words : [...words.slice(0, gap), ...new Array<number>(fill).fill(0), ...words.slice(gap)];
   for (let i = 0; i < 8; i++) {
-    out[2 * i] = all[i]! >> 8;
-    out[2 * i + 1] = all[i]! & 0xff;
+    out[2 * i] = all[i] >> 8;
+    out[2 * i + 1] = all[i] & 0xff;
   }
   return out;
 }
@@ -142,7 +142,7 @@ export function formatIPv4(b: IpBytes, offset = 0): string {
 /** IPv6 text exactly as libuv's inet_ntop (and so Node's rinfo.address) prints it. */
 export function formatIPv6(b: IpBytes): string {
   const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push((b[2 * i]! << 8) | b[2 * i + 1]!);
+  for (let i = 0; i < 8; i++) w.push((b[2 * i] << 8) | b[2 * i + 1]);
   let bestBase = -1;
   let bestLen = 0;
   let curBase = -1;
@@ -177,7 +177,7 @@ export function formatIPv6(b: IpBytes): string {
       out += formatIPv4(b, 12);
       break;
     }
-    out += w[i]!.toString(16);
+    out += w[i].toString(16);
   }
   if (bestBase !== -1 && bestBase + bestLen === 8) out += ':';
   return out;

@@ -14,7 +14,15 @@ import {
   StunClass,
   isComprehensionRequired,
 } from './constants';
-import { AttrValues, KnownAttrType, OutAttribute, attributeValueSize, decodeAttributeValue, isKnownAttribute, writeAttributeValue } from './attributes';
+import {
+  AttrValues,
+  KnownAttrType,
+  OutAttribute,
+  attributeValueSize,
+  decodeAttributeValue,
+  isKnownAttribute,
+  writeAttributeValue,
+} from './attributes';
 import { Result, ok, fail } from './result';
 
 export interface RawAttribute {
@@ -68,7 +76,13 @@ export function classOf(type: number): StunClass {
  * (first two bits zero, length a multiple of 4 matching the buffer, cookie present)
  */
 export function isStunMessage(buf: Buffer): boolean {
-  return buf.length >= HEADER_LENGTH && (buf[0]! & 0xc0) === 0 && buf.readUInt32BE(4) === MAGIC_COOKIE && (buf.readUInt16BE(2) & 3) === 0 && buf.readUInt16BE(2) + HEADER_LENGTH === buf.length;
+  return (
+    buf.length >= HEADER_LENGTH &&
+    (buf[0] & 0xc0) === 0 &&
+    buf.readUInt32BE(4) === MAGIC_COOKIE &&
+    (buf.readUInt16BE(2) & 3) === 0 &&
+    buf.readUInt16BE(2) + HEADER_LENGTH === buf.length
+  );
 }
 
 /** Decodes a whole STUN message (one datagram, or one frame cut from a stream). Never throws. */
@@ -77,7 +91,7 @@ export function decodeMessage(buf: Buffer, opts: DecodeOptions = {}): Result<Stu
   const maxAttributes = opts.maxAttributes ?? DEFAULT_MAX_ATTRIBUTES;
   if (buf.length > maxSize) return fail('TOO_LARGE', `message larger than ${maxSize} bytes`);
   if (buf.length < HEADER_LENGTH) return fail('TRUNCATED', 'shorter than a STUN header');
-  if ((buf[0]! & 0xc0) !== 0) return fail('NOT_STUN', 'first two bits are not zero');
+  if ((buf[0] & 0xc0) !== 0) return fail('NOT_STUN', 'first two bits are not zero');
   const type = buf.readUInt16BE(0);
   const length = buf.readUInt16BE(2);
   if ((length & 3) !== 0) return fail('BAD_LENGTH', 'length is not a multiple of 4');
@@ -137,7 +151,7 @@ export function decodeMessage(buf: Buffer, opts: DecodeOptions = {}): Result<Stu
 /** First raw attribute of this type, or undefined. */
 export function findAttribute(msg: StunMessage, type: number): RawAttribute | undefined {
   const list = msg.attributes;
-  for (let i = 0; i < list.length; i++) if (list[i]!.type === type) return list[i];
+  for (let i = 0; i < list.length; i++) if (list[i].type === type) return list[i];
   return undefined;
 }
 
@@ -223,12 +237,12 @@ export function encodeMessage(header: MessageHeader, attributes: readonly OutAtt
   const key = out.subarray(4, 20);
   let at = HEADER_LENGTH;
   for (let i = 0; i < attributes.length; i++) {
-    const a = attributes[i]!;
+    const a = attributes[i];
     out.writeUInt16BE(a.type & 0xffff, at);
-    out.writeUInt16BE(sizes[i]!, at + 2);
+    out.writeUInt16BE(sizes[i], at + 2);
     writeAttributeValue(a, out, at + 4, key);
-    if (opts.paddingByte) out.fill(opts.paddingByte, at + 4 + sizes[i]!, at + 4 + pad4(sizes[i]!));
-    at += 4 + pad4(sizes[i]!);
+    if (opts.paddingByte) out.fill(opts.paddingByte, at + 4 + sizes[i], at + 4 + pad4(sizes[i]));
+    at += 4 + pad4(sizes[i]);
   }
   if (opts.integrityKey) {
     out.writeUInt16BE(Attr.MessageIntegrity, miAt);
@@ -283,7 +297,7 @@ export function verifyIntegritySha256(msg: StunMessage, key: Buffer): boolean {
 export function verifyFingerprint(msg: StunMessage): boolean {
   const at = msg.fingerprintOffset;
   if (at < 0) return false;
-  return ((crc32(msg.raw.subarray(0, at)) ^ FINGERPRINT_XOR) >>> 0) === msg.raw.readUInt32BE(at + 4);
+  return (crc32(msg.raw.subarray(0, at)) ^ FINGERPRINT_XOR) >>> 0 === msg.raw.readUInt32BE(at + 4);
 }
 
 /** A new random 12-byte transaction id. */

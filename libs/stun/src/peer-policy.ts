@@ -49,13 +49,13 @@ export function cidrContains(c: Cidr, ip: IpBytes): boolean {
   let bits = c.prefix;
   for (let i = 0; bits > 0; i++, bits -= 8) {
     const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((c.bytes[i]! & mask) !== (ip[i]! & mask)) return false;
+    if ((c.bytes[i] & mask) !== (ip[i] & mask)) return false;
   }
   return true;
 }
 
 function v4Category(b: IpBytes): PeerCategory {
-  const [a, c, d, e] = [b[0]!, b[1]!, b[2]!, b[3]!];
+  const [a, c, d, e] = [b[0], b[1], b[2], b[3]];
   if (a === 0) return a === 0 && c === 0 && d === 0 && e === 0 ? 'unspecified' : 'this-network';
   if (a === 127) return 'loopback';
   if (a === 169 && c === 254) return 'link-local';
@@ -65,7 +65,8 @@ function v4Category(b: IpBytes): PeerCategory {
   if (a === 10 || (a === 172 && c >= 16 && c <= 31) || (a === 192 && c === 168)) return 'private';
   if (a === 100 && c >= 64 && c <= 127) return 'cgnat';
   if (a === 192 && c === 0 && d === 0) return 'reserved'; // IETF protocol assignments
-  if ((a === 192 && c === 0 && d === 2) || (a === 198 && c === 51 && d === 100) || (a === 203 && c === 0 && d === 113)) return 'documentation';
+  if ((a === 192 && c === 0 && d === 2) || (a === 198 && c === 51 && d === 100) || (a === 203 && c === 0 && d === 113))
+    return 'documentation';
   if (a === 198 && (c === 18 || c === 19)) return 'benchmarking';
   return 'public';
 }
@@ -73,7 +74,7 @@ function v4Category(b: IpBytes): PeerCategory {
 /** The IPv4 address embedded in an IPv6 spelling, if any (mapped, compatible, SIIT, NAT64, 6to4, Teredo). */
 export function embeddedIPv4(b: IpBytes): IpBytes | undefined {
   if (b.length !== 16) return undefined;
-  const w = (i: number) => (b[2 * i]! << 8) | b[2 * i + 1]!;
+  const w = (i: number) => (b[2 * i] << 8) | b[2 * i + 1];
   const zeros = (from: number, to: number) => {
     for (let i = from; i < to; i++) if (b[i] !== 0) return false;
     return true;
@@ -92,7 +93,7 @@ export function embeddedIPv4(b: IpBytes): IpBytes | undefined {
 }
 
 function v6Category(b: IpBytes): PeerCategory {
-  const w0 = (b[0]! << 8) | b[1]!;
+  const w0 = (b[0] << 8) | b[1];
   let allZero = true;
   for (let i = 0; i < 15; i++) if (b[i] !== 0) allZero = false;
   if (allZero && b[15] === 0) return 'unspecified';
@@ -104,8 +105,8 @@ function v6Category(b: IpBytes): PeerCategory {
   if (w0 === 0x0064 && b[2] === 0xff && b[3] === 0x9b && b[4] === 0 && b[5] === 1) return 'private'; // 64:ff9b:1::/48 local-use NAT64
   if (w0 === 0x0100 && b[2] === 0 && b[3] === 0 && b[4] === 0 && b[5] === 0 && b[6] === 0 && b[7] === 0) return 'discard'; // 100::/64
   if (w0 === 0x2001 && b[2] === 0x0d && b[3] === 0xb8) return 'documentation';
-  if (w0 === 0x2001 && b[2] === 0x00 && (b[3]! & 0xf0) === 0x10) return 'reserved'; // ORCHID 2001:10::/28
-  if (w0 === 0x2001 && b[2] === 0x00 && (b[3]! & 0xf0) === 0x20) return 'reserved'; // ORCHIDv2 2001:20::/28
+  if (w0 === 0x2001 && b[2] === 0x00 && (b[3] & 0xf0) === 0x10) return 'reserved'; // ORCHID 2001:10::/28
+  if (w0 === 0x2001 && b[2] === 0x00 && (b[3] & 0xf0) === 0x20) return 'reserved'; // ORCHIDv2 2001:20::/28
   if (w0 === 0x2001 && b[2] === 0x00 && b[3] === 0x02 && b[4] === 0 && b[5] === 0) return 'benchmarking'; // 2001:2::/48
   if ((w0 & 0xe000) !== 0x2000) return 'reserved'; // outside global unicast 2000::/3
   return 'public';
@@ -134,7 +135,16 @@ export interface PeerDecision {
   reason?: string;
 }
 
-const ALWAYS_DENIED: ReadonlySet<PeerCategory> = new Set(['unspecified', 'this-network', 'loopback', 'link-local', 'multicast', 'broadcast', 'reserved', 'discard']);
+const ALWAYS_DENIED: ReadonlySet<PeerCategory> = new Set([
+  'unspecified',
+  'this-network',
+  'loopback',
+  'link-local',
+  'multicast',
+  'broadcast',
+  'reserved',
+  'discard',
+]);
 const PRIVATE: ReadonlySet<PeerCategory> = new Set(['private', 'cgnat', 'unique-local', 'site-local']);
 const DOCS: ReadonlySet<PeerCategory> = new Set(['documentation', 'benchmarking']);
 
@@ -176,14 +186,15 @@ export class PeerPolicy {
     // Judge both the IPv6 form and the IPv4 it carries; either denied means denied.
     const forms: IpBytes[] = embedded ? [embedded, raw] : [raw];
     const canonical = formatIp(embedded && raw.length === 16 && isTranslatedForm(raw) ? embedded : raw);
-    const primary = categorize(forms[0]!);
+    const primary = categorize(forms[0]);
     for (const f of forms) if (this.allowList.some((c) => cidrContains(c, f))) return { allowed: true, category: primary, canonical };
-    for (const f of forms) {
-      const cat = categorize(f);
-      const why = this.denied(cat);
-      if (why) return { allowed: false, category: cat, canonical, reason: why };
-      if (this.denyList.some((c) => cidrContains(c, f))) return { allowed: false, category: cat, canonical, reason: 'denied by configuration' };
-    }
+    // The host is the embedded IPv4 when there is one (the IPv6 wrapper of mapped/compatible/NAT64 forms is
+    // outside global unicast by construction, and 6to4/Teredo wrappers are global unicast).
+    const why = this.denied(primary);
+    if (why) return { allowed: false, category: primary, canonical, reason: why };
+    for (const f of forms)
+      if (this.denyList.some((c) => cidrContains(c, f)))
+        return { allowed: false, category: primary, canonical, reason: 'denied by configuration' };
     return { allowed: true, category: primary, canonical };
   }
 

@@ -104,7 +104,11 @@ describe('RFC 5769 test vectors', () => {
   it('2.3 IPv6 response: XOR-MAPPED-ADDRESS [2001:db8:1234:5678:11:2233:4455:6677]:32853', () => {
     const r = decodeMessage(v6response);
     assert.ok(r.ok);
-    assert.deepEqual(attributeValue(r.value, Attr.XorMappedAddress), { family: 6, address: '2001:db8:1234:5678:11:2233:4455:6677', port: 32853 });
+    assert.deepEqual(attributeValue(r.value, Attr.XorMappedAddress), {
+      family: 6,
+      address: '2001:db8:1234:5678:11:2233:4455:6677',
+      port: 32853,
+    });
     assert.ok(verifyIntegrity(r.value, shortTermKey(password)));
     assert.ok(verifyFingerprint(r.value));
     const enc = encodeMessage(
