@@ -1,0 +1,1056 @@
+/**
+ * TURN server of the media engine (RFC 8656 over UDP, TCP and TLS; RFC 6156 IPv6 and dual
+ * allocations; RFC 6062 TCP allocations). Plain class: the app wires it into Nest.
+ *
+ * Control path (Allocate, Refresh, CreatePermission, ChannelBind, Connect, ConnectionBind) may await
+ * the authenticator. The relay path (ChannelData and Send from the client, datagrams from peers) is
+ * synchronous: numeric keys and the strings the socket already gave, the received Buffer forwarded
+ * as a view, headers added with multi-buffer sends.
+ */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import tls from 'node:tls';
+import {
+  Allocation,
+  AllocationLimits,
+  AllocationTable,
+  Attr,
+  CHANNEL_MAX,
+  CHANNEL_MAX_RFC5766,
+  ERROR_REASONS,
+  ErrorCode,
+  OutAttribute,
+  PeerPolicy,
+  PeerPolicyOptions,
+  ReservationTable,
+  StreamFramer,
+  StunClass,
+  StunMessage,
+  StunMethod,
+  TransportAddress,
+  TransportProtocol,
+  addressBytes,
+  attributeValue,
+  channelDataPadding,
+  LongTermPolicy,
+  beginLongTerm,
+  longTermChallenge,
+  verifyLongTerm,
+  decodeAttributeValue,
+  decodeMessage,
+  encodeMessage,
+  getAttribute,
+  grantLifetime,
+  isValidChannelNumber,
+  turnErrorStunCode,
+  unknownComprehensionRequired,
+  verifyFingerprint,
+} from '@traverse/stun';
+
+export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
+
+export interface TurnListenerOptions {
+  transport: TurnListenerTransport;
+  address: string;
+  /** 3560 by the seed; 0 picks a free port (see TurnServer.listeners). */
+  port: number;
+  /** Certificate and key for 'tls'. */
+  tls?: tls.TlsOptions;
+}
+
+/**
+ * Returns the long-term key of a user, or undefined if unknown: MD5(username:realm:password) for
+ * algorithm 1 (the default, RFC 5389), SHA-256(username:realm:password) for algorithm 2 (RFC 8489
+ * PASSWORD-ALGORITHM SHA-256, only asked when the server offers it). `longTermKey` in @traverse/stun computes both.
+ */
+export type TurnAuthenticator = (username: string, realm: string, algorithm: number) => Promise<Buffer | undefined>;
+
+export interface TurnServerOptions {
+  listeners: TurnListenerOptions[];
+  /** Local addresses relayed sockets bind to, per family. */
+  relayAddresses: { ipv4?: string; ipv6?: string };
+  /** Public addresses to announce in XOR-RELAYED-ADDRESS when behind a NAT. */
+  advertisedRelayAddresses?: { ipv4?: string; ipv6?: string };
+  /** Relay port range, inclusive. Default 49152-65535. */
+  relayPorts?: { min: number; max: number };
+  realm: string;
+  authenticate: TurnAuthenticator;
+  peerPolicy?: PeerPolicyOptions;
+  limits?: Partial<AllocationLimits>;
+  /** Nonce lifetime in seconds (438 Stale Nonce after). Default 600. */
+  nonceLifetime?: number;
+  nonceSecret?: Buffer;
+  /** RFC 8489 password algorithms to offer, in preference order (e.g. [2, 1] for SHA-256 then MD5). Default: none (RFC 5389, MD5). */
+  passwordAlgorithms?: number[];
+  /** Maps an RFC 8489 USERHASH to its username; when given, USERHASH is accepted. */
+  resolveUserhash?: (userhash: Buffer, realm: string) => Promise<string | undefined>;
+  /** RFC 6062 TCP allocations on TCP/TLS listeners. Default true. */
+  tcpRelay?: boolean;
+  /** Milliseconds to wait for a Connect to reach the peer / for a ConnectionBind (RFC 6062: 30 s). */
+  tcpConnectTimeout?: number;
+  /** Milliseconds between the ConnectionBind success response and the first relayed peer bytes (RFC 6062). Default 20. */
+  connectionBindGrace?: number;
+  /** Receive and send buffer size for the listener and relayed UDP sockets (bytes); the OS default when absent. */
+  socketBufferBytes?: number;
+  /** Concurrent TCP/TLS client connections at most (further ones are closed at once). Default 10000. */
+  maxConnections?: number;
+  /** A TCP/TLS connection that holds no allocation (and is no RFC 6062 data connection) is closed after this many ms. Default 30000. */
+  idleConnectionTimeout?: number;
+  /**
+   * Accept channel numbers up to 0x7FFE as RFC 5766 did (coturn-family clients use them).
+   * Default true; false keeps to RFC 8656's 0x4000-0x4FFF.
+   */
+  rfc5766Channels?: boolean;
+  software?: string;
+  clock?: () => number;
+  onEvent?: (e: TurnEvent) => void;
+}
+
+export type TurnEvent =
+  | { type: 'allocation-created'; id: number; username: string; client: TransportAddress; relayed: TransportAddress[] }
+  | { type: 'allocation-deleted'; id: number; username: string; reason: 'refresh' | 'expired' | 'connection-closed' | 'stopped' }
+  | { type: 'peer-denied'; id: number; peer: string; reason: string; method: string }
+  | { type: 'auth-failed'; username: string; client: TransportAddress }
+  | { type: 'socket-error'; error: Error };
+
+/** How the server talks back to one client. */
+interface ClientLink {
+  readonly listener: number;
+  readonly transport: 'udp' | 'tcp' | 'tls';
+  readonly remote: TransportAddress;
+  readonly local: TransportAddress;
+  /** UDP listener socket (udp) or the stream (tcp/tls). */
+  readonly udp?: dgram.Socket;
+  readonly stream?: net.Socket;
+}
+
+/** Server-side state of one allocation (Allocation.context). */
+interface Relay {
+  alloc: Allocation;
+  link: ClientLink;
+  key: Buffer;
+  /** Password algorithm of the key (1 MD5, 2 SHA-256). */
+  algorithm: number;
+  v4?: dgram.Socket;
+  v6?: dgram.Socket;
+  ports: number[];
+  allocateResponse?: Buffer;
+  /** RFC 6062 */
+  tcpServers: net.Server[];
+  tcpPeers: Map<number, PeerConnection>;
+}
+
+interface PeerConnection {
+  id: number;
+  relay: Relay;
+  peer: net.Socket;
+  peerAddress: TransportAddress;
+  data?: net.Socket;
+  timer?: NodeJS.Timeout;
+  pending: Buffer[];
+}
+
+const TURN_UNDERSTOOD = new Set<number>([
+  Attr.Username,
+  Attr.Realm,
+  Attr.Nonce,
+  Attr.MessageIntegrity,
+  Attr.MessageIntegritySha256,
+  Attr.Fingerprint,
+  Attr.Software,
+  Attr.Lifetime,
+  Attr.RequestedTransport,
+  Attr.RequestedAddressFamily,
+  Attr.AdditionalAddressFamily,
+  Attr.EvenPort,
+  Attr.ReservationToken,
+  Attr.XorPeerAddress,
+  Attr.ChannelNumber,
+  Attr.Data,
+  Attr.ConnectionId,
+  Attr.Userhash,
+  Attr.PasswordAlgorithm,
+  Attr.Priority,
+  Attr.UseCandidate,
+  Attr.IceControlled,
+  Attr.IceControlling,
+]);
+
+export class TurnServer {
+  readonly table: AllocationTable;
+  private readonly policy: PeerPolicy;
+  private readonly clock: () => number;
+  private readonly software: string;
+  private readonly authPolicy: LongTermPolicy;
+  private readonly maxChannel: number;
+  private readonly relayMin: number;
+  private readonly relayMax: number;
+  private readonly usedPorts = new Set<number>();
+  private readonly indicationId = randomBytes(12);
+  private readonly reservations = new ReservationTable<{ socket: dgram.Socket; port: number; family: 4 | 6 }>();
+  private udpListeners: { socket: dgram.Socket; id: number; local: TransportAddress }[] = [];
+  private streamListeners: { server: net.Server; id: number; local: TransportAddress; transport: 'tcp' | 'tls' }[] = [];
+  private readonly streams = new Set<net.Socket>();
+  private readonly peerConnections = new Map<number, PeerConnection>();
+  private nextListenerId = 1;
+  private nextConnectionId = 1;
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(private readonly opts: TurnServerOptions) {
+    const p = PeerPolicy.create(opts.peerPolicy ?? {});
+    if (!p.ok) throw new Error(`TURN peer policy: ${p.error.reason}`);
+    this.policy = p.value;
+    this.maxChannel = opts.rfc5766Channels === false ? CHANNEL_MAX : CHANNEL_MAX_RFC5766;
+    this.table = new AllocationTable({ maxChannelNumber: this.maxChannel, ...(opts.limits ?? {}) });
+    this.clock = opts.clock ?? Date.now;
+    this.software = opts.software ?? 'traverse media engine';
+    this.authPolicy = {
+      realm: opts.realm,
+      nonceSecret: opts.nonceSecret ?? randomBytes(32),
+      nonceLifetime: opts.nonceLifetime ?? 600,
+      passwordAlgorithms: opts.passwordAlgorithms,
+      userhash: opts.resolveUserhash !== undefined,
+    };
+    this.relayMin = opts.relayPorts?.min ?? 49152;
+    this.relayMax = opts.relayPorts?.max ?? 65535;
+  }
+
+  /** Bound listeners (port 0 in the options resolves here). */
+  get listeners(): { transport: TurnListenerTransport; address: string; port: number }[] {
+    return [
+      ...this.udpListeners.map((l) => ({ transport: 'udp' as const, address: l.local.address, port: l.local.port })),
+      ...this.streamListeners.map((l) => ({ transport: l.transport, address: l.local.address, port: l.local.port })),
+    ];
+  }
+
+  async start(): Promise<void> {
+    for (const l of this.opts.listeners) {
+      const id = this.nextListenerId++;
+      const family = l.address.includes(':') ? 6 : 4;
+      if (l.transport === 'udp') {
+        const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.bind(l.port, l.address, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
+        const local: TransportAddress = { family, address: l.address, port: socket.address().port };
+        socket.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
+        this.tuneSocket(socket);
+        socket.on('message', (msg, rinfo) => this.onUdp(id, socket, local, msg, rinfo));
+        this.udpListeners.push({ socket, id, local });
+      } else {
+        const onConn = (s: net.Socket) => this.onStream(l.transport as 'tcp' | 'tls', s);
+        const server = l.transport === 'tls' ? tls.createServer(l.tls ?? {}, onConn) : net.createServer(onConn);
+        server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port: l.port, host: l.address, ipv6Only: family === 6 }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        const port = (server.address() as net.AddressInfo).port;
+        this.streamListeners.push({ server, id, local: { family, address: l.address, port }, transport: l.transport });
+      }
+    }
+    this.sweeper = setInterval(() => this.sweep(), 1000);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const a of [...this.table.all()]) this.deleteAllocation(a, 'stopped');
+    for (const r of this.reservations.sweep(Number.MAX_SAFE_INTEGER)) this.releaseSocket(r.socket, r.port);
+    for (const s of this.streams) s.destroy();
+    await Promise.all([
+      ...this.udpListeners.map((l) => new Promise<void>((r) => l.socket.close(() => r()))),
+      ...this.streamListeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))),
+    ]);
+    this.udpListeners = [];
+    this.streamListeners = [];
+  }
+
+  // ---------------------------------------------------------------- relay path (synchronous)
+
+  private onUdp(listener: number, socket: dgram.Socket, local: TransportAddress, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (msg.length < 4) return;
+    const b0 = msg[0];
+    if (b0 >= 0x40 && b0 <= 0x7f) {
+      const alloc = this.table.find(listener, rinfo.address, rinfo.port);
+      if (alloc !== undefined) this.clientChannelData(alloc.context as Relay, msg, 0);
+      return;
+    }
+    if (b0 > 3) return;
+    const link: ClientLink = {
+      listener,
+      transport: 'udp',
+      remote: { family: rinfo.family === 'IPv6' ? 6 : 4, address: rinfo.address, port: rinfo.port },
+      local,
+      udp: socket,
+    };
+    this.onStunBytes(link, msg);
+  }
+
+  /** ChannelData from the client: forward the data (a view of the received buffer) to the bound peer. */
+  private clientChannelData(relay: Relay, msg: Buffer, at: number): void {
+    const channel = msg.readUInt16BE(at);
+    const len = msg.readUInt16BE(at + 2);
+    if (at + 4 + len > msg.length) return;
+    const now = this.clock();
+    const alloc = relay.alloc;
+    const binding = alloc.channel(channel, now);
+    if (binding === undefined || !alloc.hasPermission(binding.peer.address, now)) return;
+    const sock = binding.peer.family === 4 ? relay.v4 : relay.v6;
+    if (sock !== undefined) sock.send(msg.subarray(at + 4, at + 4 + len), binding.peer.port, binding.peer.address);
+  }
+
+  /** A datagram from a peer on a relayed socket. */
+  private onPeerDatagram(relay: Relay, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const alloc = relay.alloc;
+    const now = this.clock();
+    if (!alloc.hasPermission(rinfo.address, now)) return;
+    const channel = alloc.channelForPeer(rinfo.address, rinfo.port, now);
+    const link = relay.link;
+    if (channel !== 0) {
+      const header = Buffer.allocUnsafe(4);
+      header.writeUInt16BE(channel, 0);
+      header.writeUInt16BE(msg.length, 2);
+      if (link.udp !== undefined) link.udp.send([header, msg], link.remote.port, link.remote.address);
+      else this.writeStream(link.stream!, header, msg, channelDataPadding(msg.length));
+      return;
+    }
+    const ind = encodeMessage({ method: StunMethod.Data, cls: StunClass.Indication, transactionId: this.nextIndicationId() }, [
+      { type: Attr.XorPeerAddress, value: { family: rinfo.family === 'IPv6' ? 6 : 4, address: rinfo.address, port: rinfo.port } },
+      { type: Attr.Data, value: msg },
+    ]);
+    this.sendToClient(link, ind);
+  }
+
+  /** Transaction ids of Data indications: a random prefix and a counter (no RNG call per packet). */
+  private nextIndicationId(): Buffer {
+    const id = this.indicationId;
+    id.writeUInt32BE((id.readUInt32BE(8) + 1) >>> 0, 8);
+    return id;
+  }
+
+  private writeStream(s: net.Socket, a: Buffer, b: Buffer, pad: number): void {
+    if (s.destroyed) return;
+    s.cork();
+    s.write(a);
+    s.write(b);
+    if (pad > 0) s.write(Buffer.alloc(pad));
+    process.nextTick(uncork, s);
+  }
+
+  private sendToClient(link: ClientLink, b: Buffer): void {
+    if (link.udp !== undefined) link.udp.send(b, link.remote.port, link.remote.address);
+    else if (link.stream !== undefined && !link.stream.destroyed) link.stream.write(b);
+  }
+
+  // ---------------------------------------------------------------- streams (TCP / TLS)
+
+  private onStream(transport: 'tcp' | 'tls', s: net.Socket): void {
+    if (this.streams.size >= (this.opts.maxConnections ?? 10_000)) {
+      s.destroy();
+      return;
+    }
+    const listener = this.nextListenerId++;
+    this.streams.add(s);
+    // Close connections that never get (or no longer hold) an allocation and are no RFC 6062 data connection.
+    s.setTimeout(this.opts.idleConnectionTimeout ?? 30_000, () => {
+      if (bound === undefined && this.table.find(listener, link.remote.address, link.remote.port) === undefined) s.destroy();
+    });
+    s.setNoDelay(true);
+    const framer = new StreamFramer(undefined, this.maxChannel);
+    const remoteFamily = s.remoteFamily === 'IPv6' ? 6 : 4;
+    const link: ClientLink = {
+      listener,
+      transport,
+      remote: { family: remoteFamily, address: s.remoteAddress ?? '', port: s.remotePort ?? 0 },
+      local: { family: remoteFamily, address: s.localAddress ?? '', port: s.localPort ?? 0 },
+      stream: s,
+    };
+    let bound: PeerConnection | undefined; // after ConnectionBind the stream is a raw pipe (RFC 6062)
+    s.on('data', (chunk: Buffer) => {
+      if (bound !== undefined) {
+        if (!bound.peer.destroyed) bound.peer.write(chunk);
+        return;
+      }
+      const frames = framer.push(chunk);
+      for (const f of frames) {
+        if (f[0] >= 0x40) {
+          const alloc = this.table.find(listener, link.remote.address, link.remote.port);
+          if (alloc !== undefined) this.clientChannelData(alloc.context as Relay, f, 0);
+        } else this.onStunBytes(link, f, (pc) => (bound = pc));
+      }
+      if (framer.broken) s.destroy();
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      this.streams.delete(s);
+      const alloc = this.table.find(listener, link.remote.address, link.remote.port);
+      if (alloc) this.deleteAllocation(alloc, 'connection-closed');
+      if (bound) this.closePeerConnection(bound);
+    });
+  }
+
+  // ---------------------------------------------------------------- STUN handling
+
+  private onStunBytes(link: ClientLink, buf: Buffer, onBind?: (pc: PeerConnection) => void): void {
+    const d = decodeMessage(buf, { allowClassic: false });
+    // a wrong FINGERPRINT means it is not STUN (RFC 8489 section 7.3): drop it silently
+    if (!d.ok || (d.value.fingerprintOffset >= 0 && !verifyFingerprint(d.value))) return;
+    const m = d.value;
+    if (m.cls === StunClass.Indication) {
+      if (m.method === StunMethod.Send) this.onSend(link, m);
+      return;
+    }
+    if (m.cls !== StunClass.Request) return;
+    if (m.method === StunMethod.Binding) {
+      this.respond(link, m, StunClass.SuccessResponse, [{ type: Attr.XorMappedAddress, value: link.remote }], undefined);
+      return;
+    }
+    this.onRequest(link, m, onBind).catch((e: unknown) => {
+      this.opts.onEvent?.({ type: 'socket-error', error: e instanceof Error ? e : new Error(String(e)) });
+      this.respondError(link, m, ErrorCode.ServerError, undefined);
+    });
+  }
+
+  /** Send indication (RFC 8656 section 10.2): no authentication; policy, permission, then relay. */
+  private onSend(link: ClientLink, m: StunMessage): void {
+    const alloc = this.table.find(link.listener, link.remote.address, link.remote.port);
+    if (alloc === undefined) return;
+    const relay = alloc.context as Relay;
+    const peer = attributeValue(m, Attr.XorPeerAddress);
+    const data = attributeValue(m, Attr.Data);
+    if (peer === undefined || data === undefined) return;
+    const target = this.checkPeer(relay, peer, 'Send');
+    if (target === undefined) return;
+    if (!alloc.hasPermission(target.address, this.clock())) return;
+    const sock = target.family === 4 ? relay.v4 : relay.v6;
+    sock?.send(data, target.port, target.address);
+  }
+
+  /** Canonical peer address if the policy allows it and the allocation has that family; else undefined. */
+  private checkPeer(relay: Relay, peer: TransportAddress, method: string): TransportAddress | undefined {
+    const r = this.peerDecision(relay, peer, method);
+    return r.ok ? r.value : undefined;
+  }
+
+  private peerDecision(
+    relay: Relay,
+    peer: TransportAddress,
+    method: string,
+  ): { ok: true; value: TransportAddress } | { ok: false; code: number } {
+    const bytes = addressBytes(peer);
+    if (!bytes) return { ok: false, code: ErrorCode.BadRequest };
+    const d = this.policy.checkBytes(bytes);
+    if (!d.allowed) {
+      this.opts.onEvent?.({ type: 'peer-denied', id: relay.alloc.id, peer: `${peer.address}`, reason: d.reason ?? d.category, method });
+      return { ok: false, code: ErrorCode.Forbidden };
+    }
+    const family: 4 | 6 = d.canonical.includes(':') ? 6 : 4;
+    if ((family === 4 && !relay.v4 && relay.alloc.transport !== 'tcp') || (family === 6 && !relay.v6 && relay.alloc.transport !== 'tcp'))
+      return { ok: false, code: ErrorCode.PeerAddressFamilyMismatch };
+    if (relay.alloc.transport === 'tcp' && !relay.alloc.relayed.some((r) => r.family === family))
+      return { ok: false, code: ErrorCode.PeerAddressFamilyMismatch };
+    return { ok: true, value: { family, address: d.canonical, port: peer.port } };
+  }
+
+  private async onRequest(link: ClientLink, m: StunMessage, onBind?: (pc: PeerConnection) => void): Promise<void> {
+    const known = [
+      StunMethod.Allocate,
+      StunMethod.Refresh,
+      StunMethod.CreatePermission,
+      StunMethod.ChannelBind,
+      StunMethod.Connect,
+      StunMethod.ConnectionBind,
+    ] as number[];
+    if (!known.includes(m.method)) {
+      this.respondError(link, m, ErrorCode.BadRequest, undefined);
+      return;
+    }
+    const auth = await this.authenticateRequest(link, m);
+    if (auth === undefined) return;
+    const { username, key, algorithm } = auth;
+    const unknown = unknownComprehensionRequired(m, TURN_UNDERSTOOD);
+    if (unknown.length > 0) {
+      this.respondError(link, m, ErrorCode.UnknownAttribute, key, [{ type: Attr.UnknownAttributes, value: unknown }]);
+      return;
+    }
+    const existing = this.table.find(link.listener, link.remote.address, link.remote.port);
+    if (m.method === StunMethod.Allocate) {
+      await this.onAllocate(link, m, username, key, algorithm, existing);
+      return;
+    }
+    if (m.method === StunMethod.ConnectionBind) {
+      this.onConnectionBind(link, m, key, onBind);
+      return;
+    }
+    if (existing === undefined) {
+      this.respondError(link, m, ErrorCode.AllocationMismatch, key);
+      return;
+    }
+    if (existing.username !== username) {
+      this.respondError(link, m, ErrorCode.WrongCredentials, key);
+      return;
+    }
+    const relay = existing.context as Relay;
+    switch (m.method) {
+      case StunMethod.Refresh:
+        return this.onRefresh(link, m, relay);
+      case StunMethod.CreatePermission:
+        return this.onCreatePermission(link, m, relay);
+      case StunMethod.ChannelBind:
+        return this.onChannelBind(link, m, relay);
+      case StunMethod.Connect:
+        return this.onConnect(link, m, relay);
+    }
+  }
+
+  /**
+   * Long-term credentials (RFC 8489 section 9.2.4) through the lib's pure steps; answers the
+   * challenge / 438 / 400 itself and returns the user and key only when the request is authentic.
+   */
+  private async authenticateRequest(
+    link: ClientLink,
+    m: StunMessage,
+  ): Promise<{ username: string; key: Buffer; algorithm: number } | undefined> {
+    const step = beginLongTerm(m, this.authPolicy, this.clock(), link.remote.address);
+    if (step.kind === 'challenge') {
+      this.respondError(link, m, step.code, undefined, step.attributes);
+      return undefined;
+    }
+    if (step.kind === 'bad-request') {
+      this.respondError(link, m, ErrorCode.BadRequest, undefined);
+      return undefined;
+    }
+    let username = step.username;
+    if (username === undefined && step.userhash && this.opts.resolveUserhash)
+      username = await this.opts.resolveUserhash(step.userhash, step.realm);
+    const existing = this.table.find(link.listener, link.remote.address, link.remote.port);
+    const relay = existing?.context as Relay | undefined;
+    let key: Buffer | undefined;
+    if (username !== undefined) {
+      if (relay !== undefined && existing!.username === username && relay.algorithm === step.algorithm) key = relay.key;
+      else key = await this.opts.authenticate(username, step.realm, step.algorithm);
+    }
+    if (username === undefined || key === undefined || !verifyLongTerm(m, key)) {
+      this.opts.onEvent?.({ type: 'auth-failed', username: username ?? '(userhash)', client: link.remote });
+      this.respondError(
+        link,
+        m,
+        ErrorCode.Unauthenticated,
+        undefined,
+        longTermChallenge(this.authPolicy, this.clock(), link.remote.address),
+      );
+      return undefined;
+    }
+    return { username, key, algorithm: step.algorithm };
+  }
+
+  private async onAllocate(
+    link: ClientLink,
+    m: StunMessage,
+    username: string,
+    key: Buffer,
+    algorithm: number,
+    existing: Allocation | undefined,
+  ): Promise<void> {
+    if (existing !== undefined) {
+      const relay = existing.context as Relay;
+      if (existing.allocateTransactionId?.equals(m.transactionId) && relay.allocateResponse)
+        this.sendToClient(link, relay.allocateResponse);
+      else this.respondError(link, m, ErrorCode.AllocationMismatch, key);
+      return;
+    }
+    const transport = getAttribute(m, Attr.RequestedTransport);
+    if (!transport || !transport.ok) {
+      this.respondError(link, m, ErrorCode.BadRequest, key);
+      return;
+    }
+    const tcpRelay = transport.value === TransportProtocol.TCP;
+    if (transport.value !== TransportProtocol.UDP && !(tcpRelay && link.transport !== 'udp' && this.opts.tcpRelay !== false)) {
+      this.respondError(link, m, ErrorCode.UnsupportedTransportProtocol, key);
+      return;
+    }
+    if (findRaw(m, Attr.DontFragment)) {
+      // Node cannot set DF on a UDP socket: RFC 8656 section 7.2 says answer 420 naming DONT-FRAGMENT.
+      this.respondError(link, m, ErrorCode.UnknownAttribute, key, [{ type: Attr.UnknownAttributes, value: [Attr.DontFragment] }]);
+      return;
+    }
+    const evenPort = getAttribute(m, Attr.EvenPort);
+    const token = getAttribute(m, Attr.ReservationToken);
+    const requested = getAttribute(m, Attr.RequestedAddressFamily);
+    const additional = getAttribute(m, Attr.AdditionalAddressFamily);
+    if ((evenPort && !evenPort.ok) || (token && !token.ok) || (requested && !requested.ok) || (additional && !additional.ok)) {
+      this.respondError(link, m, ErrorCode.BadRequest, key);
+      return;
+    }
+    if (
+      (token && (evenPort || requested)) ||
+      (requested && additional) ||
+      (additional && additional.value !== 6) ||
+      (tcpRelay && (evenPort || token || additional))
+    ) {
+      this.respondError(link, m, ErrorCode.BadRequest, key);
+      return;
+    }
+    const admitted = this.table.admit(username);
+    if (!admitted.ok) {
+      this.respondError(link, m, turnErrorStunCode(admitted.error.code), key);
+      return;
+    }
+    // A RESERVATION-TOKEN carries its family (the reservation was made with the first allocation's).
+    const reserved = token?.ok ? this.reservations.take(token.value, this.clock()) : undefined;
+    if (token?.ok && !reserved) {
+      this.respondError(link, m, ErrorCode.InsufficientCapacity, key);
+      return;
+    }
+    const families: (4 | 6)[] = additional ? [4, 6] : [reserved?.family ?? requested?.value ?? 4];
+    const relayed: TransportAddress[] = [];
+    const sockets: { v4?: dgram.Socket; v6?: dgram.Socket } = {};
+    const ports: number[] = [];
+    let addressError: { family: 4 | 6; code: number } | undefined;
+    let reservedToken: Buffer | undefined;
+    const relay: Relay = { alloc: undefined as unknown as Allocation, link, key, algorithm, ports, tcpServers: [], tcpPeers: new Map() };
+    for (const family of families) {
+      const bindAddr = family === 4 ? this.opts.relayAddresses.ipv4 : this.opts.relayAddresses.ipv6;
+      if (bindAddr === undefined) {
+        if (families.length === 1) {
+          this.respondError(link, m, ErrorCode.AddressFamilyNotSupported, key);
+          return;
+        }
+        addressError = { family, code: ErrorCode.AddressFamilyNotSupported };
+        continue;
+      }
+      let bound: { socket?: dgram.Socket; server?: net.Server; port: number } | undefined;
+      if (tcpRelay) bound = await this.bindTcpRelay(family, bindAddr, relay);
+      else if (reserved) bound = { socket: reserved.socket, port: reserved.port };
+      else if (evenPort?.ok) {
+        const pair = await this.bindEvenPort(family, bindAddr, evenPort.value.reserve);
+        if (pair) {
+          bound = pair.first;
+          if (pair.reserved) {
+            reservedToken = randomBytes(8);
+            this.reservations.reserve(reservedToken, { socket: pair.reserved.socket, port: pair.reserved.port, family }, this.clock());
+          }
+        }
+      } else bound = await this.bindRelaySocket(family, bindAddr);
+      if (bound === undefined) {
+        if (families.length === 1 || family === 4) {
+          for (const s of [sockets.v4, sockets.v6]) if (s) this.releaseSocket(s, s.address().port);
+          for (const s of relay.tcpServers) s.close();
+          this.respondError(link, m, ErrorCode.InsufficientCapacity, key);
+          return;
+        }
+        addressError = { family, code: ErrorCode.InsufficientCapacity };
+        continue;
+      }
+      if (bound.socket) sockets[family === 4 ? 'v4' : 'v6'] = bound.socket;
+      ports.push(bound.port);
+      const adv = (family === 4 ? this.opts.advertisedRelayAddresses?.ipv4 : this.opts.advertisedRelayAddresses?.ipv6) ?? bindAddr;
+      relayed.push({ family, address: adv, port: bound.port });
+    }
+    const lifetime = grantLifetime(attributeValue(m, Attr.Lifetime), this.table.limits);
+    const created = this.table.create(
+      {
+        listener: link.listener,
+        transport: tcpRelay ? 'tcp' : 'udp',
+        client: link.remote,
+        username,
+        realm: this.opts.realm,
+        relayed,
+        lifetimeSeconds: lifetime || this.table.limits.defaultLifetime,
+      },
+      this.clock(),
+    );
+    if (!created.ok) {
+      for (const s of [sockets.v4, sockets.v6]) if (s) this.releaseSocket(s, s.address().port);
+      for (const s of relay.tcpServers) s.close();
+      // a retransmitted Allocate that raced with the first one
+      const again = this.table.find(link.listener, link.remote.address, link.remote.port);
+      const againRelay = again?.context as Relay | undefined;
+      if (again?.allocateTransactionId?.equals(m.transactionId) && againRelay?.allocateResponse)
+        this.sendToClient(link, againRelay.allocateResponse);
+      else this.respondError(link, m, turnErrorStunCode(created.error.code), key);
+      return;
+    }
+    const alloc = created.value;
+    relay.alloc = alloc;
+    relay.v4 = sockets.v4;
+    relay.v6 = sockets.v6;
+    alloc.context = relay;
+    alloc.allocateTransactionId = Buffer.from(m.transactionId);
+    for (const s of [relay.v4, relay.v6]) if (s) s.on('message', (msg, rinfo) => this.onPeerDatagram(relay, msg, rinfo));
+    const attrs: OutAttribute[] = relayed.map((value) => ({ type: Attr.XorRelayedAddress, value }));
+    attrs.push({ type: Attr.Lifetime, value: Math.round((alloc.expiresAt - this.clock()) / 1000) });
+    if (reservedToken) attrs.push({ type: Attr.ReservationToken, value: reservedToken });
+    if (addressError)
+      attrs.push({
+        type: Attr.AddressErrorCode,
+        value: { family: addressError.family, code: addressError.code, reason: ERROR_REASONS[addressError.code] ?? '' },
+      });
+    attrs.push({ type: Attr.XorMappedAddress, value: link.remote });
+    relay.allocateResponse = this.respond(link, m, StunClass.SuccessResponse, attrs, key);
+    this.opts.onEvent?.({ type: 'allocation-created', id: alloc.id, username, client: link.remote, relayed });
+  }
+
+  private onRefresh(link: ClientLink, m: StunMessage, relay: Relay): void {
+    const requested = attributeValue(m, Attr.Lifetime);
+    const granted = relay.alloc.refresh(requested, this.clock());
+    this.respond(link, m, StunClass.SuccessResponse, [{ type: Attr.Lifetime, value: granted }], relay.key);
+    if (granted === 0) this.deleteAllocation(relay.alloc, 'refresh');
+  }
+
+  private peerAddresses(m: StunMessage): TransportAddress[] | undefined {
+    const out: TransportAddress[] = [];
+    const key = m.raw.subarray(4, 20);
+    for (const a of m.attributes) {
+      if (a.type !== Attr.XorPeerAddress) continue;
+      const r = decodeAttributeValue(Attr.XorPeerAddress, a.value, key);
+      if (!r.ok) return undefined;
+      out.push(r.value);
+    }
+    return out;
+  }
+
+  private onCreatePermission(link: ClientLink, m: StunMessage, relay: Relay): void {
+    const peers = this.peerAddresses(m);
+    if (!peers || peers.length === 0) {
+      this.respondError(link, m, ErrorCode.BadRequest, relay.key);
+      return;
+    }
+    const targets: TransportAddress[] = [];
+    for (const p of peers) {
+      const r = this.peerDecision(relay, p, 'CreatePermission');
+      if (!r.ok) {
+        this.respondError(link, m, r.code, relay.key);
+        return;
+      }
+      targets.push(r.value);
+    }
+    const now = this.clock();
+    for (const t of targets) {
+      const r = relay.alloc.installPermission(t.address, now);
+      if (!r.ok) {
+        this.respondError(link, m, turnErrorStunCode(r.error.code), relay.key);
+        return;
+      }
+    }
+    this.respond(link, m, StunClass.SuccessResponse, [], relay.key);
+  }
+
+  private onChannelBind(link: ClientLink, m: StunMessage, relay: Relay): void {
+    const channel = getAttribute(m, Attr.ChannelNumber);
+    const peers = this.peerAddresses(m);
+    if (
+      !channel ||
+      !channel.ok ||
+      !isValidChannelNumber(channel.value, this.maxChannel) ||
+      !peers ||
+      peers.length !== 1 ||
+      relay.alloc.transport === 'tcp'
+    ) {
+      this.respondError(link, m, ErrorCode.BadRequest, relay.key);
+      return;
+    }
+    const r = this.peerDecision(relay, peers[0], 'ChannelBind');
+    if (!r.ok) {
+      this.respondError(link, m, r.code, relay.key);
+      return;
+    }
+    const b = relay.alloc.bindChannel(channel.value, r.value, this.clock());
+    if (!b.ok) {
+      this.respondError(link, m, turnErrorStunCode(b.error.code), relay.key);
+      return;
+    }
+    this.respond(link, m, StunClass.SuccessResponse, [], relay.key);
+  }
+
+  // ---------------------------------------------------------------- RFC 6062
+
+  private onConnect(link: ClientLink, m: StunMessage, relay: Relay): void {
+    if (relay.alloc.transport !== 'tcp') {
+      this.respondError(link, m, ErrorCode.BadRequest, relay.key);
+      return;
+    }
+    const peers = this.peerAddresses(m);
+    if (!peers || peers.length !== 1) {
+      this.respondError(link, m, ErrorCode.BadRequest, relay.key);
+      return;
+    }
+    const r = this.peerDecision(relay, peers[0], 'Connect');
+    if (!r.ok) {
+      this.respondError(link, m, r.code, relay.key);
+      return;
+    }
+    const target = r.value;
+    for (const pc of relay.tcpPeers.values())
+      if (pc.peerAddress.address === target.address && pc.peerAddress.port === target.port) {
+        this.respondError(link, m, ErrorCode.ConnectionAlreadyExists, relay.key);
+        return;
+      }
+    const localAddr = relay.alloc.relayed.find((x) => x.family === target.family);
+    const bindAddr = target.family === 4 ? this.opts.relayAddresses.ipv4 : this.opts.relayAddresses.ipv6;
+    if (!localAddr || !bindAddr) {
+      this.respondError(link, m, ErrorCode.PeerAddressFamilyMismatch, relay.key);
+      return;
+    }
+    const sock = net.connect({ host: target.address, port: target.port, localAddress: bindAddr });
+    const timeout = this.opts.tcpConnectTimeout ?? 30_000;
+    let done = false;
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      sock.destroy();
+      this.respondError(link, m, ErrorCode.ConnectionTimeoutOrFailure, relay.key);
+    }, timeout);
+    timer.unref();
+    sock.on('error', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.respondError(link, m, ErrorCode.ConnectionTimeoutOrFailure, relay.key);
+    });
+    sock.once('connect', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      relay.alloc.installPermission(target.address, this.clock());
+      const pc = this.addPeerConnection(relay, sock, target);
+      this.respond(link, m, StunClass.SuccessResponse, [{ type: Attr.ConnectionId, value: pc.id }], relay.key);
+    });
+  }
+
+  private addPeerConnection(relay: Relay, peer: net.Socket, peerAddress: TransportAddress): PeerConnection {
+    const pc: PeerConnection = { id: this.nextConnectionId++ >>> 0, relay, peer, peerAddress, pending: [] };
+    this.peerConnections.set(pc.id, pc);
+    relay.tcpPeers.set(pc.id, pc);
+    peer.pause();
+    peer.on('data', (chunk: Buffer) => {
+      if (pc.data && !pc.data.destroyed) pc.data.write(chunk);
+    });
+    peer.on('error', () => undefined);
+    peer.on('close', () => this.closePeerConnection(pc));
+    // RFC 6062 section 5.2: the ConnectionBind must come within 30 s
+    pc.timer = setTimeout(() => {
+      if (!pc.data) this.closePeerConnection(pc);
+    }, this.opts.tcpConnectTimeout ?? 30_000);
+    pc.timer.unref();
+    return pc;
+  }
+
+  private closePeerConnection(pc: PeerConnection): void {
+    if (!this.peerConnections.delete(pc.id)) return;
+    pc.relay.tcpPeers.delete(pc.id);
+    if (pc.timer) clearTimeout(pc.timer);
+    pc.peer.destroy();
+    pc.data?.destroy();
+  }
+
+  private onConnectionBind(link: ClientLink, m: StunMessage, key: Buffer, onBind?: (pc: PeerConnection) => void): void {
+    const id = attributeValue(m, Attr.ConnectionId);
+    const pc = id === undefined ? undefined : this.peerConnections.get(id);
+    if (link.transport === 'udp' || !onBind || pc === undefined || pc.data !== undefined || !pc.relay.key.equals(key)) {
+      this.respondError(link, m, ErrorCode.BadRequest, key);
+      return;
+    }
+    if (pc.timer) clearTimeout(pc.timer);
+    this.respond(link, m, StunClass.SuccessResponse, [], key);
+    pc.data = link.stream;
+    onBind(pc);
+    // Peer bytes buffered while waiting for the bind must not share a read with the success response:
+    // clients read the response and then switch the connection to raw data. Resume once the response is
+    // flushed, plus a short grace.
+    link.stream!.write(Buffer.alloc(0), () => {
+      const t = setTimeout(() => pc.peer.resume(), this.opts.connectionBindGrace ?? 20);
+      t.unref();
+    });
+  }
+
+  private async bindTcpRelay(family: 4 | 6, bindAddr: string, relay: Relay): Promise<{ port: number } | undefined> {
+    for (let i = 0; i < 32; i++) {
+      const port = this.pickPort();
+      if (port === undefined) return undefined;
+      const server = net.createServer((s) => this.onPeerTcp(relay, s));
+      const ok = await new Promise<boolean>((resolve) => {
+        server.once('error', () => resolve(false));
+        server.listen({ port, host: bindAddr, ipv6Only: family === 6 }, () => resolve(true));
+      });
+      if (ok) {
+        server.on('error', () => undefined);
+        this.usedPorts.add(port);
+        relay.tcpServers.push(server);
+        return { port };
+      }
+    }
+    return undefined;
+  }
+
+  /** An incoming TCP connection from a peer to a TCP relayed address (RFC 6062 section 5.3). */
+  private onPeerTcp(relay: Relay, s: net.Socket): void {
+    const alloc = relay.alloc;
+    const addr = s.remoteAddress;
+    const bytes = addr ? addressBytes({ family: addr.includes(':') ? 6 : 4, address: addr }) : undefined;
+    const decision = bytes ? this.policy.checkBytes(bytes) : undefined;
+    if (!decision?.allowed || !alloc.hasPermission(decision.canonical, this.clock())) {
+      s.destroy();
+      return;
+    }
+    const peerAddress: TransportAddress = {
+      family: decision.canonical.includes(':') ? 6 : 4,
+      address: decision.canonical,
+      port: s.remotePort ?? 0,
+    };
+    const pc = this.addPeerConnection(relay, s, peerAddress);
+    const ind = encodeMessage({ method: StunMethod.ConnectionAttempt, cls: StunClass.Indication, transactionId: randomBytes(12) }, [
+      { type: Attr.ConnectionId, value: pc.id },
+      { type: Attr.XorPeerAddress, value: peerAddress },
+    ]);
+    this.sendToClient(relay.link, ind);
+  }
+
+  // ---------------------------------------------------------------- relayed sockets
+
+  private pickPort(): number | undefined {
+    const span = this.relayMax - this.relayMin + 1;
+    if (this.usedPorts.size >= span) return undefined;
+    for (let i = 0; i < 64; i++) {
+      const p = this.relayMin + Math.floor(Math.random() * span);
+      if (!this.usedPorts.has(p)) return p;
+    }
+    for (let p = this.relayMin; p <= this.relayMax; p++) if (!this.usedPorts.has(p)) return p;
+    return undefined;
+  }
+
+  private async tryBind(family: 4 | 6, address: string, port: number): Promise<dgram.Socket | undefined> {
+    if (this.usedPorts.has(port) || port < this.relayMin || port > this.relayMax) return undefined;
+    const s = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.bind(port, address, () => resolve(true));
+    });
+    if (!ok) {
+      s.close();
+      return undefined;
+    }
+    s.on('error', () => undefined);
+    this.tuneSocket(s);
+    this.usedPorts.add(port);
+    return s;
+  }
+
+  private tuneSocket(s: dgram.Socket): void {
+    const n = this.opts.socketBufferBytes;
+    if (n === undefined) return;
+    try {
+      s.setRecvBufferSize(n);
+      s.setSendBufferSize(n);
+    } catch {
+      /* the OS refused the size: keep its default */
+    }
+  }
+
+  private async bindRelaySocket(family: 4 | 6, address: string): Promise<{ socket: dgram.Socket; port: number } | undefined> {
+    for (let i = 0; i < 32; i++) {
+      const port = this.pickPort();
+      if (port === undefined) return undefined;
+      const s = await this.tryBind(family, address, port);
+      if (s) return { socket: s, port };
+    }
+    return undefined;
+  }
+
+  private async bindEvenPort(
+    family: 4 | 6,
+    address: string,
+    reserveNext: boolean,
+  ): Promise<{ first: { socket: dgram.Socket; port: number }; reserved?: { socket: dgram.Socket; port: number } } | undefined> {
+    for (let i = 0; i < 32; i++) {
+      const p = this.pickPort();
+      if (p === undefined) return undefined;
+      const even = p & ~1;
+      const first = await this.tryBind(family, address, even);
+      if (!first) continue;
+      if (!reserveNext) return { first: { socket: first, port: even } };
+      const second = await this.tryBind(family, address, even + 1);
+      if (second) return { first: { socket: first, port: even }, reserved: { socket: second, port: even + 1 } };
+      this.releaseSocket(first, even);
+    }
+    return undefined;
+  }
+
+  private releaseSocket(s: dgram.Socket, port: number): void {
+    this.usedPorts.delete(port);
+    try {
+      s.close();
+    } catch {
+      /* already closed */
+    }
+  }
+
+  private deleteAllocation(a: Allocation, reason: 'refresh' | 'expired' | 'connection-closed' | 'stopped'): void {
+    this.table.delete(a);
+    const relay = a.context as Relay | undefined;
+    if (relay) {
+      if (relay.v4) this.releaseSocket(relay.v4, relay.v4.address().port);
+      if (relay.v6) this.releaseSocket(relay.v6, relay.v6.address().port);
+      for (const s of relay.tcpServers) {
+        const addr = s.address();
+        if (addr && typeof addr === 'object') this.usedPorts.delete(addr.port);
+        s.close();
+      }
+      for (const pc of [...relay.tcpPeers.values()]) this.closePeerConnection(pc);
+      // an allocation made over TCP/TLS ends its control connection when it expires (RFC 8656 section 7)
+      if (reason === 'expired' && relay.link.stream) relay.link.stream.destroy();
+    }
+    this.opts.onEvent?.({ type: 'allocation-deleted', id: a.id, username: a.username, reason });
+  }
+
+  private sweep(): void {
+    const now = this.clock();
+    for (const a of this.table.sweep(now)) {
+      this.deleteAllocation(a, 'expired');
+    }
+    for (const r of this.reservations.sweep(now)) this.releaseSocket(r.socket, r.port);
+  }
+
+  // ---------------------------------------------------------------- responses
+
+  private respondError(link: ClientLink, m: StunMessage, code: number, key: Buffer | undefined, extra: OutAttribute[] = []): void {
+    this.respond(
+      link,
+      m,
+      StunClass.ErrorResponse,
+      [{ type: Attr.ErrorCode, value: { code, reason: ERROR_REASONS[code] ?? 'Error' } }, ...extra],
+      key,
+    );
+  }
+
+  private respond(link: ClientLink, m: StunMessage, cls: StunClass, attrs: OutAttribute[], key: Buffer | undefined): Buffer {
+    const b = encodeMessage(
+      { method: m.method, cls, transactionId: Buffer.from(m.transactionId) },
+      [...attrs, { type: Attr.Software, value: this.software }],
+      {
+        integrityKey: m.integritySha256Offset >= 0 ? undefined : key,
+        integritySha256Key: m.integritySha256Offset >= 0 ? key : undefined,
+        fingerprint: m.fingerprintOffset >= 0,
+      },
+    );
+    this.sendToClient(link, b);
+    return b;
+  }
+}
+
+function uncork(s: net.Socket): void {
+  s.uncork();
+}
+
+function findRaw(m: StunMessage, type: number): boolean {
+  return m.attributes.some((a) => a.type === type);
+}

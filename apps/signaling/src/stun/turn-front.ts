@@ -1,0 +1,197 @@
+/**
+ * The signaling node's TURN front (seed: "The Signaling Server authenticates these, and lets the
+ * Media Engine do the actual relaying"): it authenticates Allocate with long-term credentials and
+ * answers 300 Try Alternate with ALTERNATE-SERVER naming the chosen media engine's TURN address
+ * (RFC 8489 section 10, RFC 8656 section 7.2). It relays nothing itself.
+ */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import {
+  Attr,
+  ERROR_REASONS,
+  ErrorCode,
+  OutAttribute,
+  StreamFramer,
+  StunClass,
+  StunMessage,
+  StunMethod,
+  TransportAddress,
+  LongTermPolicy,
+  beginLongTerm,
+  decodeMessage,
+  longTermChallenge,
+  verifyLongTerm,
+  encodeMessage,
+  verifyFingerprint,
+} from '@traverse/stun';
+
+export interface TurnFrontOptions {
+  listeners: { transport: 'udp' | 'tcp'; address: string; port: number }[];
+  realm: string;
+  /** Long-term key for the password algorithm (1: MD5(username:realm:password), 2: SHA-256 of the same), or undefined for an unknown user. */
+  authenticate: (username: string, realm: string, algorithm: number) => Promise<Buffer | undefined>;
+  /** RFC 8489 password algorithms to offer, in preference order. Default: none (RFC 5389, MD5). */
+  passwordAlgorithms?: number[];
+  /** Maps an RFC 8489 USERHASH to its username; when given, USERHASH is accepted. */
+  resolveUserhash?: (userhash: Buffer, realm: string) => Promise<string | undefined>;
+  /**
+   * The media engine TURN address for this client (e.g. nearest by region); same family as the
+   * client's. undefined: no media engine available (answered 508).
+   */
+  selectAlternate: (client: TransportAddress, username: string, transport: 'udp' | 'tcp') => TransportAddress | undefined;
+  nonceLifetime?: number;
+  nonceSecret?: Buffer;
+  software?: string;
+  clock?: () => number;
+  onEvent?: (e: TurnFrontEvent) => void;
+}
+
+export type TurnFrontEvent =
+  | { type: 'redirected'; username: string; client: TransportAddress; to: TransportAddress }
+  | { type: 'auth-failed'; username: string; client: TransportAddress }
+  | { type: 'socket-error'; error: Error };
+
+type Reply = (b: Buffer) => void;
+
+export class TurnFront {
+  private udp: { socket: dgram.Socket; local: TransportAddress }[] = [];
+  private tcp: { server: net.Server; local: TransportAddress }[] = [];
+  private readonly streams = new Set<net.Socket>();
+  private readonly clock: () => number;
+  private readonly policy: LongTermPolicy;
+
+  constructor(private readonly opts: TurnFrontOptions) {
+    this.clock = opts.clock ?? Date.now;
+    this.policy = {
+      realm: opts.realm,
+      nonceSecret: opts.nonceSecret ?? randomBytes(32),
+      nonceLifetime: opts.nonceLifetime ?? 600,
+      passwordAlgorithms: opts.passwordAlgorithms,
+      userhash: opts.resolveUserhash !== undefined,
+    };
+  }
+
+  get listeners(): { transport: 'udp' | 'tcp'; address: string; port: number }[] {
+    return [
+      ...this.udp.map((l) => ({ transport: 'udp' as const, address: l.local.address, port: l.local.port })),
+      ...this.tcp.map((l) => ({ transport: 'tcp' as const, address: l.local.address, port: l.local.port })),
+    ];
+  }
+
+  async start(): Promise<void> {
+    for (const l of this.opts.listeners) {
+      const family = l.address.includes(':') ? 6 : 4;
+      if (l.transport === 'udp') {
+        const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.bind(l.port, l.address, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
+        socket.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
+        socket.on('message', (msg, rinfo) => {
+          const from: TransportAddress = { family: rinfo.family === 'IPv6' ? 6 : 4, address: rinfo.address, port: rinfo.port };
+          this.onBytes(msg, from, (b) => socket.send(b, rinfo.port, rinfo.address), 'udp');
+        });
+        this.udp.push({ socket, local: { family, address: l.address, port: socket.address().port } });
+      } else {
+        const server = net.createServer((s) => this.onStream(s));
+        server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port: l.port, host: l.address, ipv6Only: family === 6 }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        this.tcp.push({ server, local: { family, address: l.address, port: (server.address() as net.AddressInfo).port } });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.streams) s.destroy();
+    await Promise.all([
+      ...this.udp.map((l) => new Promise<void>((r) => l.socket.close(() => r()))),
+      ...this.tcp.map((l) => new Promise<void>((r) => l.server.close(() => r()))),
+    ]);
+    this.udp = [];
+    this.tcp = [];
+  }
+
+  private onStream(s: net.Socket): void {
+    this.streams.add(s);
+    const framer = new StreamFramer();
+    const from: TransportAddress = { family: s.remoteFamily === 'IPv6' ? 6 : 4, address: s.remoteAddress ?? '', port: s.remotePort ?? 0 };
+    s.on('data', (chunk: Buffer) => {
+      for (const f of framer.push(chunk)) if (f[0] < 4) this.onBytes(f, from, (b) => s.write(b), 'tcp');
+      if (framer.broken) s.destroy();
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => this.streams.delete(s));
+  }
+
+  private onBytes(buf: Buffer, from: TransportAddress, reply: Reply, transport: 'udp' | 'tcp'): void {
+    const d = decodeMessage(buf, { allowClassic: false });
+    if (!d.ok || d.value.cls !== StunClass.Request || (d.value.fingerprintOffset >= 0 && !verifyFingerprint(d.value))) return;
+    const m = d.value;
+    if (m.method === StunMethod.Binding) {
+      this.respond(reply, m, StunClass.SuccessResponse, [{ type: Attr.XorMappedAddress, value: from }], undefined);
+      return;
+    }
+    if (m.method !== StunMethod.Allocate) {
+      // Refresh, CreatePermission, ChannelBind...: there is never an allocation here.
+      this.error(reply, m, ErrorCode.AllocationMismatch, undefined);
+      return;
+    }
+    this.onAllocate(m, from, reply, transport).catch((e: unknown) => {
+      this.opts.onEvent?.({ type: 'socket-error', error: e instanceof Error ? e : new Error(String(e)) });
+      this.error(reply, m, ErrorCode.ServerError, undefined);
+    });
+  }
+
+  private async onAllocate(m: StunMessage, from: TransportAddress, reply: Reply, transport: 'udp' | 'tcp'): Promise<void> {
+    const step = beginLongTerm(m, this.policy, this.clock(), from.address);
+    if (step.kind === 'challenge') return this.error(reply, m, step.code, undefined, step.attributes);
+    if (step.kind === 'bad-request') return this.error(reply, m, ErrorCode.BadRequest, undefined);
+    let username = step.username;
+    if (username === undefined && step.userhash && this.opts.resolveUserhash)
+      username = await this.opts.resolveUserhash(step.userhash, step.realm);
+    const key = username === undefined ? undefined : await this.opts.authenticate(username, step.realm, step.algorithm);
+    if (username === undefined || key === undefined || !verifyLongTerm(m, key)) {
+      this.opts.onEvent?.({ type: 'auth-failed', username: username ?? '(userhash)', client: from });
+      return this.error(reply, m, ErrorCode.Unauthenticated, undefined, longTermChallenge(this.policy, this.clock(), from.address));
+    }
+    const to = this.opts.selectAlternate(from, username, transport);
+    if (to === undefined) return this.error(reply, m, ErrorCode.InsufficientCapacity, key);
+    this.opts.onEvent?.({ type: 'redirected', username, client: from, to });
+    this.error(reply, m, ErrorCode.TryAlternate, key, [{ type: Attr.AlternateServer, value: to }]);
+  }
+
+  private error(reply: Reply, m: StunMessage, code: number, key: Buffer | undefined, extra: OutAttribute[] = []): void {
+    this.respond(
+      reply,
+      m,
+      StunClass.ErrorResponse,
+      [{ type: Attr.ErrorCode, value: { code, reason: ERROR_REASONS[code] ?? 'Error' } }, ...extra],
+      key,
+    );
+  }
+
+  private respond(reply: Reply, m: StunMessage, cls: StunClass, attrs: OutAttribute[], key: Buffer | undefined): void {
+    reply(
+      encodeMessage(
+        { method: m.method, cls, transactionId: Buffer.from(m.transactionId) },
+        [...attrs, { type: Attr.Software, value: this.opts.software ?? 'traverse' }],
+        {
+          integrityKey: m.integritySha256Offset >= 0 ? undefined : key,
+          integritySha256Key: m.integritySha256Offset >= 0 ? key : undefined,
+          fingerprint: m.fingerprintOffset >= 0,
+        },
+      ),
+    );
+  }
+}
