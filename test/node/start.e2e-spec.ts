@@ -19,8 +19,17 @@ describe('a single node started with ./traverse start', () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'traverse-e2e-node-'));
     port = await freePort();
+    const sip = String(await freePort());
     node = runChild('./traverse', ['start'], {
-      env: { TRAVERSE_NODE__DATA_DIR: dataDir, TRAVERSE_OAM__PORT: String(port), TRAVERSE_NODE__NAME: 'e2e-node', TRAVERSE_LOG__CONSOLE: 'json' },
+      env: {
+        TRAVERSE_NODE__DATA_DIR: dataDir,
+        TRAVERSE_OAM__PORT: String(port),
+        TRAVERSE_SIP__UDP_PORT: sip,
+        TRAVERSE_SIP__TCP_PORT: sip,
+        TRAVERSE_SIP__TLS_PORT: String(await freePort()),
+        TRAVERSE_NODE__NAME: 'e2e-node',
+        TRAVERSE_LOG__CONSOLE: 'json',
+      },
     });
     const certPath = join(dataDir, 'certs', 'oam-cert.pem');
     await waitFor('the O&M certificate', () => (existsSync(certPath) ? true : undefined), 60_000);

@@ -162,6 +162,12 @@ export async function startNode(opts: { argv: string[]; env: Record<string, stri
     );
     SwaggerModule.setup('api/docs', app, doc, { jsonDocumentUrl: 'api/openapi.json' });
     try {
+      await app.init(); // each role binds its own listeners here and names them in its errors
+    } catch (e) {
+      await app.close().catch(() => undefined);
+      throw new StartError([`traverse: start failed: ${(e as Error).message}`]);
+    }
+    try {
       await app.listen(config.oam.port, config.oam.host);
     } catch (e) {
       await app.close();

@@ -48,3 +48,4 @@ export {
   REASON_PHRASES,
 } from './builders';
 export * from './auth';
+export * from './transaction';

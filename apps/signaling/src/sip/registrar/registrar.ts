@@ -1,0 +1,270 @@
+/**
+ * The registrar (RFC 3261 section 10.3) for the local domains, with Path (RFC 3327) and
+ * outbound (RFC 5626) bindings, digest authentication against the fixed password, and the
+ * seed's security levels and trusted hosts. Takes a REGISTER, returns the response to send;
+ * transactions and transports are the caller's.
+ */
+import {
+  createResponse,
+  formatUri,
+  parseTokenList,
+  unsupportedExtensions,
+  type Contact,
+  type DigestAuthenticator,
+  type SipRequest,
+  type SipResponse,
+  type SipUri,
+} from '@traverse/sip';
+import { bindingKey, type ContactBinding, type ContactBindingData, type LocationService } from './location-service';
+
+export type SecurityLevel = 'full' | 'medium' | 'registration' | 'none';
+
+export interface RegistrarOptions {
+  /** Local SIP domains (empty: any domain is accepted). */
+  domains: readonly string[];
+  /** Local number prefixes: a numeric user starting with one is local whatever the domain. */
+  prefixes: readonly string[];
+  securityLevel: SecurityLevel;
+  minExpires: number;
+  maxExpires: number;
+  defaultExpires: number;
+  rejectAcrossNat: boolean;
+  /** This node's name, recorded on the bindings it holds flows for. */
+  nodeName: string;
+  location: LocationService;
+  /** Digest authenticator for the realm; undefined only with security level none. */
+  authenticator?: DigestAuthenticator;
+  /** The fixed password every user authenticates with. */
+  password: () => string;
+  /** Sources not challenged (trusted hosts). */
+  trusted: (ip: string, port: number) => boolean;
+  /** Most bindings one AOR may hold (default 20). */
+  maxContactsPerAor?: number;
+  now?: () => number;
+}
+
+/** What the transport knows about where a REGISTER came from. */
+export interface RegisterSource {
+  transport: string;
+  address: string;
+  port: number;
+  /** Flow token of the connection or UDP 5-tuple (RFC 5626). */
+  flow: string;
+  /** The source differs from the Via sent-by. */
+  behindNat: boolean;
+}
+
+/** The outcome of one REGISTER, for logs and metrics. */
+export interface RegisterOutcome {
+  response: SipResponse;
+  aor?: string;
+  /** Why the request was refused, when it was; or what it did. */
+  detail: string;
+  /** Bindings after a successful request. */
+  bindings?: ContactBinding[];
+}
+
+const SUPPORTED = ['path', 'outbound'];
+
+/** Canonical AOR of a SIP URI (10.3 step 5): scheme sip, user and lower-case host, no port or parameters. */
+export function canonicalAor(uri: SipUri): string {
+  const host = uri.host.toLowerCase();
+  return 'sip:' + (uri.user !== undefined ? formatUri({ kind: 'sip', scheme: 'sip', user: uri.user, host, params: new Map(), headers: new Map() }).slice(4) : host);
+}
+
+/** The AOR named by an O&M user: `sip:alice@example.com`, `sips:...` or `alice@example.com`. */
+export function aorFromText(text: string): string {
+  const t = text.trim();
+  const bare = t.replace(/^sips?:/i, '');
+  const at = bare.lastIndexOf('@');
+  return 'sip:' + (at >= 0 ? bare.slice(0, at) + '@' + bare.slice(at + 1).toLowerCase() : bare.toLowerCase());
+}
+
+/**
+ * A copy of a string that does not share the memory of the message it was cut from (V8 keeps a
+ * sliced string's parent alive): bindings outlive their REGISTER by an hour.
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'latin1').toString('latin1');
+}
+
+/** Key of a contact URI: its text with scheme and host in lower case (so equal URIs written alike match). */
+function contactText(c: Contact): string {
+  const u = c.uri;
+  if (u.kind === 'sip') return formatUri({ ...u, host: u.host.toLowerCase() });
+  return formatUri(u);
+}
+
+export class Registrar {
+  private readonly now: () => number;
+  private readonly domains: Set<string>;
+
+  constructor(private readonly opts: RegistrarOptions) {
+    this.now = opts.now ?? Date.now;
+    this.domains = new Set(opts.domains.map((d) => d.toLowerCase()));
+  }
+
+  /** Whether a URI names a local user: local domain (any, when none is configured) or a local number prefix. */
+  isLocal(uri: SipUri): boolean {
+    if (this.domains.size === 0 || this.domains.has(uri.host.toLowerCase())) return true;
+    const user = uri.user;
+    if (user !== undefined && /^\+?[0-9]+$/.test(user)) return this.opts.prefixes.some((p) => user.startsWith(p));
+    return false;
+  }
+
+  private reply(req: SipRequest, status: number, detail: string, extra: { reason?: string; headers?: Array<[string, string]>; aor?: string } = {}): RegisterOutcome {
+    return {
+      response: createResponse(req, status, { ...(extra.reason ? { reason: extra.reason } : {}), ...(extra.headers ? { headers: extra.headers } : {}) }),
+      detail,
+      ...(extra.aor ? { aor: extra.aor } : {}),
+    };
+  }
+
+  async register(req: SipRequest, source: RegisterSource): Promise<RegisterOutcome> {
+    const o = this.opts;
+    const now = this.now();
+    // 1. the Request-URI names a registrar domain of ours
+    const ruri = req.uri;
+    if (ruri.kind !== 'sip') return this.reply(req, 416, 'Request-URI not sip/sips');
+    // 2. extensions the UA requires
+    const unsupported = unsupportedExtensions(req, SUPPORTED, 'require');
+    if (unsupported.length > 0) return this.reply(req, 420, `unsupported ${unsupported.join(', ')}`, { headers: [['Unsupported', unsupported.join(', ')]] });
+    // 5. the address-of-record
+    const to = req.to.uri;
+    if (to.kind !== 'sip') return this.reply(req, 404, 'To is not a SIP URI', { reason: 'Not Found' });
+    const aor = own(canonicalAor(to));
+    if (!this.isLocal(to)) return this.reply(req, 403, `domain ${to.host} not served here`, { reason: 'Domain Not Served Here', aor });
+    if (o.rejectAcrossNat && source.behindNat) return this.reply(req, 403, 'registration across NAT rejected', { reason: 'Registration Across NAT Not Allowed', aor });
+    // 3. authentication
+    if (o.securityLevel !== 'none' && !o.trusted(source.address, source.port)) {
+      const denied = this.authenticate(req, source, now, aor);
+      if (denied !== undefined) return denied;
+    }
+    // 6. the contacts
+    const contacts = req.contacts();
+    if (!contacts.ok) return this.reply(req, 400, contacts.error.reason, { reason: contacts.error.reason, aor });
+    const expiresHeader = req.expires();
+    if (!expiresHeader.ok) return this.reply(req, 400, expiresHeader.error.reason, { reason: expiresHeader.error.reason, aor });
+    const current = o.location.lookup(aor, now);
+    const byKey = new Map(current.map((b) => [b.key, b]));
+    const upsert: ContactBindingData[] = [];
+    const remove: string[] = [];
+    const callId = req.callId;
+    const cseq = req.cseq.seq;
+    const outOfOrder = (b: ContactBinding | undefined) => b !== undefined && b.callId === callId && cseq <= b.cseq;
+
+    if (contacts.value.star) {
+      if (expiresHeader.value !== 0 || req.headerValues('contact').length !== 1) return this.reply(req, 400, 'Contact * needs Expires: 0 and no other Contact', { reason: 'Invalid Contact *', aor });
+      for (const b of current) {
+        if (outOfOrder(b)) return this.reply(req, 400, 'CSeq not above the binding', { reason: 'Invalid CSeq Number', aor });
+        remove.push(b.key);
+      }
+    } else {
+      const list = contacts.value.contacts;
+      const firstHop = req.vias.length === 1;
+      const paths = req.headerValues('path').length > 0 ? req.paths() : undefined;
+      if (paths !== undefined && !paths.ok) return this.reply(req, 400, paths.error.reason, { reason: paths.error.reason, aor });
+      const pathList = paths?.value ?? [];
+      const supported = new Set(parseTokenList(req.headerValues('supported')).map((t) => t.toLowerCase()));
+      let flowRecorded = false;
+      for (const c of list) {
+        if (c.uri.kind === 'other' && c.uri.scheme === '') return this.reply(req, 400, 'bad Contact URI', { reason: 'Bad Contact', aor });
+        const wanted = c.expires ?? expiresHeader.value ?? o.defaultExpires;
+        if (wanted !== 0 && wanted < o.minExpires) {
+          return this.reply(req, 423, `expires ${wanted} below ${o.minExpires}`, { headers: [['Min-Expires', String(o.minExpires)]], aor });
+        }
+        const contact = contactText(c);
+        const regId = c.instance !== undefined ? c.regId : undefined; // reg-id without +sip.instance is ignored (RFC 5626 6)
+        const key = bindingKey({ contact, instance: c.instance, regId });
+        const existing = byKey.get(key);
+        if (outOfOrder(existing)) return this.reply(req, 400, 'CSeq not above the binding', { reason: 'Invalid CSeq Number', aor });
+        if (wanted === 0) {
+          if (existing !== undefined) remove.push(key);
+          continue;
+        }
+        let flow: string | undefined;
+        if (regId !== undefined) {
+          // RFC 5626 6: the registrar keeps the flow when it is the first hop, else an edge proxy must have marked Path with ob
+          if (firstHop) {
+            flow = source.flow;
+            flowRecorded = true;
+          } else {
+            const first = pathList[0];
+            const ob = first !== undefined && first.uri.kind === 'sip' && first.uri.params.has('ob');
+            if (!ob) return this.reply(req, 439, 'reg-id behind a proxy that does not support outbound', { aor });
+            flowRecorded = true;
+          }
+        }
+        upsert.push({
+          aor,
+          contact: own(contact),
+          expiresAt: now + Math.min(wanted, o.maxExpires) * 1000,
+          q: c.q ?? 1,
+          ...(c.instance !== undefined ? { instance: own(c.instance) } : {}),
+          ...(regId !== undefined ? { regId } : {}),
+          node: o.nodeName,
+          ...(flow !== undefined ? { flow } : {}),
+          callId: own(callId),
+          cseq,
+          received: source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`,
+          transport: source.transport,
+          ...(pathList.length > 0 ? { path: req.headerValues('path').map(own) } : {}),
+          ...(req.header('user-agent') !== undefined ? { userAgent: own(req.header('user-agent')!.slice(0, 200)) } : {}),
+          behindNat: source.behindNat,
+        });
+      }
+      const after = new Set(current.map((b) => b.key));
+      for (const k of remove) after.delete(k);
+      for (const u of upsert) after.add(bindingKey(u));
+      const max = o.maxContactsPerAor ?? 20;
+      if (after.size > max) return this.reply(req, 403, `more than ${max} contacts`, { reason: 'Too Many Contacts', aor });
+      const bindings = upsert.length + remove.length > 0 ? await o.location.update(aor, { upsert, remove }, now) : current;
+      return this.ok(req, aor, bindings, now, { path: supported.has('path') ? req.headerValues('path') : [], outbound: flowRecorded });
+    }
+    const bindings = await o.location.update(aor, { upsert: [], remove }, now);
+    return this.ok(req, aor, bindings, now, { path: [], outbound: false });
+  }
+
+  private authenticate(req: SipRequest, source: RegisterSource, now: number, aor: string): RegisterOutcome | undefined {
+    const auth = this.opts.authenticator;
+    if (auth === undefined) return this.reply(req, 500, 'no authenticator', { aor });
+    const values = req.headerValues('authorization');
+    const challenge = (detail: string, stale = false): RegisterOutcome => ({
+      response: createResponse(req, 401, {
+        headers: auth.challengeHeaderValues({ now, clientAddress: source.address, ...(stale ? { stale: true } : {}) }).map((v): [string, string] => ['WWW-Authenticate', v]),
+      }),
+      detail,
+      aor,
+    });
+    if (values.length === 0) return challenge('challenged');
+    const r = auth.authenticate(values, { method: req.method, now, clientAddress: source.address, body: req.body }, () => ({ password: this.opts.password() }));
+    if (r.ok) return undefined;
+    switch (r.error.code) {
+      case 'malformed':
+        return this.reply(req, 400, `bad credentials: ${r.error.reason}`, { reason: 'Bad Authorization Header', aor });
+      case 'stale-nonce':
+        return challenge(`stale nonce: ${r.error.reason}`, true);
+      case 'wrong-response':
+      case 'unknown-user':
+        return this.reply(req, 403, `authentication failed: ${r.error.reason}`, { reason: 'Wrong Password', aor });
+      default:
+        return challenge(`${r.error.code}: ${r.error.reason}`);
+    }
+  }
+
+  private ok(req: SipRequest, aor: string, bindings: ContactBinding[], now: number, ext: { path: string[]; outbound: boolean }): RegisterOutcome {
+    const headers: Array<[string, string]> = [];
+    for (const b of bindings) {
+      let v = `<${b.contact}>;expires=${Math.max(0, Math.ceil((b.expiresAt - now) / 1000))}`;
+      if (b.q !== 1) v += `;q=${b.q}`;
+      if (b.instance !== undefined) v += `;+sip.instance="${b.instance.replace(/["\\]/g, '')}"`;
+      if (b.regId !== undefined) v += `;reg-id=${b.regId}`;
+      headers.push(['Contact', v]);
+    }
+    for (const p of ext.path) headers.push(['Path', p]);
+    if (ext.outbound) headers.push(['Require', 'outbound']);
+    headers.push(['Supported', SUPPORTED.join(', ')]);
+    headers.push(['Date', new Date(now).toUTCString()]);
+    return { response: createResponse(req, 200, { headers }), aor, bindings, detail: bindings.length === 0 ? 'no bindings' : `${bindings.length} binding(s)` };
+  }
+}

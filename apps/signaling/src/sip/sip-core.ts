@@ -1,0 +1,107 @@
+/**
+ * The SIP core of the signaling node: messages from the transports go through the transaction
+ * layer; new requests get a server transaction and go to the handler of their method (REGISTER:
+ * the registrar; OPTIONS: answered here; CANCEL matched to its INVITE). Other features (the proxy)
+ * add handlers with setHandler. Responses without a client transaction go to onStrayResponse.
+ */
+import {
+  createResponse,
+  type ServerTransaction,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+  type TransactionLayer,
+} from '@traverse/sip';
+import { behindNat } from './transport/addresses';
+import type { SipSource, SipTransport } from './transport/sip-transport';
+import type { RegisterOutcome, Registrar } from './registrar/registrar';
+
+export type RequestHandler = (req: SipRequest, tx: ServerTransaction, source: SipSource) => void;
+
+export interface SipCoreLog {
+  fine(obj: object, msg: string): void;
+  warning(obj: object, msg: string): void;
+}
+
+export interface SipCoreOptions {
+  transport: SipTransport;
+  layer: TransactionLayer;
+  registrar?: Registrar;
+  log?: SipCoreLog;
+  onRegister?: (outcome: RegisterOutcome, source: SipSource) => void;
+  /** An ACK that matched no transaction (an ACK for a 2xx), for the proxy. */
+  onStrayAck?: (ack: SipRequest, source: SipSource) => void;
+  /** A response that matched no client transaction. */
+  onStrayResponse?: (res: SipResponse, source: SipSource) => void;
+}
+
+export class SipCore {
+  private readonly handlers = new Map<string, RequestHandler>();
+
+  constructor(private readonly opts: SipCoreOptions) {
+    if (opts.registrar) this.handlers.set('REGISTER', (req, tx, source) => this.register(opts.registrar!, req, tx, source));
+    this.handlers.set('OPTIONS', (_req, tx) => {
+      tx.reply(200, { headers: [['Allow', this.allow().join(', ')], ['Accept', 'application/sdp'], ['Supported', 'path, outbound']] });
+    });
+  }
+
+  /** Methods answered here. */
+  allow(): string[] {
+    return [...new Set(['ACK', 'CANCEL', ...this.handlers.keys()])];
+  }
+
+  /** Binds a method to a handler (the proxy binds INVITE, BYE, ...). */
+  setHandler(method: string, handler: RequestHandler): void {
+    this.handlers.set(method.toUpperCase(), handler);
+  }
+
+  /** Entry point of the transports. */
+  handle(msg: SipMessage, source: SipSource): void {
+    if (msg.kind === 'response') {
+      if (!this.opts.layer.receiveResponse(msg)) this.opts.onStrayResponse?.(msg, source);
+      return;
+    }
+    const req = msg;
+    if (this.opts.layer.receiveRequest(req) !== undefined) return; // a retransmission, or an ACK its transaction took
+    if (req.method === 'ACK') {
+      this.opts.onStrayAck?.(req, source);
+      return;
+    }
+    const created = this.opts.layer.createServer(req, this.opts.transport.responseChannel(source), {
+      transportError: (tx) => this.opts.log?.fine({ method: tx.method, callId: tx.request.callId, to: `${source.address}:${source.port}` }, 'response could not be sent'),
+    });
+    if (!created.ok) return;
+    const tx = created.value;
+    if (req.method === 'CANCEL') {
+      const invite = this.opts.layer.matchCancel(req);
+      tx.reply(invite !== undefined ? 200 : 481);
+      if (invite !== undefined && !invite.answered) invite.reply(487);
+      return;
+    }
+    const handler = this.handlers.get(req.method);
+    if (handler === undefined) {
+      tx.reply(501, { headers: [['Allow', this.allow().join(', ')]] });
+      return;
+    }
+    try {
+      handler(req, tx, source);
+    } catch (e) {
+      this.opts.log?.warning({ method: req.method, callId: req.callId, err: (e as Error).message }, 'request handler failed');
+      if (!tx.answered) tx.reply(500);
+    }
+  }
+
+  private register(registrar: Registrar, req: SipRequest, tx: ServerTransaction, source: SipSource): void {
+    const nat = behindNat(req, source.address, source.port);
+    registrar.register(req, { transport: source.transport, address: source.address, port: source.port, flow: source.flow, behindNat: nat }).then(
+      (outcome) => {
+        tx.respond(outcome.response);
+        this.opts.onRegister?.(outcome, source);
+      },
+      (e: unknown) => {
+        this.opts.log?.warning({ callId: req.callId, err: (e as Error).message }, 'REGISTER failed');
+        tx.respond(createResponse(req, 500));
+      },
+    );
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * Starts and stops the SIP side of the signaling node: transports on sip.udpPort/tcpPort/tlsPort,
+ * the transaction layer, the registrar over the location service, their logs (groups transport,
+ * transaction, registrar, sip) and metrics, and the 'sip-listeners' readiness check.
+ */
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { createHmac } from 'node:crypto';
+import { Counter, Gauge } from 'prom-client';
+import { DigestAuthenticator, TransactionLayer } from '@traverse/sip';
+import { Metrics, NODE_CONTEXT, Readiness, type NodeContext } from '@traverse/runtime';
+import { SipCore } from './sip-core';
+import { SipTransport, type SipTransportEvent } from './transport/sip-transport';
+import { TrustedHosts } from './transport/addresses';
+import { Registrar, type RegisterOutcome } from './registrar/registrar';
+import { InMemoryLocationService, type LocationService } from './registrar/location-service';
+import { loadFixedPassword } from './registrar/fixed-password';
+
+export const LOCATION_SERVICE = Symbol.for('traverse.LocationService');
+
+/**
+ * Digest algorithms offered to SIP clients (no configuration key yet). MD5 only: SIPp and most
+ * deployed endpoints answer the first challenge and know MD5 alone (RFC 8760 would put
+ * SHA-512-256 and SHA-256 first, which such clients fail on).
+ */
+export const SIP_DIGEST_ALGORITHMS = ['MD5'] as const;
+
+/** Per-source limit of the SIP edge (no configuration key yet): sustained messages/s and burst. */
+export const SIP_RATE_LIMIT = { rate: 100, burst: 200 };
+
+@Injectable()
+export class SipService implements OnModuleInit, OnModuleDestroy {
+  transport: SipTransport | undefined;
+  layer: TransactionLayer | undefined;
+  core: SipCore | undefined;
+  registrar: Registrar | undefined;
+  /** The digest realm REGISTER is challenged with. */
+  realm = '';
+  private listening = false;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    @Inject(NODE_CONTEXT) private readonly ctx: NodeContext,
+    private readonly readiness: Readiness,
+    private readonly metrics: Metrics,
+    @Inject(LOCATION_SERVICE) readonly location: LocationService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const { config, logging } = this.ctx;
+    const log = logging.group('sip');
+    const tlog = logging.group('transport');
+    const rlog = logging.group('registrar');
+    this.readiness.register('sip-listeners', () => this.listening);
+
+    const trusted = await TrustedHosts.resolve(config.registrar.trustedHosts, (entry, err) =>
+      rlog.warning({ entry, err: err.message }, 'trusted host not resolved; ignored'),
+    );
+
+    // ---------------------------------------------------------------- registrar
+    const fixed = loadFixedPassword(config.auth.fixedPassword, this.ctx.dataDir);
+    if (fixed.source === 'generated') log.info({ path: fixed.path }, 'generated the fixed authentication password (auth.fixedPassword was empty)');
+    else if (fixed.source === 'file') log.info({ path: fixed.path }, 'fixed authentication password read from the data folder');
+    this.realm = config.auth.realm || config.registrar.domains[0] || config.node.publicAddress || 'traverse';
+    const authenticator = new DigestAuthenticator({
+      realm: this.realm,
+      algorithms: SIP_DIGEST_ALGORITHMS,
+      // nodes that share the password accept each other's nonces
+      secret: createHmac('sha256', fixed.password).update('traverse sip digest nonce').digest(),
+    });
+    if (config.registrar.enabled) {
+      this.registrar = new Registrar({
+        domains: config.registrar.domains,
+        prefixes: config.registrar.prefixes,
+        securityLevel: config.registrar.securityLevel,
+        minExpires: config.registrar.minExpires,
+        maxExpires: config.registrar.maxExpires,
+        defaultExpires: config.registrar.defaultExpires,
+        rejectAcrossNat: config.registrar.rejectAcrossNat,
+        nodeName: this.ctx.nodeName,
+        location: this.location,
+        authenticator,
+        password: () => fixed.password,
+        trusted: (ip, port) => trusted.has(ip, port),
+      });
+    }
+    this.location.onRemoved((b, reason) => rlog.fine({ aor: b.aor, contact: b.contact, reason }, 'binding removed'));
+    if (this.location instanceof InMemoryLocationService) {
+      const mem = this.location;
+      this.sweeper = setInterval(() => mem.sweep(), 1000);
+      this.sweeper.unref();
+    }
+
+    // ---------------------------------------------------------------- metrics
+    const registers = [this.metrics.registry];
+    const received = new Counter({ name: 'traverse_sip_messages_received_total', help: 'SIP messages received', labelNames: ['transport', 'kind'], registers });
+    const sent = new Counter({ name: 'traverse_sip_messages_sent_total', help: 'SIP messages sent', labelNames: ['transport', 'kind'], registers });
+    const malformed = new Counter({
+      name: 'traverse_sip_malformed_total',
+      help: 'SIP messages refused by the parser (answered: a 400/505 was sent)',
+      labelNames: ['transport', 'answered'],
+      registers,
+    });
+    const limited = new Counter({ name: 'traverse_sip_rate_limited_total', help: 'SIP messages dropped by the per-source rate limit', labelNames: ['transport'], registers });
+    const keepalives = new Counter({ name: 'traverse_sip_keepalives_total', help: 'Keep-alives answered (RFC 5626 CRLF and STUN)', labelNames: ['transport', 'kind'], registers });
+    const registerResponses = new Counter({ name: 'traverse_sip_register_responses_total', help: 'Responses to REGISTER by status', labelNames: ['status'], registers });
+    const txEnded = new Counter({ name: 'traverse_sip_transactions_ended_total', help: 'SIP transactions ended, by kind and reason', labelNames: ['kind', 'reason'], registers });
+    const connections = () => this.transport?.connectionCount ?? 0;
+    const transactions = (side: 'client' | 'server') => (side === 'client' ? this.layer?.clientCount : this.layer?.serverCount) ?? 0;
+    const location = this.location;
+    new Gauge({
+      name: 'traverse_sip_connections',
+      help: 'Open SIP TCP/TLS connections',
+      registers,
+      collect() {
+        this.set(connections());
+      },
+    });
+    new Gauge({
+      name: 'traverse_sip_transactions',
+      help: 'Live SIP transactions',
+      labelNames: ['side'],
+      registers,
+      collect() {
+        this.set({ side: 'client' }, transactions('client'));
+        this.set({ side: 'server' }, transactions('server'));
+      },
+    });
+    new Gauge({
+      name: 'traverse_sip_registrations',
+      help: 'Registered contact bindings',
+      registers,
+      collect() {
+        this.set(location.size);
+      },
+    });
+
+    // ---------------------------------------------------------------- transactions and transports
+    const xlog = logging.group('transaction');
+    this.layer = new TransactionLayer({
+      onTerminated: (tx, reason) => {
+        txEnded.inc({ kind: tx.kind, reason });
+        if (reason === 'timeout' || reason === 'transport-error') xlog.fine({ kind: tx.kind, method: tx.method, callId: tx.request.callId, reason }, 'transaction ended');
+      },
+    });
+    const onEvent = (e: SipTransportEvent) => {
+      switch (e.type) {
+        case 'message':
+          received.inc({ transport: e.transport, kind: e.kind });
+          break;
+        case 'sent':
+          sent.inc({ transport: e.transport, kind: e.kind });
+          break;
+        case 'malformed':
+          malformed.inc({ transport: e.transport, answered: String(e.answered) });
+          tlog.fine({ from: `${e.from.address}:${e.from.port}`, transport: e.transport, code: e.code, reason: e.reason, answered: e.answered }, 'malformed SIP message');
+          break;
+        case 'rate-limited':
+          limited.inc({ transport: e.transport });
+          break;
+        case 'keepalive':
+          keepalives.inc({ transport: e.transport, kind: e.kind });
+          break;
+        case 'listening':
+          tlog.info({ transport: e.transport, address: e.local.address, port: e.local.port }, 'SIP listening');
+          break;
+        case 'connection-open':
+          tlog.finer({ id: e.connection.id, remote: `${e.connection.remote.address}:${e.connection.remote.port}`, inbound: e.inbound }, 'connection open');
+          break;
+        case 'connection-closed':
+          tlog.finer({ id: e.connection.id, reason: e.reason }, 'connection closed');
+          break;
+        case 'send-failed':
+          tlog.fine({ transport: e.transport, to: `${e.to.address}:${e.to.port}`, reason: e.reason }, 'send failed');
+          break;
+        case 'socket-error':
+          tlog.warning({ transport: e.transport, err: e.error.message }, 'SIP socket error');
+          break;
+      }
+    };
+    const cert = this.ctx.publicCertificate;
+    this.transport = new SipTransport({
+      udpPort: config.sip.udpPort,
+      tcpPort: config.sip.tcpPort,
+      tlsPort: config.sip.tlsPort,
+      tls: { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) },
+      maxUdpPacketSize: config.sip.maxUdpPacketSize,
+      rateLimit: SIP_RATE_LIMIT,
+      trusted: (ip) => trusted.hasIp(ip),
+      idleTimeoutMs: (config.registrar.maxExpires + 120) * 1000,
+      onMessage: (m, s) => this.core!.handle(m, s),
+      onEvent,
+    });
+    this.core = new SipCore({
+      transport: this.transport,
+      layer: this.layer,
+      ...(this.registrar ? { registrar: this.registrar } : {}),
+      log,
+      onRegister: (o: RegisterOutcome, s) => {
+        registerResponses.inc({ status: String(o.response.status) });
+        const level = o.response.status === 401 ? 'finer' : 'fine';
+        rlog[level]({ aor: o.aor, status: o.response.status, detail: o.detail, from: `${s.transport} ${s.address}:${s.port}` }, 'REGISTER');
+      },
+    });
+    try {
+      await this.transport.start();
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
+      throw new Error(
+        `cannot listen for SIP on ${err.address ?? ''}:${err.port ?? ''}: ${err.code ?? err.message} (set sip.udpPort, sip.tcpPort, sip.tlsPort or stop what uses them)`,
+        { cause: e },
+      );
+    }
+    this.listening = true;
+    log.info(
+      { listeners: this.transport.listeners.map((l) => `${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`), realm: this.realm, registrar: config.registrar.enabled },
+      'SIP started',
+    );
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.listening = false;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.layer?.stop();
+    await this.transport?.stop();
+  }
+}

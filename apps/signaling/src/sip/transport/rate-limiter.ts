@@ -1,0 +1,56 @@
+/**
+ * Per-source flood limiter (a pike-like token bucket): each source IP earns `rate` tokens a second
+ * up to `burst`; a message costs one token; with none left the message is dropped. Trusted
+ * sources are never limited. Buckets that are full again are forgotten by sweep().
+ */
+export interface RateLimitOptions {
+  /** Sustained messages per second per source IP. */
+  rate: number;
+  /** Messages a source may send at once. */
+  burst: number;
+  /** Sources never limited (trusted hosts). */
+  exempt?: (ip: string) => boolean;
+  now?: () => number;
+}
+
+interface Bucket {
+  tokens: number;
+  last: number;
+}
+
+export class SourceRateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: RateLimitOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Takes one token for this source; false when the source is over its rate. */
+  allow(ip: string): boolean {
+    const t = this.now();
+    let b = this.buckets.get(ip);
+    if (b === undefined) {
+      if (this.opts.exempt?.(ip)) return true;
+      b = { tokens: this.opts.burst, last: t };
+      this.buckets.set(ip, b);
+    } else {
+      b.tokens = Math.min(this.opts.burst, b.tokens + ((t - b.last) * this.opts.rate) / 1000);
+      b.last = t;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  /** Forgets sources whose bucket has refilled (idle ones); returns how many are still tracked. */
+  sweep(): number {
+    const t = this.now();
+    for (const [ip, b] of this.buckets) if (b.tokens + ((t - b.last) * this.opts.rate) / 1000 >= this.opts.burst) this.buckets.delete(ip);
+    return this.buckets.size;
+  }
+
+  get tracked(): number {
+    return this.buckets.size;
+  }
+}

@@ -1,0 +1,214 @@
+// Helpers of the SIP end-to-end suites: a node started with ./traverse start on free ports,
+// SIPp runs of the scenarios in test/sip/scenarios, and small raw SIP clients.
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { freePort, httpsGet, repoRoot, runChild, waitFor, type ChildRun } from '@traverse/testing';
+import { SipStreamParser, type SipMessage, type SipResponse } from '@traverse/sip';
+
+export interface SipNode {
+  dataDir: string;
+  oamPort: number;
+  sipPort: number;
+  tlsPort: number;
+  ca: string;
+  node: ChildRun;
+  base: string;
+  stop(): Promise<number | string>;
+  /** The registrations the O&M API lists (all, or of one AOR). */
+  registrations(aor?: string): Promise<RegistrationRow[]>;
+  metric(line: RegExp): Promise<number | undefined>;
+}
+
+export interface RegistrationRow {
+  sipUri: string;
+  contact: string;
+  expires: number;
+  expiresAt: string;
+  q: number;
+  transport: string;
+  publicAddress: string;
+  behindNat: boolean;
+  path: string[];
+  userAgent?: string;
+  node: string;
+  registered: string;
+  lastSeen: string;
+}
+
+/** Starts a node as the README says, with SIP on free ports, and waits until it is ready. */
+export async function startSipNode(env: Record<string, string> = {}): Promise<SipNode> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'traverse-e2e-sip-'));
+  const oamPort = await freePort();
+  const sipPort = await freePort();
+  const tlsPort = await freePort();
+  const node = runChild('./traverse', ['start'], {
+    env: {
+      TRAVERSE_NODE__DATA_DIR: dataDir,
+      TRAVERSE_NODE__NAME: 'e2e-sip',
+      TRAVERSE_OAM__PORT: String(oamPort),
+      TRAVERSE_SIP__UDP_PORT: String(sipPort),
+      TRAVERSE_SIP__TCP_PORT: String(sipPort),
+      TRAVERSE_SIP__TLS_PORT: String(tlsPort),
+      TRAVERSE_LOG__CONSOLE: 'json',
+      ...env,
+    },
+  });
+  const certPath = join(dataDir, 'certs', 'oam-cert.pem');
+  await waitFor(
+    'the O&M certificate',
+    () => {
+      if (node.child.exitCode !== null) throw new Error(`node exited: ${node.stderr()}`);
+      return existsSync(certPath) ? true : undefined;
+    },
+    60_000,
+  );
+  const ca = readFileSync(certPath, 'utf8');
+  const base = `https://127.0.0.1:${oamPort}`;
+  await waitFor(
+    'readiness',
+    async () => {
+      if (node.child.exitCode !== null) throw new Error(`node exited: ${node.stderr()}${node.stdout().slice(-2000)}`);
+      const r = await httpsGet(`${base}/health/ready`, ca);
+      return r.status === 200 ? r : undefined;
+    },
+    60_000,
+    200,
+  );
+  return {
+    dataDir,
+    oamPort,
+    sipPort,
+    tlsPort,
+    ca,
+    node,
+    base,
+    async stop() {
+      if (node.child.exitCode === null) node.child.kill('SIGTERM');
+      const code = await node.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+    async registrations(aor?: string) {
+      const r = await httpsGet(`${base}/api/registrations${aor ? `?aor=${encodeURIComponent(aor)}` : ''}`, ca);
+      if (r.status !== 200) throw new Error(`GET /api/registrations: ${r.status} ${r.body}`);
+      return JSON.parse(r.body) as RegistrationRow[];
+    },
+    async metric(line: RegExp) {
+      const m = (await httpsGet(`${base}/metrics`, ca)).body.split('\n').find((l) => line.test(l));
+      return m === undefined ? undefined : Number(m.slice(m.lastIndexOf(' ') + 1));
+    },
+  };
+}
+
+export interface SippRun {
+  code: number | string;
+  /** SIPp's output and error log, for assertion messages. */
+  log: string;
+  /** The local port SIPp used. */
+  port: number;
+}
+
+/** Runs one call of a scenario of test/sip/scenarios against the node with SIPp. */
+export async function sipp(
+  node: SipNode,
+  scenario: string,
+  opts: { user: string; transport?: 'u1' | 't1'; password?: string; keys?: Record<string, string | number> },
+): Promise<SippRun> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-sipp-'));
+  const errors = join(dir, 'errors.log');
+  const messages = join(dir, 'messages.log');
+  const args = [
+    `127.0.0.1:${node.sipPort}`,
+    '-sf',
+    join(repoRoot(), 'test', 'sip', 'scenarios', scenario),
+    '-t',
+    opts.transport ?? 'u1',
+    '-s',
+    opts.user,
+    '-ap',
+    opts.password ?? 'password',
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-m',
+    '1',
+    '-nostdin',
+    '-timeout',
+    '30s',
+    '-timeout_error',
+    '-trace_err',
+    '-error_file',
+    errors,
+    '-trace_msg',
+    '-message_file',
+    messages,
+    ...Object.entries(opts.keys ?? {}).flatMap(([k, v]) => ['-key', k, String(v)]),
+  ];
+  const run = runChild('sipp', args, { cwd: dir });
+  const code = await run.exited;
+  const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
+  const log = `sipp ${args.join(' ')}\nexit ${code}\n${run.stderr()}\n${read(errors)}\n${read(messages).slice(-6000)}`;
+  rmSync(dir, { recursive: true, force: true });
+  return { code, log, port };
+}
+
+/** A SIP client over TLS: send messages, await the next response. */
+export class TlsSipClient {
+  private readonly parser = new SipStreamParser();
+  private readonly queue: SipMessage[] = [];
+  private waiters: Array<(m: SipMessage) => void> = [];
+  private constructor(readonly socket: tls.TLSSocket) {
+    socket.on('data', (d: Buffer) => {
+      for (const ev of this.parser.push(d)) {
+        if (ev.kind !== 'message') continue;
+        const w = this.waiters.shift();
+        if (w) w(ev.value);
+        else this.queue.push(ev.value);
+      }
+    });
+  }
+
+  static connect(port: number, ca: string): Promise<TlsSipClient> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => resolve(new TlsSipClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  get localPort(): number {
+    return this.socket.localPort ?? 0;
+  }
+
+  send(text: string): void {
+    this.socket.write(Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'latin1'));
+  }
+
+  next(timeoutMs = 5000): Promise<SipResponse> {
+    const m = this.queue.shift();
+    if (m) return Promise.resolve(m as SipResponse);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no SIP message within ' + timeoutMs + ' ms')), timeoutMs);
+      this.waiters.push((msg) => {
+        clearTimeout(t);
+        resolve(msg as SipResponse);
+      });
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+export async function freePorts(n: number): Promise<number[]> {
+  const out: number[] = [];
+  while (out.length < n) {
+    const p = await freePort();
+    if (!out.includes(p)) out.push(p);
+  }
+  return out;
+}
