@@ -1,2 +1,3 @@
 export * from './redis-server';
 export * from './connection';
+export * from './redis-cluster';

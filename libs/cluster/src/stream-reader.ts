@@ -1,0 +1,83 @@
+import type { RedisClient } from '@traverse/redis';
+import type { StreamEntry } from './projector';
+
+export interface StreamReaderOptions {
+  /** Opens a dedicated connection for blocking reads. */
+  connect: () => RedisClient;
+  /** Stream keys, index = shard. */
+  streams: string[];
+  /** Current position of a shard (last applied id). */
+  position: (shard: number) => string;
+  onEntries: (shard: number, entries: StreamEntry[]) => void;
+  /**
+   * 'single': one XREAD over all shards on one connection (standalone, Sentinel).
+   * 'per-shard': one blocking XREAD per shard on its own connection (Redis Cluster: keys of a
+   * multi-key XREAD must share a slot, and the shards deliberately do not).
+   */
+  mode: 'single' | 'per-shard';
+  count?: number;
+  blockMs?: number;
+  onError?: (e: unknown) => void;
+}
+
+/** Parses an XREAD reply in RESP2 ([[key, entries]...]) or RESP3-legacy ([key, entries, ...]) shape. */
+export function parseXread(r: unknown): [string, StreamEntry[]][] {
+  if (!r || !Array.isArray(r) || r.length === 0) return [];
+  if (Array.isArray(r[0])) return r as [string, StreamEntry[]][];
+  const out: [string, StreamEntry[]][] = [];
+  for (let i = 0; i + 1 < r.length; i += 2) out.push([String(r[i]), r[i + 1] as StreamEntry[]]);
+  return out;
+}
+
+/** Tails the shard streams with blocking XREADs and hands entries over in order, per shard. */
+export class StreamReader {
+  private running = false;
+  private conns: RedisClient[] = [];
+  private loops: Promise<void>[] = [];
+  private readonly shardOfKey: Map<string, number>;
+
+  constructor(private readonly o: StreamReaderOptions) {
+    this.shardOfKey = new Map(o.streams.map((k, i) => [k, i]));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const groups = this.o.mode === 'single' ? [this.o.streams.map((_, i) => i)] : this.o.streams.map((_, i) => [i]);
+    for (const shards of groups) {
+      const conn = this.o.connect();
+      this.conns.push(conn);
+      this.loops.push(this.loop(conn, shards));
+    }
+  }
+
+  private async loop(conn: RedisClient, shards: number[]): Promise<void> {
+    const count = this.o.count ?? 2000;
+    const block = this.o.blockMs ?? 1000;
+    while (this.running) {
+      try {
+        const args: (string | number)[] = ['COUNT', count, 'BLOCK', block, 'STREAMS'];
+        for (const s of shards) args.push(this.o.streams[s]);
+        for (const s of shards) args.push(this.o.position(s));
+        const r = parseXread(await conn.call('XREAD', ...args));
+        if (!this.running) break;
+        for (const [key, entries] of r) {
+          const s = this.shardOfKey.get(key);
+          if (s !== undefined && entries.length) this.o.onEntries(s, entries);
+        }
+      } catch (e) {
+        if (!this.running) break;
+        this.o.onError?.(e);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const c of this.conns) c.disconnect();
+    await Promise.all(this.loops.map((l) => l.catch(() => undefined)));
+    this.conns = [];
+    this.loops = [];
+  }
+}
