@@ -7,6 +7,7 @@
 //      snapshot time, and the rebuild time of a starting node (snapshot + tail) vs. a full replay.
 import { execFileSync, fork } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterNode, RegistrationAdded, type ContactBindingData } from '@traverse/cluster';
@@ -279,16 +280,24 @@ async function main(): Promise<void> {
       out.fullReplay = startInChild({ ...target, prefix: 'big' });
 
       // Snapshot, a tail of 1% refreshes, a second snapshot (which trims below the first), a tail again.
+      const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+      loopDelay.enable();
       const t = performance.now();
       const s1 = await w.snapshotNow();
       const snapSecs = (performance.now() - t) / 1000;
+      loopDelay.disable();
       for (let i = 0; i < N / 100; i += 5000)
         await w.publishAll(Array.from({ length: Math.min(5000, N / 100 - i) }, (_, k) => new RegistrationAdded(binding(i + k, 'writer'))));
       const s2 = await w.snapshotNow();
       const tail = Math.min(10_000, N / 100);
       await w.publishAll(Array.from({ length: tail }, (_, k) => new RegistrationAdded(binding(k * 7, 'writer'))));
       const memSteady = await usedMemory(admin, redisPids);
-      out.snapshot = { seconds: +snapSecs.toFixed(2), compressedMB: +(s1.bytes / 1e6).toFixed(1), trimmedBySecond: s2.trimmed };
+      out.snapshot = {
+        seconds: +snapSecs.toFixed(2),
+        longestEventLoopStallMs: Math.round(loopDelay.max / 1e6),
+        compressedMB: +(s1.bytes / 1e6).toFixed(1),
+        trimmedBySecond: s2.trimmed,
+      };
       out.redisMemory = {
         baselineMB: +(mem0 / 1e6).toFixed(1),
         streamOnlyBytesPerRegistration: Math.round((memStream - mem0) / N),

@@ -1,11 +1,12 @@
 import { promisify } from 'node:util';
-import { deflate, inflate, constants as zconst } from 'node:zlib';
+import { once } from 'node:events';
+import { createDeflate, inflate, constants as zconst } from 'node:zlib';
 import type { RedisClient } from '@traverse/redis';
 import type { KeySpace } from './keys';
 import { runScript, SAVE_SNAPSHOT } from './lua';
 import type { ShardState } from './projector';
+import { serializeSnapshot } from './read-models/read-model';
 
-const deflateAsync = promisify(deflate);
 const inflateAsync = promisify(inflate);
 const FORMAT = 2;
 
@@ -27,11 +28,18 @@ export class SnapshotStore {
   ) {}
 
   async save(shard: number, state: ShardState, node: string): Promise<number> {
-    const raw = Buffer.from(JSON.stringify({ f: FORMAT, ...state }));
+    const pieces = await serializeSnapshot({ f: FORMAT, ...state });
     // [u32 raw length][deflate]: the reader inflates into one buffer of the right size (no chunk concatenation).
     const header = Buffer.alloc(4);
-    header.writeUInt32BE(raw.length);
-    const data = Buffer.concat([header, await deflateAsync(raw, { level: zconst.Z_BEST_SPEED, chunkSize: 1 << 20 })]);
+    header.writeUInt32BE(pieces.reduce((n, b) => n + b.length, 0));
+    const out: Buffer[] = [header];
+    const z = createDeflate({ level: zconst.Z_BEST_SPEED, chunkSize: 1 << 20 });
+    z.on('data', (c: Buffer) => out.push(c));
+    const ended = once(z, 'end');
+    for (const p of pieces) if (!z.write(p)) await once(z, 'drain');
+    z.end();
+    await ended;
+    const data = Buffer.concat(out);
     await runScript(
       this.redis,
       SAVE_SNAPSHOT,

@@ -17,7 +17,7 @@ import { EventBus, type IEvent, type IEventPublisher, type IMessageSource } from
 import type { Subject } from 'rxjs';
 import { ClusterNode, type ClusterNodeOptions } from '../cluster-node';
 import { ClusterEvent } from '../events';
-import { EventStore } from '../event-store';
+import { EventStore, type AppendResult } from '../event-store';
 import { MasterElection } from '../master-election';
 import { Membership } from '../membership';
 import { LocationService } from '../read-models/location-service';
@@ -46,15 +46,22 @@ export class ClusterEventBridge implements IEventPublisher, IMessageSource {
   private readonly log = new Logger('ClusterEventBridge');
   constructor(private readonly node: ClusterNode) {}
 
-  publish<T extends IEvent>(event: T): void {
+  /**
+   * Cluster events: appended (the returned promise resolves with where, or undefined when the
+   * append failed, which is logged: never a rejection that a caller not awaiting would leak).
+   */
+  publish<T extends IEvent>(event: T): Promise<AppendResult | undefined> | undefined {
     if (event instanceof ClusterEvent && this.node.registry.has(event)) {
-      this.node.publish(event).catch((e) => this.log.error(`could not append ${event.type}: ${(e as Error).message}`));
-    } else {
-      this.subject?.next(event);
+      return this.node.publish(event).catch((e) => {
+        this.log.error(`could not append ${event.type}: ${(e as Error).message}`);
+        return undefined;
+      });
     }
+    this.subject?.next(event);
+    return undefined;
   }
-  publishAll<T extends IEvent>(events: T[]): void {
-    for (const e of events) this.publish(e);
+  publishAll<T extends IEvent>(events: T[]): (Promise<AppendResult | undefined> | undefined)[] {
+    return events.map((e) => this.publish(e));
   }
   bridgeEventsTo<T extends IEvent>(subject: Subject<T>): void {
     this.subject = subject as unknown as Subject<IEvent>;

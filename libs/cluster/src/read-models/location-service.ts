@@ -1,7 +1,7 @@
 import type { StoredEvent } from '../events';
 import { bindingKey, type ContactBindingData, type RegistrationRemovedReason } from '../cluster-events';
 import { shardOf } from '../keys';
-import type { ReadModel } from './read-model';
+import { DeferredRows, type ReadModel } from './read-model';
 
 export interface ContactBinding extends ContactBindingData {
   /** Identity within the AOR (see bindingKey). */
@@ -25,6 +25,8 @@ export class LocationService implements ReadModel {
   private readonly shards: Map<string, Slot>[];
   /** second -> bindings due in that second (lazy: an entry is stale when the binding object was replaced). */
   private readonly due = new Map<number, Set<ContactBinding>>();
+  /** The expiry index is built on first use (on the master): other nodes never pay for it. */
+  private indexed = false;
   private bindings = 0;
   private readonly removedListeners: ((b: ContactBinding, why: RegistrationRemovedReason | 'expired') => void)[] = [];
 
@@ -76,6 +78,7 @@ export class LocationService implements ReadModel {
   }
 
   private index(b: ContactBinding): void {
+    if (!this.indexed) return;
     const sec = Math.floor(b.expiresAt / 1000);
     let set = this.due.get(sec);
     if (!set) this.due.set(sec, (set = new Set()));
@@ -83,6 +86,7 @@ export class LocationService implements ReadModel {
   }
 
   private unindex(b: ContactBinding): void {
+    if (!this.indexed) return;
     const sec = Math.floor(b.expiresAt / 1000);
     const set = this.due.get(sec);
     if (set?.delete(b) && set.size === 0) this.due.delete(sec);
@@ -135,6 +139,10 @@ export class LocationService implements ReadModel {
 
   /** Bindings whose expiry is at or before `now` (each with the event id it would expire). */
   dueForExpiry(now: number, limit = 10_000): ContactBinding[] {
+    if (!this.indexed) {
+      this.indexed = true;
+      for (const b of this.all()) this.index(b);
+    }
     const out: ContactBinding[] = [];
     const nowSec = Math.floor(now / 1000);
     const secs = [...this.due.keys()].filter((s) => s <= nowSec).sort((a, b) => a - b);
@@ -156,9 +164,9 @@ export class LocationService implements ReadModel {
 
   /** Rows are positional arrays (see ROW): parsing arrays is much cheaper than objects at a million bindings. */
   snapshot(shard: number): unknown {
-    const rows: unknown[] = [];
-    for (const slot of this.shards[shard].values()) for (const b of slotValues(slot)) rows.push(toRow(b));
-    return { v: 1, rows };
+    const bindings: ContactBinding[] = [];
+    for (const slot of this.shards[shard].values()) for (const b of slotValues(slot)) bindings.push(b);
+    return { v: 1, rows: new DeferredRows(bindings, toRow) };
   }
 
   restore(shard: number, state: unknown): void {
