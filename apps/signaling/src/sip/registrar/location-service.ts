@@ -3,38 +3,14 @@
  * writes it, the proxy reads it. Reads are synchronous (answered from memory on the hot path);
  * writes are asynchronous so that a cluster-backed implementation (events on Redis streams,
  * libs/cluster's LocationService read model) can replace the in-memory one without changing
- * the registrar. The binding fields follow libs/cluster's ContactBindingData.
+ * the registrar.
  */
 
-export interface ContactBindingData {
-  /** Canonical address-of-record, `sip:user@domain`. */
-  aor: string;
-  /** Contact URI as registered. */
-  contact: string;
-  /** Absolute expiry, ms since the epoch. */
-  expiresAt: number;
-  /** q-value 0..1 (default 1). */
-  q: number;
-  /** +sip.instance (RFC 5626), as written (e.g. `<urn:uuid:...>`). */
-  instance?: string;
-  /** reg-id (RFC 5626). */
-  regId?: number;
-  /** Node that holds the flow to the UA. */
-  node: string;
-  /** Flow token on that node (connection id or UDP 5-tuple) when the UA keeps an RFC 5626 flow. */
-  flow?: string;
-  callId: string;
-  cseq: number;
-  /** Source the REGISTER came from, `ip:port`. */
-  received?: string;
-  /** Transport the REGISTER came on (UDP, TCP, TLS). */
-  transport?: string;
-  /** Path (RFC 3327), as received, first hop first. */
-  path?: string[];
-  userAgent?: string;
-  /** Whether the UA looked to be behind a NAT. */
-  behindNat?: boolean;
-}
+import { bindingKey, type ContactBindingData, type RegistrationRemovedReason as ClusterRemovedReason } from '@traverse/cluster';
+
+// The binding data and its identity rule are libs/cluster's, so the cluster-backed location
+// service (ClusterLocationService) can replace the in-memory one without any translation.
+export { bindingKey, type ContactBindingData };
 
 export interface ContactBinding extends ContactBindingData {
   /** Identity within the AOR (see bindingKey). */
@@ -45,14 +21,8 @@ export interface ContactBinding extends ContactBindingData {
   updatedAt: number;
 }
 
-export type RegistrationRemovedReason = 'unregistered' | 'forced' | 'flow-failed' | 'replaced' | 'expired';
-
-/** Identity of a binding within its AOR: instance+reg-id, else instance, else the contact URI (same rule as libs/cluster). */
-export function bindingKey(b: { contact: string; instance?: string | undefined; regId?: number | undefined }): string {
-  if (b.instance !== undefined && b.regId !== undefined) return `${b.instance}#${b.regId}`;
-  if (b.instance !== undefined) return b.instance;
-  return b.contact;
-}
+/** Why a binding left: the cluster's reasons, plus expiry. */
+export type RegistrationRemovedReason = ClusterRemovedReason | 'expired';
 
 /** One REGISTER's changes to an AOR, applied together. */
 export interface BindingChanges {
