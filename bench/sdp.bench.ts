@@ -2,46 +2,10 @@
 // Build: npm run build (compiles bench/ with the tree); run: node dist/bench/sdp.bench.js
 // SDP_BENCH_ITERATIONS sets the number of iterations per case (default 50 000).
 import { addRelayCandidates, bumpOriginVersion, parseSdp, relayMedia, serializeSdp, stripIce } from '@traverse/sdp';
+import { AUDIO_VIDEO_OFFER } from '../libs/sdp/src/testdata';
 
-const OFFER = [
-  'v=0',
-  'o=alice 2890844526 2890844526 IN IP4 10.0.0.5',
-  's=-',
-  'c=IN IP4 10.0.0.5',
-  't=0 0',
-  'a=ice-ufrag:F7gI',
-  'a=ice-pwd:x9cml/YzichV2+XlhiMu8g',
-  'a=fingerprint:sha-256 19:E2:1C:3B:4B:9F:81:E6:B8:5C:F4:A5:A8:D8:73:04:BB:05:2F:70:9F:04:A9:0E:05:E9:26:33:E8:70:88:A2',
-  'm=audio 49170 RTP/AVP 0 8 97 101',
-  'a=rtpmap:0 PCMU/8000',
-  'a=rtpmap:8 PCMA/8000',
-  'a=rtpmap:97 opus/48000/2',
-  'a=fmtp:97 minptime=10;useinbandfec=1',
-  'a=rtpmap:101 telephone-event/8000',
-  'a=fmtp:101 0-16',
-  'a=rtcp:49171',
-  'a=ptime:20',
-  'a=sendrecv',
-  'a=setup:actpass',
-  'a=candidate:1 1 UDP 2130706431 10.0.0.5 49170 typ host',
-  'a=candidate:1 2 UDP 2130706430 10.0.0.5 49171 typ host',
-  'a=candidate:2 1 UDP 1694498815 203.0.113.7 61000 typ srflx raddr 10.0.0.5 rport 49170',
-  'm=video 51372 RTP/AVP 96 98',
-  'b=AS:2000',
-  'a=rtpmap:96 VP8/90000',
-  'a=rtpmap:98 H264/90000',
-  'a=fmtp:98 profile-level-id=42e01f;packetization-mode=1',
-  'a=rtcp-mux',
-  'a=rtcp-fb:96 nack pli',
-  'a=sendrecv',
-  'a=setup:actpass',
-  'a=candidate:1 1 UDP 2130706431 10.0.0.5 51372 typ host',
-  'a=end-of-candidates',
-]
-  .map((l) => `${l}\r\n`)
-  .join('');
-
-const body = Buffer.from(OFFER);
+// The same offer the SDP unit tests use.
+const body = Buffer.from(AUDIO_VIDEO_OFFER);
 
 type Case = { name: string; run: () => number };
 
