@@ -4,6 +4,7 @@ import { Module, type DynamicModule, type INestApplication, type Type } from '@n
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfig, type TraverseConfig, type Role } from '@traverse/config';
 import { Logging, NestLogAdapter } from '@traverse/logging';
@@ -41,6 +42,18 @@ export class StartError extends Error {
   constructor(readonly lines: string[], readonly exitCode = 1) {
     super(lines.join('\n'));
   }
+}
+
+/**
+ * The secret the nodes of one cluster share (digest and TURN nonces one node issues are accepted
+ * by the others): 32 random bytes created once in Redis by whichever node starts first.
+ */
+async function loadClusterSecret(redis: RedisClient, prefix: string): Promise<Buffer> {
+  const key = `${prefix}:{secrets}:cluster`;
+  await redis.set(key, randomBytes(32).toString('base64'), 'NX');
+  const value = await redis.get(key);
+  if (value === null) throw new Error(`Redis lost ${key} right after writing it`);
+  return Buffer.from(value, 'base64');
 }
 
 async function connectRedis(config: TraverseConfig, dataDir: string, nodeName: string, logging: Logging) {
@@ -133,9 +146,10 @@ export async function startNode(opts: { argv: string[]; env: Record<string, stri
     });
     if (oamCertificate.source === 'generated') log.info({ cert: oamCertificate.certPath }, 'O&M interface uses a self-signed certificate');
 
+    const clusterSecret = await loadClusterSecret(redis.client, config.redis.keyPrefix);
     const ctx: NodeContext = {
       version, nodeName, roles: config.node.roles, config, dataDir, logging,
-      redis: redis.client, embeddedRedis: redis.embedded, startedAt, oamCertificate, publicCertificate,
+      redis: redis.client, embeddedRedis: redis.embedded, startedAt, oamCertificate, publicCertificate, clusterSecret,
     };
 
     @Module({ imports: [RuntimeModule.forNode(ctx), ...opts.roleModules(config.node.roles, ctx)] })

@@ -17,6 +17,8 @@ export interface NodeContext {
   readonly startedAt: Date;
   readonly oamCertificate: CertificatePair;
   readonly publicCertificate: CertificatePair;
+  /** Random secret shared by the nodes of the cluster (kept in Redis): keys nonce MACs. Never logged. */
+  readonly clusterSecret: Buffer;
 }
 
 export const NODE_CONTEXT = Symbol.for('traverse.NodeContext');

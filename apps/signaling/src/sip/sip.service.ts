@@ -13,7 +13,7 @@ import { SipTransport, type SipTransportEvent } from './transport/sip-transport'
 import { TrustedHosts } from './transport/addresses';
 import { Registrar, type RegisterOutcome } from './registrar/registrar';
 import { InMemoryLocationService, type LocationService } from './registrar/location-service';
-import { loadFixedPassword } from './registrar/fixed-password';
+import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
 
 export const LOCATION_SERVICE = Symbol.for('traverse.LocationService');
 
@@ -43,6 +43,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     private readonly readiness: Readiness,
     private readonly metrics: Metrics,
     @Inject(LOCATION_SERVICE) readonly location: LocationService,
+    @Inject(AUTHENTICATION_PROVIDER) private readonly auth: AuthenticationProvider,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -57,15 +58,12 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     );
 
     // ---------------------------------------------------------------- registrar
-    const fixed = loadFixedPassword(config.auth.fixedPassword, this.ctx.dataDir);
-    if (fixed.source === 'generated') log.info({ path: fixed.path }, 'generated the fixed authentication password (auth.fixedPassword was empty)');
-    else if (fixed.source === 'file') log.info({ path: fixed.path }, 'fixed authentication password read from the data folder');
     this.realm = config.auth.realm || config.registrar.domains[0] || config.node.publicAddress || 'traverse';
     const authenticator = new DigestAuthenticator({
       realm: this.realm,
       algorithms: SIP_DIGEST_ALGORITHMS,
-      // nodes that share the password accept each other's nonces
-      secret: createHmac('sha256', fixed.password).update('traverse sip digest nonce').digest(),
+      // nodes that share the cluster secret accept each other's nonces
+      secret: createHmac('sha256', this.ctx.clusterSecret).update('traverse sip digest nonce').digest(),
     });
     if (config.registrar.enabled) {
       this.registrar = new Registrar({
@@ -79,7 +77,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
         nodeName: this.ctx.nodeName,
         location: this.location,
         authenticator,
-        password: () => fixed.password,
+        credentials: (user, realm, source) => this.auth.lookup({ user, realm, protocol: 'sip', source: { address: source.address, port: source.port } }),
         trusted: (ip, port) => trusted.has(ip, port),
       });
     }

@@ -1,6 +1,7 @@
 // The registrar (RFC 3261 10.3, RFC 3327, RFC 5626) with the real digest authenticator and the in-memory location service.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import {
   DigestAuthenticator,
   challengesFromHeaders,
@@ -32,7 +33,7 @@ function setup(over: Partial<RegistrarOptions> = {}) {
     nodeName: 'n1',
     location,
     authenticator,
-    password: () => PASSWORD,
+    credentials: () => ({ kind: 'password', password: PASSWORD }),
     trusted: (ip) => ip === '192.0.2.99',
     now: clock.now,
     ...over,
@@ -66,12 +67,12 @@ function register(o: { user?: string; domain?: string; contacts?: string[]; expi
 const SRC: RegisterSource = { transport: 'UDP', address: '192.0.2.10', port: 5060, flow: 'udp:5060:192.0.2.10:5060', behindNat: false };
 
 /** Sends the request, answers the challenge with the fixed password, returns the final response. */
-async function registerWithAuth(registrar: Registrar, make: (cseq: number) => SipRequest, src = SRC, password = PASSWORD): Promise<SipResponse> {
+async function registerWithAuth(registrar: Registrar, make: (cseq: number) => SipRequest, src = SRC, password = PASSWORD, username = 'alice'): Promise<SipResponse> {
   const first = await registrar.register(make(1), src);
   if (first.response.status !== 401) return first.response;
   const ch = challengesFromHeaders(first.response.headerValues('www-authenticate'))[0];
   const req = make(2);
-  const creds = computeAuthorization(ch, { username: 'alice', password, method: 'REGISTER', uri: req.requestUri });
+  const creds = computeAuthorization(ch, { username, password, method: 'REGISTER', uri: req.requestUri });
   assert.ok(creds.ok);
   req.addHeader('Authorization', serializeDigestCredentials(creds.value));
   return (await registrar.register(parseAgain(req), src)).response;
@@ -106,6 +107,22 @@ describe('Registrar: authentication', () => {
     const { registrar, location } = setup();
     const res = await registerWithAuth(registrar, (cseq) => register({ callId: 'c-wrong', cseq }), SRC, 'not it');
     assert.equal(res.status, 403);
+    assert.equal(location.size, 0);
+  });
+
+  it('accepts a stored MD5 HA1 from the provider and refuses an unknown user with 403', async () => {
+    const ha1 = createHash('md5').update(`alice:example.com:${PASSWORD}`).digest('hex');
+    const { registrar } = setup({ credentials: (user) => (user === 'alice' ? { kind: 'ha1', algorithm: 'MD5', ha1 } : { kind: 'unknown-user' }) });
+    assert.equal((await registerWithAuth(registrar, (cseq) => register({ callId: 'c-ha1', cseq }))).status, 200);
+    const bob = await registerWithAuth(registrar, (cseq) => register({ user: 'bob', callId: 'c-bob', cseq }), SRC, PASSWORD, 'bob');
+    assert.equal(bob.status, 403);
+  });
+
+  it('answers 503 with Retry-After and stores nothing when the provider is unavailable', async () => {
+    const { registrar, location } = setup({ credentials: async () => ({ kind: 'unavailable', reason: 'RADIUS server timed out' }) });
+    const res = await registerWithAuth(registrar, (cseq) => register({ callId: 'c-down', cseq }));
+    assert.equal(res.status, 503);
+    assert.equal(res.header('retry-after'), '5');
     assert.equal(location.size, 0);
   });
 

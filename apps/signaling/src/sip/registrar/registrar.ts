@@ -1,6 +1,6 @@
 /**
  * The registrar (RFC 3261 section 10.3) for the local domains, with Path (RFC 3327) and
- * outbound (RFC 5626) bindings, digest authentication against the fixed password, and the
+ * outbound (RFC 5626) bindings, digest authentication through the authentication provider, and the
  * seed's security levels and trusted hosts. Takes a REGISTER, returns the response to send;
  * transactions and transports are the caller's.
  */
@@ -11,10 +11,13 @@ import {
   unsupportedExtensions,
   type Contact,
   type DigestAuthenticator,
+  type DigestOutcome,
+  type DigestSecret,
   type SipRequest,
   type SipResponse,
   type SipUri,
 } from '@traverse/sip';
+import type { AuthLookup } from '@traverse/auth';
 import { bindingKey, type ContactBinding, type ContactBindingData, type LocationService } from './location-service';
 
 export type SecurityLevel = 'full' | 'medium' | 'registration' | 'none';
@@ -34,8 +37,8 @@ export interface RegistrarOptions {
   location: LocationService;
   /** Digest authenticator for the realm; undefined only with security level none. */
   authenticator?: DigestAuthenticator;
-  /** The fixed password every user authenticates with. */
-  password: () => string;
+  /** The user's credential, from the node's authentication provider (libs/auth). */
+  credentials: (user: string, realm: string, source: RegisterSource) => AuthLookup | Promise<AuthLookup>;
   /** Sources not challenged (trusted hosts). */
   trusted: (ip: string, port: number) => boolean;
   /** Most bindings one AOR may hold (default 20). */
@@ -137,7 +140,7 @@ export class Registrar {
     if (o.rejectAcrossNat && source.behindNat) return this.reply(req, 403, 'registration across NAT rejected', { reason: 'Registration Across NAT Not Allowed', aor });
     // 3. authentication
     if (o.securityLevel !== 'none' && !o.trusted(source.address, source.port)) {
-      const denied = this.authenticate(req, source, now, aor);
+      const denied = await this.authenticate(req, source, now, aor);
       if (denied !== undefined) return denied;
     }
     // 6. the contacts
@@ -225,7 +228,7 @@ export class Registrar {
     return this.ok(req, aor, bindings, now, { path: [], outbound: false });
   }
 
-  private authenticate(req: SipRequest, source: RegisterSource, now: number, aor: string): RegisterOutcome | undefined {
+  private async authenticate(req: SipRequest, source: RegisterSource, now: number, aor: string): Promise<RegisterOutcome | undefined> {
     const auth = this.opts.authenticator;
     if (auth === undefined) return this.reply(req, 500, 'no authenticator', { aor });
     const values = req.headerValues('authorization');
@@ -237,7 +240,15 @@ export class Registrar {
       aor,
     });
     if (values.length === 0) return challenge('challenged');
-    const r = auth.authenticate(values, { method: req.method, now, clientAddress: source.address, body: req.body }, () => ({ password: this.opts.password() }));
+    const found = auth.findCredentials(values);
+    let r: DigestOutcome;
+    if (!found.ok) r = found;
+    else {
+      const cred = await this.opts.credentials(found.value.username, found.value.realm, source);
+      if (cred.kind === 'unavailable') return this.reply(req, 503, `authentication provider unavailable: ${cred.reason}`, { reason: 'Authentication Service Unavailable', aor, headers: [['Retry-After', '5']] });
+      const secret: DigestSecret | undefined = cred.kind === 'password' ? { password: cred.password } : cred.kind === 'ha1' ? { ha1: { MD5: cred.ha1 } } : undefined;
+      r = auth.verify(found.value, { method: req.method, now, clientAddress: source.address, body: req.body }, secret);
+    }
     if (r.ok) return undefined;
     switch (r.error.code) {
       case 'malformed':

@@ -1,0 +1,3 @@
+export * from './provider';
+export * from './fixed-password';
+export * from './auth.module';
