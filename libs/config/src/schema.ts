@@ -131,20 +131,56 @@ const registrarSchema = z
 const stunSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Run the STUN server.'),
+    address: z.string().default('')
+      .describe('IPv4 address of the STUN server on the signaling node, IP A of RFC 3489/5780 (empty: all addresses, advertised as node.publicAddress when that is an IP).'),
     portOne: port.default(3478).describe('STUN server port one.'),
     portTwo: port.default(34501).describe('STUN server port two.'),
-    mediaEnginePort: port.default(34501).describe('Remote STUN server port on the media engine (the secondary STUN server).'),
+    mediaEnginePort: port.default(34501)
+      .describe('Remote STUN server port: the secondary STUN server on the primary media engine (IP B, with port one) answers change-IP.'),
   })
   .strict();
+
+const cidrList = z.array(z.string().regex(/^[0-9A-Fa-f:.]+(\/[0-9]{1,3})?$/, 'an IP address or CIDR range'));
 
 const turnSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Enable TURN server.'),
+    address: z.string().default('').describe('Address the TURN front of the signaling node listens on (empty: all addresses).'),
     port: port.default(3560).describe('TURN port (UDP/TCP) on the signaling server.'),
-    mediaEnginePort: port.default(3560).describe('TURN port on the media engine.'),
+    tlsPort: port.default(5349).describe('TURN over TLS port on the signaling server; 0 disables.'),
+    mediaEnginePort: port.default(3560)
+      .describe('TURN port on the media engine. With both roles in one process on the same address and port, one listener serves both (the engine allocates).'),
+    mediaEngineTlsPort: port.default(5349).describe('TURN over TLS port on the media engine; 0 disables.'),
     redirectByLocation: z.boolean().default(false).describe('Enable redirect based on TURN client location.'),
+    regions: z
+      .array(
+        z.object({
+          region: z.string().regex(/^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$/, 'a country code (DE) or country-region (US-CA)'),
+          mediaEngine: z.string().min(1),
+        }).strict(),
+      )
+      .default([])
+      .describe('Client location to media engine: country (DE) or country-region (US-CA) -> media engine name; the first match wins, country-region before country.'),
+    defaultMediaEngine: z.string().default('')
+      .describe('Media engine for clients no region maps (loopback, private, unknown); empty: this node\'s own, else the first one up.'),
+    mediaEngines: z
+      .array(z.object({ name: z.string().min(1), address: z.string().min(1), port: port.min(1).default(3560), tlsPort: port.default(5349) }).strict())
+      .default([])
+      .describe('Media engines the TURN front redirects to, besides those the cluster announces (name, address, port, tlsPort).'),
+    maxAllocationsPerUser: z.number().int().min(1).max(1000000).default(10).describe('Allocations one user may hold on a media engine (486 beyond).'),
+    maxAllocations: z.number().int().min(1).max(10000000).default(10000).describe('Allocations a media engine holds in total (508 beyond).'),
+    maxBandwidthKbps: z.number().int().min(0).default(0).describe('Bandwidth cap of one allocation, each direction (kbit/s; 0: none). Packets beyond it are dropped.'),
+    defaultLifetime: z.number().int().min(60).max(86400).default(600).describe('Allocation lifetime granted when the client asks none, and the least granted (s).'),
+    maxLifetime: z.number().int().min(60).max(86400).default(3600).describe('Longest allocation lifetime granted (s).'),
+    allowPrivatePeers: z.boolean().default(false).describe('Relay to private peers (RFC 1918, CGNAT, IPv6 ULA); loopback, link-local, multicast and unspecified stay denied.'),
+    allowedPeers: cidrList.default([]).describe('Peer addresses or ranges allowed whatever their kind (e.g. 10.1.0.0/16), in every spelling.'),
+    deniedPeers: cidrList.default([]).describe('Peer addresses or ranges denied besides the defaults.'),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.defaultLifetime > t.maxLifetime) ctx.addIssue({ code: 'custom', path: ['defaultLifetime'], message: `must not exceed maxLifetime (${t.maxLifetime})` });
+    if (t.maxAllocationsPerUser > t.maxAllocations) ctx.addIssue({ code: 'custom', path: ['maxAllocationsPerUser'], message: `must not exceed maxAllocations (${t.maxAllocations})` });
+  });
 
 const tunnelSchema = z
   .object({
@@ -166,8 +202,13 @@ const mediaSchema = z
 
 const mediaEngineSchema = z
   .object({
+    name: z.string().default('').describe('Name of this media engine in the cluster (empty: the node name).'),
+    address: z.string().default('')
+      .describe('Local address the media engine binds its TURN listeners, relayed sockets and secondary STUN server to (empty: all addresses). A second address of the host (IP B) enables STUN change-IP on one machine.'),
     publicAddress: z.string().default('').describe('Public media address clients send to (empty: the control address).'),
     internalAddress: z.string().default('').describe('Media address for components on the internal LAN (rarely used).'),
+    region: z.string().regex(/^([A-Za-z]{2}(-[A-Za-z0-9]{1,3})?)?$/, 'a country code (DE) or country-region (US-CA)').default('')
+      .describe('Region this media engine serves (DE, US-CA): with turn.redirectByLocation, clients located there are sent to it unless turn.regions says otherwise.'),
     relayPortMin: port.default(45100).describe('First UDP port of the relay range.'),
     relayPortMax: port.default(45900).describe('Last UDP port of the relay range.'),
     controlPort: port.default(8043).describe('Control port the signaling node dials (authenticated by the token).'),
