@@ -256,6 +256,29 @@ const eventsSchema = z
   })
   .strict();
 
+// A DNS server: IPv4 or IPv6 address with an optional port (192.0.2.53, 192.0.2.53:5353, 2001:db8::53, [2001:db8::53]:5353).
+const dnsServer = z
+  .string()
+  .regex(
+    /^(?:(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*|\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\](?::\d{1,5})?)$/,
+    'an IP address with an optional port, e.g. 192.0.2.53, 192.0.2.53:5353, 2001:db8::53, [2001:db8::53]:5353',
+  );
+
+const dnsSchema = z
+  .object({
+    servers: z.array(dnsServer).default([])
+      .describe("DNS servers that locate SIP servers of other domains (RFC 3263 NAPTR, SRV, A/AAAA), as IP or IP:port (empty: the system's, /etc/resolv.conf)."),
+    timeoutMs: z.number().int().min(100).max(60000).default(2000).describe('Time to wait for a DNS answer before asking again (ms).'),
+    tries: z.number().int().min(1).max(10).default(2).describe('Attempts of one DNS query before it counts as timed out.'),
+    cacheSize: z.number().int().min(0).max(1000000).default(10000)
+      .describe('DNS answers kept in memory (0: none), the least recently used dropped first; A and AAAA answers are kept for their TTL.'),
+    serviceTtlSeconds: z.number().int().min(0).max(86400).default(60)
+      .describe('How long NAPTR and SRV answers are kept (s); the resolver does not report their TTL.'),
+    negativeTtlSeconds: z.number().int().min(0).max(86400).default(30).describe('How long a name or record found missing is remembered (s).'),
+    ipv6: z.boolean().default(true).describe('Also look up AAAA records; IPv6 addresses are tried after the IPv4 ones of the same host.'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     node: nodeSchema.prefault({}),
@@ -264,6 +287,7 @@ export const configSchema = z
     oam: oamSchema.prefault({}),
     tls: tlsSchema.prefault({}),
     sip: sipSchema.prefault({}),
+    dns: dnsSchema.prefault({}),
     registrar: registrarSchema.prefault({}),
     stun: stunSchema.prefault({}),
     turn: turnSchema.prefault({}),
