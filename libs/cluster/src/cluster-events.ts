@@ -170,6 +170,12 @@ export interface MediaEngineData {
   address: string;
   node: string;
   version?: string;
+  /** Region the engine serves (DE, US-CA), for TURN redirect by client location. */
+  region?: string;
+  /** TURN listener ports on `address`; absent or 0: not offered. */
+  turn?: { udp?: number; tcp?: number; tls?: number };
+  /** Secondary STUN server (IP B of RFC 3489/5780): address, port one and two, change-IP control port. */
+  stun?: { address: string; ports: number[]; control?: number };
 }
 const mediaEngines = { aggregate: () => 'media-engines' };
 export const MediaEngineUp = defineEvent<MediaEngineData>('media-engine.up', 1, mediaEngines);
