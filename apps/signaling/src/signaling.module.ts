@@ -3,10 +3,11 @@ import { StatusController } from './oam/status.controller';
 import { LoggingController } from './oam/logging.controller';
 import { SipModule } from './sip/sip.module';
 import { AuthModule } from '@traverse/auth';
+import { StunModule } from './stun/stun.module';
 
 /** The signaling role: SIP, STUN, TURN front, tunnel endpoint and the O&M API. */
 @Module({
-  imports: [AuthModule, SipModule],
+  imports: [AuthModule, SipModule, StunModule],
   controllers: [StatusController, LoggingController],
 })
 export class SignalingModule {}

@@ -64,7 +64,56 @@ export interface TurnListenerOptions {
  * algorithm 1 (the default, RFC 5389), SHA-256(username:realm:password) for algorithm 2 (RFC 8489
  * PASSWORD-ALGORITHM SHA-256, only asked when the server offers it). `longTermKey` in @traverse/stun computes both.
  */
-export type TurnAuthenticator = (username: string, realm: string, algorithm: number) => Promise<Buffer | undefined>;
+export type TurnAuthenticator = (
+  username: string,
+  realm: string,
+  algorithm: number,
+  client: TransportAddress,
+) => Promise<Buffer | undefined> | Buffer | undefined;
+
+/** Thrown by a TurnAuthenticator when the user database cannot answer now: the request gets 500, never 401. */
+export class TurnAuthUnavailableError extends Error {
+  readonly code = 'AUTH_UNAVAILABLE';
+}
+
+/**
+ * Where an authenticated Allocate should go instead (RFC 8656 section 7.2 / RFC 8489 section 10:
+ * 300 Try Alternate with ALTERNATE-SERVER), or undefined to allocate here.
+ */
+export type TurnRedirect = (client: TransportAddress, username: string, transport: TurnListenerTransport) => TransportAddress | undefined;
+
+/** One allocation as the O&M API shows it. */
+export interface AllocationInfo {
+  id: number;
+  username: string;
+  realm: string;
+  /** Client transport to the server: udp, tcp or tls. */
+  clientTransport: TurnListenerTransport;
+  client: TransportAddress;
+  /** Relayed transport: udp, or tcp (RFC 6062). */
+  relayTransport: 'udp' | 'tcp';
+  relayed: TransportAddress[];
+  createdAt: number;
+  expiresAt: number;
+  permissions: number;
+  channels: number;
+  /** Relayed toward peers / toward the client. */
+  packetsToPeers: number;
+  bytesToPeers: number;
+  packetsToClient: number;
+  bytesToClient: number;
+}
+
+/** Running totals of the relay (read by metrics; plain numbers bumped on the packet path). */
+export interface TurnCounters {
+  packetsToPeers: number;
+  bytesToPeers: number;
+  packetsToClients: number;
+  bytesToClients: number;
+  /** Dropped: no permission / no channel / over the bandwidth cap. */
+  droppedNoPermission: number;
+  droppedBandwidth: number;
+}
 
 export interface TurnServerOptions {
   listeners: TurnListenerOptions[];
@@ -85,6 +134,10 @@ export interface TurnServerOptions {
   passwordAlgorithms?: number[];
   /** Maps an RFC 8489 USERHASH to its username; when given, USERHASH is accepted. */
   resolveUserhash?: (userhash: Buffer, realm: string) => Promise<string | undefined>;
+  /** Asked for every new authenticated Allocate: an alternate server answers 300 Try Alternate. */
+  redirect?: TurnRedirect;
+  /** Bandwidth cap of one allocation in each direction (bytes/s); 0 or absent: none. */
+  maxBandwidthBytesPerSecond?: number;
   /** RFC 6062 TCP allocations on TCP/TLS listeners. Default true. */
   tcpRelay?: boolean;
   /** Milliseconds to wait for a Connect to reach the peer / for a ConnectionBind (RFC 6062: 30 s). */
@@ -112,6 +165,8 @@ export type TurnEvent =
   | { type: 'allocation-deleted'; id: number; username: string; reason: 'refresh' | 'expired' | 'connection-closed' | 'stopped' }
   | { type: 'peer-denied'; id: number; peer: string; reason: string; method: string }
   | { type: 'auth-failed'; username: string; client: TransportAddress }
+  | { type: 'auth-unavailable'; username: string; client: TransportAddress; reason: string }
+  | { type: 'redirected'; username: string; client: TransportAddress; to: TransportAddress }
   | { type: 'socket-error'; error: Error };
 
 /** How the server talks back to one client. */
@@ -135,6 +190,14 @@ interface Relay {
   v4?: dgram.Socket;
   v6?: dgram.Socket;
   ports: number[];
+  packetsToPeers: number;
+  bytesToPeers: number;
+  packetsToClient: number;
+  bytesToClient: number;
+  /** Token buckets of the bandwidth cap (bytes), refilled from `bucketAt` (ms). */
+  upTokens: number;
+  downTokens: number;
+  bucketAt: number;
   allocateResponse?: Buffer;
   /** RFC 6062 */
   tcpServers: net.Server[];
@@ -196,6 +259,19 @@ export class TurnServer {
   private nextListenerId = 1;
   private nextConnectionId = 1;
   private sweeper?: NodeJS.Timeout;
+  /** Bandwidth cap in bytes per millisecond (0: none). */
+  private readonly bandwidthPerMs: number;
+  /** Relay totals of allocations already deleted (added to the live ones by `counters`). */
+  readonly counters: TurnCounters = {
+    packetsToPeers: 0,
+    bytesToPeers: 0,
+    packetsToClients: 0,
+    bytesToClients: 0,
+    droppedNoPermission: 0,
+    droppedBandwidth: 0,
+  };
+  /** Set after construction by whoever decides redirects (the signaling node's TURN front policy). */
+  redirect: TurnRedirect | undefined;
 
   constructor(private readonly opts: TurnServerOptions) {
     const p = PeerPolicy.create(opts.peerPolicy ?? {});
@@ -212,6 +288,8 @@ export class TurnServer {
       passwordAlgorithms: opts.passwordAlgorithms,
       userhash: opts.resolveUserhash !== undefined,
     };
+    this.bandwidthPerMs = (opts.maxBandwidthBytesPerSecond ?? 0) / 1000;
+    this.redirect = opts.redirect;
     this.relayMin = opts.relayPorts?.min ?? 49152;
     this.relayMax = opts.relayPorts?.max ?? 65535;
   }
@@ -224,14 +302,26 @@ export class TurnServer {
     ];
   }
 
+  /** Binds every listener; on a failure closes what it bound and rethrows (the error names the listener). */
   async start(): Promise<void> {
+    try {
+      await this.bindAll();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.sweeper = setInterval(() => this.sweep(), 1000);
+    this.sweeper.unref();
+  }
+
+  private async bindAll(): Promise<void> {
     for (const l of this.opts.listeners) {
       const id = this.nextListenerId++;
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp') {
         const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
         await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject);
+          socket.once('error', (e) => reject(listenError(e, l)));
           socket.bind(l.port, l.address, () => {
             socket.off('error', reject);
             resolve();
@@ -246,8 +336,9 @@ export class TurnServer {
         const onConn = (s: net.Socket) => this.onStream(l.transport as 'tcp' | 'tls', s);
         const server = l.transport === 'tls' ? tls.createServer(l.tls ?? {}, onConn) : net.createServer(onConn);
         server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
+        if (l.transport === 'tls') server.on('tlsClientError', () => undefined);
         await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
+          server.once('error', (e) => reject(listenError(e, l)));
           server.listen({ port: l.port, host: l.address, ipv6Only: family === 6 }, () => {
             server.off('error', reject);
             resolve();
@@ -257,8 +348,6 @@ export class TurnServer {
         this.streamListeners.push({ server, id, local: { family, address: l.address, port }, transport: l.transport });
       }
     }
-    this.sweeper = setInterval(() => this.sweep(), 1000);
-    this.sweeper.unref();
   }
 
   async stop(): Promise<void> {
@@ -272,6 +361,47 @@ export class TurnServer {
     ]);
     this.udpListeners = [];
     this.streamListeners = [];
+  }
+
+  /** The live allocations, for the O&M API (optionally of one user). */
+  allocations(filter: { user?: string } = {}): AllocationInfo[] {
+    const out: AllocationInfo[] = [];
+    for (const a of this.table.all()) {
+      if (filter.user !== undefined && a.username !== filter.user) continue;
+      const r = a.context as Relay | undefined;
+      out.push({
+        id: a.id,
+        username: a.username,
+        realm: a.realm,
+        clientTransport: r?.link.transport ?? 'udp',
+        client: a.client,
+        relayTransport: a.transport === 'tcp' ? 'tcp' : 'udp',
+        relayed: a.relayed,
+        createdAt: a.createdAt,
+        expiresAt: a.expiresAt,
+        permissions: a.permissionCount,
+        channels: a.channelCount,
+        packetsToPeers: r?.packetsToPeers ?? 0,
+        bytesToPeers: r?.bytesToPeers ?? 0,
+        packetsToClient: r?.packetsToClient ?? 0,
+        bytesToClient: r?.bytesToClient ?? 0,
+      });
+    }
+    return out;
+  }
+
+  /** Relay totals since start: deleted allocations plus the live ones. */
+  totals(): TurnCounters {
+    const t = { ...this.counters };
+    for (const a of this.table.all()) {
+      const r = a.context as Relay | undefined;
+      if (!r) continue;
+      t.packetsToPeers += r.packetsToPeers;
+      t.bytesToPeers += r.bytesToPeers;
+      t.packetsToClients += r.packetsToClient;
+      t.bytesToClients += r.bytesToClient;
+    }
+    return t;
   }
 
   // ---------------------------------------------------------------- relay path (synchronous)
@@ -303,16 +433,55 @@ export class TurnServer {
     const now = this.clock();
     const alloc = relay.alloc;
     const binding = alloc.channel(channel, now);
-    if (binding === undefined || !alloc.hasPermission(binding.peer.address, now)) return;
+    if (binding === undefined || !alloc.hasPermission(binding.peer.address, now)) {
+      this.counters.droppedNoPermission++;
+      return;
+    }
+    if (this.bandwidthPerMs !== 0 && this.overCap(relay, true, len, now)) return;
     const sock = binding.peer.family === 4 ? relay.v4 : relay.v6;
-    if (sock !== undefined) sock.send(msg.subarray(at + 4, at + 4 + len), binding.peer.port, binding.peer.address);
+    if (sock === undefined) return;
+    relay.packetsToPeers++;
+    relay.bytesToPeers += len;
+    sock.send(msg.subarray(at + 4, at + 4 + len), binding.peer.port, binding.peer.address);
+  }
+
+  /** Token bucket of the bandwidth cap: true when `bytes` more would exceed it (the packet is dropped). */
+  private overCap(relay: Relay, toPeer: boolean, bytes: number, now: number): boolean {
+    const rate = this.bandwidthPerMs;
+    const dt = now - relay.bucketAt;
+    if (dt > 0) {
+      const burst = rate * 1000;
+      relay.upTokens = Math.min(burst, relay.upTokens + dt * rate);
+      relay.downTokens = Math.min(burst, relay.downTokens + dt * rate);
+      relay.bucketAt = now;
+    }
+    if (toPeer) {
+      if (relay.upTokens < bytes) {
+        this.counters.droppedBandwidth++;
+        return true;
+      }
+      relay.upTokens -= bytes;
+    } else {
+      if (relay.downTokens < bytes) {
+        this.counters.droppedBandwidth++;
+        return true;
+      }
+      relay.downTokens -= bytes;
+    }
+    return false;
   }
 
   /** A datagram from a peer on a relayed socket. */
   private onPeerDatagram(relay: Relay, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const alloc = relay.alloc;
     const now = this.clock();
-    if (!alloc.hasPermission(rinfo.address, now)) return;
+    if (!alloc.hasPermission(rinfo.address, now)) {
+      this.counters.droppedNoPermission++;
+      return;
+    }
+    if (this.bandwidthPerMs !== 0 && this.overCap(relay, false, msg.length, now)) return;
+    relay.packetsToClient++;
+    relay.bytesToClient += msg.length;
     const channel = alloc.channelForPeer(rinfo.address, rinfo.port, now);
     const link = relay.link;
     if (channel !== 0) {
@@ -377,7 +546,10 @@ export class TurnServer {
     let bound: PeerConnection | undefined; // after ConnectionBind the stream is a raw pipe (RFC 6062)
     s.on('data', (chunk: Buffer) => {
       if (bound !== undefined) {
-        if (!bound.peer.destroyed) bound.peer.write(chunk);
+        if (bound.peer.destroyed) return;
+        bound.relay.packetsToPeers++;
+        bound.relay.bytesToPeers += chunk.length;
+        bound.peer.write(chunk);
         return;
       }
       const frames = framer.push(chunk);
@@ -430,9 +602,17 @@ export class TurnServer {
     if (peer === undefined || data === undefined) return;
     const target = this.checkPeer(relay, peer, 'Send');
     if (target === undefined) return;
-    if (!alloc.hasPermission(target.address, this.clock())) return;
+    const now = this.clock();
+    if (!alloc.hasPermission(target.address, now)) {
+      this.counters.droppedNoPermission++;
+      return;
+    }
+    if (this.bandwidthPerMs !== 0 && this.overCap(relay, true, data.length, now)) return;
     const sock = target.family === 4 ? relay.v4 : relay.v6;
-    sock?.send(data, target.port, target.address);
+    if (sock === undefined) return;
+    relay.packetsToPeers++;
+    relay.bytesToPeers += data.length;
+    sock.send(data, target.port, target.address);
   }
 
   /** Canonical peer address if the policy allows it and the allocation has that family; else undefined. */
@@ -537,7 +717,16 @@ export class TurnServer {
     let key: Buffer | undefined;
     if (username !== undefined) {
       if (relay !== undefined && existing!.username === username && relay.algorithm === step.algorithm) key = relay.key;
-      else key = await this.opts.authenticate(username, step.realm, step.algorithm);
+      else {
+        try {
+          key = await this.opts.authenticate(username, step.realm, step.algorithm, link.remote);
+        } catch (e) {
+          if (!(e instanceof TurnAuthUnavailableError)) throw e;
+          this.opts.onEvent?.({ type: 'auth-unavailable', username, client: link.remote, reason: e.message });
+          this.respondError(link, m, ErrorCode.ServerError, undefined);
+          return undefined;
+        }
+      }
     }
     if (username === undefined || key === undefined || !verifyLongTerm(m, key)) {
       this.opts.onEvent?.({ type: 'auth-failed', username: username ?? '(userhash)', client: link.remote });
@@ -571,6 +760,12 @@ export class TurnServer {
     const transport = getAttribute(m, Attr.RequestedTransport);
     if (!transport || !transport.ok) {
       this.respondError(link, m, ErrorCode.BadRequest, key);
+      return;
+    }
+    const alternate = this.redirect?.(link.remote, username, link.transport);
+    if (alternate !== undefined) {
+      this.opts.onEvent?.({ type: 'redirected', username, client: link.remote, to: alternate });
+      this.respondError(link, m, ErrorCode.TryAlternate, key, [{ type: Attr.AlternateServer, value: alternate }]);
       return;
     }
     const tcpRelay = transport.value === TransportProtocol.TCP;
@@ -617,7 +812,22 @@ export class TurnServer {
     const ports: number[] = [];
     let addressError: { family: 4 | 6; code: number } | undefined;
     let reservedToken: Buffer | undefined;
-    const relay: Relay = { alloc: undefined as unknown as Allocation, link, key, algorithm, ports, tcpServers: [], tcpPeers: new Map() };
+    const relay: Relay = {
+      alloc: undefined as unknown as Allocation,
+      link,
+      key,
+      algorithm,
+      ports,
+      tcpServers: [],
+      tcpPeers: new Map(),
+      packetsToPeers: 0,
+      bytesToPeers: 0,
+      packetsToClient: 0,
+      bytesToClient: 0,
+      upTokens: this.bandwidthPerMs * 1000,
+      downTokens: this.bandwidthPerMs * 1000,
+      bucketAt: this.clock(),
+    };
     for (const family of families) {
       const bindAddr = family === 4 ? this.opts.relayAddresses.ipv4 : this.opts.relayAddresses.ipv6;
       if (bindAddr === undefined) {
@@ -833,7 +1043,10 @@ export class TurnServer {
     relay.tcpPeers.set(pc.id, pc);
     peer.pause();
     peer.on('data', (chunk: Buffer) => {
-      if (pc.data && !pc.data.destroyed) pc.data.write(chunk);
+      if (!pc.data || pc.data.destroyed) return;
+      pc.relay.packetsToClient++;
+      pc.relay.bytesToClient += chunk.length;
+      pc.data.write(chunk);
     });
     peer.on('error', () => undefined);
     peer.on('close', () => this.closePeerConnection(pc));
@@ -998,6 +1211,11 @@ export class TurnServer {
     this.table.delete(a);
     const relay = a.context as Relay | undefined;
     if (relay) {
+      const c = this.counters;
+      c.packetsToPeers += relay.packetsToPeers;
+      c.bytesToPeers += relay.bytesToPeers;
+      c.packetsToClients += relay.packetsToClient;
+      c.bytesToClients += relay.bytesToClient;
       if (relay.v4) this.releaseSocket(relay.v4, relay.v4.address().port);
       if (relay.v6) this.releaseSocket(relay.v6, relay.v6.address().port);
       for (const s of relay.tcpServers) {
@@ -1053,4 +1271,13 @@ function uncork(s: net.Socket): void {
 
 function findRaw(m: StunMessage, type: number): boolean {
   return m.attributes.some((a) => a.type === type);
+}
+
+/** A bind/listen error that names the listener (transport, address, port) for the start-up message. */
+export function listenError(e: Error, l: { transport: string; address: string; port: number }): Error {
+  const code = (e as NodeJS.ErrnoException).code ?? e.message;
+  return Object.assign(new Error(`${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}: ${code}`, { cause: e }), {
+    code,
+    listener: l,
+  });
 }

@@ -140,3 +140,57 @@ export class UdpChangeIpRelay implements ChangeIpRelay {
     if (s) await new Promise<void>((r) => s.close(() => r()));
   }
 }
+
+/**
+ * One UDP socket that sends change-IP requests to any number of remote secondaries (the primary
+ * media engine may change while the node runs). relayTo() gives the ChangeIpRelay of one target.
+ */
+export class UdpChangeIpSender {
+  private socket?: dgram.Socket;
+  private readonly relays = new Map<string, ChangeIpRelay>();
+  constructor(
+    private readonly secret: Buffer,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  async start(): Promise<void> {
+    const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(0, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    }).catch(async () => {
+      // no IPv6 stack: an IPv4 socket
+      const s4 = dgram.createSocket('udp4');
+      s4.on('error', () => undefined);
+      await new Promise<void>((r) => s4.bind(0, () => r()));
+      this.socket = s4;
+    });
+    this.socket ??= s;
+  }
+
+  relayTo(target: { address: string; port: number }): ChangeIpRelay {
+    const k = `${target.address}|${target.port}`;
+    let r = this.relays.get(k);
+    if (!r) {
+      r = {
+        send: (port, to, response) => {
+          const d = encodeChangeIpDatagram(this.secret, port, to, response, this.clock());
+          if (d && this.socket) this.socket.send(d, target.port, target.address);
+        },
+      };
+      if (this.relays.size > 64) this.relays.clear();
+      this.relays.set(k, r);
+    }
+    return r;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.socket;
+    this.socket = undefined;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
+}

@@ -27,6 +27,7 @@ import {
   verifyFingerprint,
 } from '@traverse/stun';
 import { ChangeIpRelay, ChangeIpSender, SecondaryPort, decodeChangeIpDatagram } from './change-ip-relay';
+import { listenError } from '../../../media-engine/src/turn/turn-server';
 
 export interface StunEndpoint {
   address: string;
@@ -46,10 +47,17 @@ export interface StunServerOptions {
   other?: [StunEndpoint] | [StunEndpoint, StunEndpoint];
   /** How to reach the other server for change-IP (required with `other` to honour change-IP). */
   changeIpRelay?: ChangeIpRelay;
+  /**
+   * The other server as it is now (asked per request; overrides `other`/`changeIpRelay`): for a primary
+   * whose secondary media engine may come, go or move. undefined: none at the moment.
+   */
+  secondary?: () => { other: [StunEndpoint] | [StunEndpoint, StunEndpoint]; relay: ChangeIpRelay | undefined } | undefined;
   /** Accept change-IP relay datagrams from the other server on this control endpoint, authenticated by `secret`. */
   control?: { address: string; port: number; secret: Buffer };
   /** Public addresses to advertise when behind a NAT (same order as ports). */
   advertised?: StunEndpoint[];
+  /** The address to advertise with the bound ports (for a server bound to all addresses); default `address`. */
+  advertisedAddress?: string;
   software?: string;
   clock?: () => number;
   /** Counters and errors go here; no logging inside. */
@@ -98,6 +106,15 @@ export class StunServer implements ChangeIpSender {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.bindAll();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  private async bindAll(): Promise<void> {
     const type = this.opts.address.includes(':') ? 'udp6' : 'udp4';
     for (const [i, port] of this.opts.ports.entries()) {
       const s = await bindUdp(type, this.opts.address, port);
@@ -140,7 +157,7 @@ export class StunServer implements ChangeIpSender {
   }
 
   private local(i: number): StunEndpoint {
-    return this.opts.advertised?.[i] ?? { address: this.opts.address, port: this.sockets[i].address().port };
+    return this.opts.advertised?.[i] ?? { address: this.opts.advertisedAddress ?? this.opts.address, port: this.sockets[i].address().port };
   }
 
   private onMessage(i: SecondaryPort, buf: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -188,12 +205,13 @@ export class StunServer implements ChangeIpSender {
       reflected = true;
     }
 
+    const peer = this.peerServer();
     const otherPortIndex = i === 0 ? 1 : 0;
     let sendPort: SecondaryPort = changePort ? otherPortIndex : i;
     let origin: StunEndpoint;
     if (changeIp) {
-      const other = this.opts.other;
-      if (!other || !this.opts.changeIpRelay) {
+      const other = peer?.other;
+      if (!other || !peer.relay) {
         this.reply(
           i,
           from,
@@ -223,7 +241,7 @@ export class StunServer implements ChangeIpSender {
     if (!m.classic) attrs.push({ type: Attr.XorMappedAddress, value: mapped });
     attrs.push({ type: Attr.MappedAddress, value: mapped });
     const originAddr: TransportAddress = { family: origin.address.includes(':') ? 6 : 4, address: origin.address, port: origin.port };
-    const changed = this.changedAddress(i);
+    const changed = this.changedAddress(i, peer?.other);
     if (m.classic) {
       attrs.push({ type: Attr.SourceAddress, value: originAddr });
       if (changed) attrs.push({ type: Attr.ChangedAddress, value: changed });
@@ -242,16 +260,20 @@ export class StunServer implements ChangeIpSender {
         fingerprint: fingerprint && !m.classic,
       },
     );
-    if (changeIp) this.opts.changeIpRelay!.send(sendPort, to, response);
+    if (changeIp) peer!.relay!.send(sendPort, to, response);
     else this.sockets[sendPort].send(response, to.port, to.address);
   }
 
   /** CHANGED-ADDRESS / OTHER-ADDRESS: the other server's endpoint with the other port (RFC 3489 11.2.3, RFC 5780 7.4). */
-  private changedAddress(i: number): TransportAddress | undefined {
-    const other = this.opts.other;
+  private changedAddress(i: number, other: StunEndpoint[] | undefined): TransportAddress | undefined {
     if (!other) return undefined;
     const e = other[i === 0 ? other.length - 1 : 0];
     return { family: e.address.includes(':') ? 6 : 4, address: e.address, port: e.port };
+  }
+
+  private peerServer(): { other: StunEndpoint[]; relay: ChangeIpRelay | undefined } | undefined {
+    if (this.opts.secondary) return this.opts.secondary();
+    return this.opts.other ? { other: this.opts.other, relay: this.opts.changeIpRelay } : undefined;
   }
 
   private error(m: StunMessage, code: number, extra: OutAttribute[], fingerprint: boolean): Buffer {
@@ -283,7 +305,10 @@ export function remote(rinfo: dgram.RemoteInfo): TransportAddress {
 export function bindUdp(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
   const s = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
   return new Promise((resolve, reject) => {
-    s.once('error', reject);
+    s.once('error', (e) => {
+      s.close();
+      reject(listenError(e, { transport: 'udp', address, port }));
+    });
     s.bind(port, address, () => {
       s.off('error', reject);
       resolve(s);

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import {
   Attr,
   ERROR_REASONS,
@@ -25,12 +26,18 @@ import {
   encodeMessage,
   verifyFingerprint,
 } from '@traverse/stun';
+import { TurnAuthUnavailableError, listenError, type TurnAuthenticator } from '../../../media-engine/src/turn/turn-server';
+
+export type TurnFrontTransport = 'udp' | 'tcp' | 'tls';
 
 export interface TurnFrontOptions {
-  listeners: { transport: 'udp' | 'tcp'; address: string; port: number }[];
+  listeners: { transport: TurnFrontTransport; address: string; port: number; tls?: tls.TlsOptions }[];
   realm: string;
-  /** Long-term key for the password algorithm (1: MD5(username:realm:password), 2: SHA-256 of the same), or undefined for an unknown user. */
-  authenticate: (username: string, realm: string, algorithm: number) => Promise<Buffer | undefined>;
+  /**
+   * Long-term key for the password algorithm (1: MD5(username:realm:password), 2: SHA-256 of the same), or
+   * undefined for an unknown user. Throwing TurnAuthUnavailableError answers 500 (the user database is down).
+   */
+  authenticate: TurnAuthenticator;
   /** RFC 8489 password algorithms to offer, in preference order. Default: none (RFC 5389, MD5). */
   passwordAlgorithms?: number[];
   /** Maps an RFC 8489 USERHASH to its username; when given, USERHASH is accepted. */
@@ -39,7 +46,7 @@ export interface TurnFrontOptions {
    * The media engine TURN address for this client (e.g. nearest by region); same family as the
    * client's. undefined: no media engine available (answered 508).
    */
-  selectAlternate: (client: TransportAddress, username: string, transport: 'udp' | 'tcp') => TransportAddress | undefined;
+  selectAlternate: (client: TransportAddress, username: string, transport: TurnFrontTransport) => TransportAddress | undefined;
   nonceLifetime?: number;
   nonceSecret?: Buffer;
   software?: string;
@@ -50,13 +57,15 @@ export interface TurnFrontOptions {
 export type TurnFrontEvent =
   | { type: 'redirected'; username: string; client: TransportAddress; to: TransportAddress }
   | { type: 'auth-failed'; username: string; client: TransportAddress }
+  | { type: 'auth-unavailable'; username: string; client: TransportAddress; reason: string }
+  | { type: 'no-media-engine'; username: string; client: TransportAddress }
   | { type: 'socket-error'; error: Error };
 
 type Reply = (b: Buffer) => void;
 
 export class TurnFront {
   private udp: { socket: dgram.Socket; local: TransportAddress }[] = [];
-  private tcp: { server: net.Server; local: TransportAddress }[] = [];
+  private tcp: { server: net.Server; local: TransportAddress; transport: 'tcp' | 'tls' }[] = [];
   private readonly streams = new Set<net.Socket>();
   private readonly clock: () => number;
   private readonly policy: LongTermPolicy;
@@ -72,20 +81,30 @@ export class TurnFront {
     };
   }
 
-  get listeners(): { transport: 'udp' | 'tcp'; address: string; port: number }[] {
+  get listeners(): { transport: TurnFrontTransport; address: string; port: number }[] {
     return [
       ...this.udp.map((l) => ({ transport: 'udp' as const, address: l.local.address, port: l.local.port })),
-      ...this.tcp.map((l) => ({ transport: 'tcp' as const, address: l.local.address, port: l.local.port })),
+      ...this.tcp.map((l) => ({ transport: l.transport, address: l.local.address, port: l.local.port })),
     ];
   }
 
+  /** Binds every listener; on a failure closes what it bound and rethrows (the error names the listener). */
   async start(): Promise<void> {
+    try {
+      await this.bindAll();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  private async bindAll(): Promise<void> {
     for (const l of this.opts.listeners) {
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp') {
         const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
         await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject);
+          socket.once('error', (e) => reject(listenError(e, l)));
           socket.bind(l.port, l.address, () => {
             socket.off('error', reject);
             resolve();
@@ -98,16 +117,22 @@ export class TurnFront {
         });
         this.udp.push({ socket, local: { family, address: l.address, port: socket.address().port } });
       } else {
-        const server = net.createServer((s) => this.onStream(s));
+        const onConn = (s: net.Socket) => this.onStream(s, l.transport === 'tls' ? 'tls' : 'tcp');
+        const server = l.transport === 'tls' ? tls.createServer(l.tls ?? {}, onConn) : net.createServer(onConn);
         server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
+        if (l.transport === 'tls') server.on('tlsClientError', () => undefined);
         await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
+          server.once('error', (e) => reject(listenError(e, l)));
           server.listen({ port: l.port, host: l.address, ipv6Only: family === 6 }, () => {
             server.off('error', reject);
             resolve();
           });
         });
-        this.tcp.push({ server, local: { family, address: l.address, port: (server.address() as net.AddressInfo).port } });
+        this.tcp.push({
+          server,
+          local: { family, address: l.address, port: (server.address() as net.AddressInfo).port },
+          transport: l.transport === 'tls' ? 'tls' : 'tcp',
+        });
       }
     }
   }
@@ -122,19 +147,20 @@ export class TurnFront {
     this.tcp = [];
   }
 
-  private onStream(s: net.Socket): void {
+  private onStream(s: net.Socket, transport: 'tcp' | 'tls'): void {
     this.streams.add(s);
     const framer = new StreamFramer();
     const from: TransportAddress = { family: s.remoteFamily === 'IPv6' ? 6 : 4, address: s.remoteAddress ?? '', port: s.remotePort ?? 0 };
     s.on('data', (chunk: Buffer) => {
-      for (const f of framer.push(chunk)) if (f[0] < 4) this.onBytes(f, from, (b) => s.write(b), 'tcp');
+      for (const f of framer.push(chunk)) if (f[0] < 4) this.onBytes(f, from, (b) => s.write(b), transport);
       if (framer.broken) s.destroy();
     });
     s.on('error', () => undefined);
+    s.setTimeout(30_000, () => s.destroy()); // the front holds no allocation: a client is done after its redirect
     s.on('close', () => this.streams.delete(s));
   }
 
-  private onBytes(buf: Buffer, from: TransportAddress, reply: Reply, transport: 'udp' | 'tcp'): void {
+  private onBytes(buf: Buffer, from: TransportAddress, reply: Reply, transport: TurnFrontTransport): void {
     const d = decodeMessage(buf, { allowClassic: false });
     if (!d.ok || d.value.cls !== StunClass.Request || (d.value.fingerprintOffset >= 0 && !verifyFingerprint(d.value))) return;
     const m = d.value;
@@ -153,20 +179,30 @@ export class TurnFront {
     });
   }
 
-  private async onAllocate(m: StunMessage, from: TransportAddress, reply: Reply, transport: 'udp' | 'tcp'): Promise<void> {
+  private async onAllocate(m: StunMessage, from: TransportAddress, reply: Reply, transport: TurnFrontTransport): Promise<void> {
     const step = beginLongTerm(m, this.policy, this.clock(), from.address);
     if (step.kind === 'challenge') return this.error(reply, m, step.code, undefined, step.attributes);
     if (step.kind === 'bad-request') return this.error(reply, m, ErrorCode.BadRequest, undefined);
     let username = step.username;
     if (username === undefined && step.userhash && this.opts.resolveUserhash)
       username = await this.opts.resolveUserhash(step.userhash, step.realm);
-    const key = username === undefined ? undefined : await this.opts.authenticate(username, step.realm, step.algorithm);
+    let key: Buffer | undefined;
+    try {
+      key = username === undefined ? undefined : await this.opts.authenticate(username, step.realm, step.algorithm, from);
+    } catch (e) {
+      if (!(e instanceof TurnAuthUnavailableError)) throw e;
+      this.opts.onEvent?.({ type: 'auth-unavailable', username: username ?? '(userhash)', client: from, reason: e.message });
+      return this.error(reply, m, ErrorCode.ServerError, undefined);
+    }
     if (username === undefined || key === undefined || !verifyLongTerm(m, key)) {
       this.opts.onEvent?.({ type: 'auth-failed', username: username ?? '(userhash)', client: from });
       return this.error(reply, m, ErrorCode.Unauthenticated, undefined, longTermChallenge(this.policy, this.clock(), from.address));
     }
     const to = this.opts.selectAlternate(from, username, transport);
-    if (to === undefined) return this.error(reply, m, ErrorCode.InsufficientCapacity, key);
+    if (to === undefined) {
+      this.opts.onEvent?.({ type: 'no-media-engine', username, client: from });
+      return this.error(reply, m, ErrorCode.InsufficientCapacity, key);
+    }
     this.opts.onEvent?.({ type: 'redirected', username, client: from, to });
     this.error(reply, m, ErrorCode.TryAlternate, key, [{ type: Attr.AlternateServer, value: to }]);
   }
@@ -195,3 +231,4 @@ export class TurnFront {
     );
   }
 }
+

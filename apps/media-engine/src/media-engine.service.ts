@@ -1,0 +1,305 @@
+/**
+ * The media engine's TURN server and secondary STUN server, started and stopped with the node:
+ * listeners from the configuration, users from the authentication provider, nonces keyed with the
+ * cluster secret (a nonce the signaling node's TURN front issued is good here), logs in the turn and
+ * stun groups, metrics, readiness, and the media engine announced to the cluster (MediaEngineUp with
+ * its TURN ports, secondary STUN address and region) so that TURN fronts elsewhere redirect to it.
+ * Allocations are asked across nodes over the cluster router ('turn.allocations'), never per packet.
+ */
+import { Inject, Injectable, Optional, type OnApplicationBootstrap, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { createHmac } from 'node:crypto';
+import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
+import { ClusterNode, ClusterRouter, MediaEngineLost, MediaEngineUp, type MediaEngineData } from '@traverse/cluster';
+import { Metrics, NODE_CONTEXT, Readiness, StatusSources, type NodeContext } from '@traverse/runtime';
+import { TurnServer, type AllocationInfo, type TurnEvent, type TurnListenerOptions, type TurnRedirect } from './turn/turn-server';
+import { turnAuthenticator } from './turn/turn-auth';
+import { StunServer, type StunEndpoint, type StunServerEvent } from '../../signaling/src/stun/stun-server';
+import type { ChangeIpRelay } from '../../signaling/src/stun/change-ip-relay';
+import { SOFTWARE, advertisedAddress, firstInterfaceAddress, hasIPv6, isWildcard, secondaryStunPlan, turnRealm, turnSharing, type TurnSharing } from './addresses';
+import { gauge, sharedCounter, totalCounter } from './metrics-util';
+
+/** Cluster router message kind: a signaling node asks a media engine for its allocations. */
+export const TURN_ALLOCATIONS_REQUEST = 'turn.allocations';
+
+/** Secret of the change-IP relay datagrams between STUN servers (derived from the cluster secret). */
+export function changeIpSecret(clusterSecret: Buffer): Buffer {
+  return createHmac('sha256', clusterSecret).update('traverse stun change-ip').digest();
+}
+
+/** Secret of TURN nonces: the same on every node, so the front's nonce is valid at the engine. */
+export function turnNonceSecret(clusterSecret: Buffer): Buffer {
+  return createHmac('sha256', clusterSecret).update('traverse turn nonce').digest();
+}
+
+/** Socket buffers of TURN listeners and relayed sockets (bytes): bursts of small packets fit. */
+export const TURN_SOCKET_BUFFER = 4 * 1024 * 1024;
+
+export interface AllocationRow extends AllocationInfo {
+  engine: string;
+  node: string;
+}
+
+@Injectable()
+export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+  readonly name: string;
+  readonly region: string;
+  /** The address clients and peers reach this engine at. */
+  readonly advertised: string;
+  readonly sharing: TurnSharing;
+  turn: TurnServer | undefined;
+  secondaryStun: StunServer | undefined;
+  private turnUp = false;
+  private stunUp = false;
+  private announced = false;
+  /** The primary STUN server in this process (set by the signaling role): change-IP answers from the secondary go through it. */
+  private primary: { other: [StunEndpoint] | [StunEndpoint, StunEndpoint]; relay: ChangeIpRelay } | undefined;
+
+  constructor(
+    @Inject(NODE_CONTEXT) private readonly ctx: NodeContext,
+    private readonly readiness: Readiness,
+    private readonly metrics: Metrics,
+    private readonly status: StatusSources,
+    @Inject(AUTHENTICATION_PROVIDER) private readonly auth: AuthenticationProvider,
+    @Optional() private readonly cluster?: ClusterNode,
+    @Optional() private readonly router?: ClusterRouter,
+  ) {
+    const { config } = ctx;
+    this.name = config.mediaEngine.name || ctx.nodeName;
+    this.region = config.mediaEngine.region.toUpperCase();
+    this.advertised = advertisedAddress(config.mediaEngine.publicAddress, config.mediaEngine.address);
+    this.sharing = turnSharing(config, ctx.roles);
+  }
+
+  /** TURN ports this engine offers on `advertised` (0: none). */
+  get turnPorts(): { udp: number; tcp: number; tls: number } {
+    const l = this.turn?.listeners ?? [];
+    const port = (t: string) => l.find((x) => x.transport === t && !x.address.includes(':'))?.port ?? 0;
+    return { udp: port('udp'), tcp: port('tcp'), tls: port('tls') };
+  }
+
+  /** The secondary STUN server's endpoints (IP B, port one and port two), when it runs. */
+  get stunEndpoints(): [StunEndpoint, StunEndpoint] | undefined {
+    const s = this.secondaryStun;
+    if (!s || !this.stunUp) return undefined;
+    const e = s.endpoints;
+    return [
+      { address: this.advertised, port: e[0].port },
+      { address: this.advertised, port: e[1].port },
+    ];
+  }
+
+  get stunControl(): StunEndpoint | undefined {
+    const c = this.secondaryStun?.controlEndpoint;
+    return c ? { address: isWildcard(c.address) ? this.advertised : c.address, port: c.port } : undefined;
+  }
+
+  /** Installs the redirect policy of the TURN front (one process, shared listener). */
+  setRedirect(redirect: TurnRedirect | undefined): void {
+    if (this.turn) this.turn.redirect = redirect;
+  }
+
+  /** The primary STUN server of this process (the secondary hands change-IP back to it). */
+  attachPrimary(other: [StunEndpoint] | [StunEndpoint, StunEndpoint], relay: ChangeIpRelay): void {
+    this.primary = { other, relay };
+  }
+
+  allocations(filter: { user?: string } = {}): AllocationRow[] {
+    return (this.turn?.allocations(filter) ?? []).map((a) => ({ engine: this.name, node: this.ctx.nodeName, ...a }));
+  }
+
+  async onModuleInit(): Promise<void> {
+    const { config } = this.ctx;
+    this.readiness.register('turn-relay', () => !config.turn.enabled || this.turnUp);
+    this.status.bind('mediaEngineVersion', () => this.ctx.version);
+    if (config.turn.enabled) await this.startTurn();
+    const plan = secondaryStunPlan(config, this.ctx.roles);
+    if (plan.run) await this.startSecondaryStun();
+    else if (config.stun.enabled) this.ctx.logging.group('stun').info(`secondary STUN server not started: ${plan.why}`);
+    this.readiness.register('stun-secondary', () => !plan.run || this.stunUp);
+    if (this.router) this.router.handle(TURN_ALLOCATIONS_REQUEST, (m) => JSON.stringify(this.allocations(JSON.parse(m.body.toString()) as { user?: string })));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const node = this.cluster;
+    if (!node) return;
+    const data: MediaEngineData = {
+      name: this.name,
+      address: this.advertised,
+      node: this.ctx.nodeName,
+      version: this.ctx.version,
+      ...(this.region ? { region: this.region } : {}),
+    };
+    if (this.turn) data.turn = this.turnPorts;
+    const stun = this.stunEndpoints;
+    const control = this.stunControl;
+    if (stun) data.stun = { address: this.advertised, ports: stun.map((e) => e.port), ...(control ? { control: control.port } : {}) };
+    // announced once the cluster member is live; never holds up the start
+    void node.ready
+      .then(() => node.publish(new MediaEngineUp(data)))
+      .then(
+        () => {
+          this.announced = true;
+          this.ctx.logging.group('turn').fine({ engine: this.name }, 'media engine announced to the cluster');
+        },
+        (e: Error) => this.ctx.logging.group('turn').warning({ err: e.message }, 'could not announce the media engine to the cluster'),
+      );
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.turnUp = false;
+    this.stunUp = false;
+    if (this.announced && this.cluster) {
+      await Promise.race([
+        this.cluster.publish(new MediaEngineLost({ name: this.name, reason: 'stopped' })).catch(() => undefined),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
+    }
+    await this.turn?.stop();
+    await this.secondaryStun?.stop();
+  }
+
+  // ---------------------------------------------------------------- TURN
+
+  private async startTurn(): Promise<void> {
+    const { config, logging } = this.ctx;
+    const log = logging.group('turn');
+    const t = config.turn;
+    const me = config.mediaEngine;
+    const bind = me.address || '0.0.0.0';
+    const cert = this.ctx.publicCertificate;
+    const listeners: TurnListenerOptions[] = [
+      { transport: 'udp', address: bind, port: t.mediaEnginePort },
+      { transport: 'tcp', address: bind, port: t.mediaEnginePort },
+    ];
+    if (t.mediaEngineTlsPort !== 0)
+      listeners.push({ transport: 'tls', address: bind, port: t.mediaEngineTlsPort, tls: { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) } });
+    const v6 = hasIPv6();
+    const registry = this.metrics.registry;
+    const allocationEvents = sharedCounter(registry, 'traverse_turn_allocation_events_total', 'TURN allocations created and deleted (by reason)', ['event']);
+    const authFailures = sharedCounter(registry, 'traverse_turn_auth_failures_total', 'TURN requests refused for bad credentials (401) or an unavailable user database (500)', ['service', 'kind']);
+    const redirects = sharedCounter(registry, 'traverse_turn_redirects_total', 'Allocate requests redirected with 300 Try Alternate', ['service']);
+    const denied = sharedCounter(registry, 'traverse_turn_peer_denied_total', 'Peers refused by the peer policy, by method', ['method']);
+    const realm = turnRealm(config);
+    this.turn = new TurnServer({
+      listeners,
+      // relayed sockets: on mediaEngine.address when it is IPv4 (else all IPv4 addresses), and on all IPv6 addresses
+      relayAddresses: { ipv4: bind.includes(':') ? '0.0.0.0' : bind, ...(v6 ? { ipv6: bind.includes(':') && !isWildcard(bind) ? bind : '::' } : {}) },
+      advertisedRelayAddresses: { ipv4: this.advertised, ...(v6 ? { ipv6: firstInterfaceAddress(6) ?? '::1' } : {}) },
+      relayPorts: { min: me.relayPortMin, max: me.relayPortMax },
+      realm,
+      authenticate: turnAuthenticator(this.auth),
+      nonceSecret: turnNonceSecret(this.ctx.clusterSecret),
+      peerPolicy: { allowPrivate: t.allowPrivatePeers, allow: t.allowedPeers, deny: t.deniedPeers },
+      limits: { maxPerUser: t.maxAllocationsPerUser, maxTotal: t.maxAllocations, defaultLifetime: t.defaultLifetime, maxLifetime: t.maxLifetime },
+      maxBandwidthBytesPerSecond: (t.maxBandwidthKbps * 1000) / 8,
+      socketBufferBytes: TURN_SOCKET_BUFFER,
+      software: SOFTWARE,
+      onEvent: (e: TurnEvent) => {
+        switch (e.type) {
+          case 'allocation-created':
+            allocationEvents.inc({ event: 'created' });
+            log.fine({ id: e.id, user: e.username, client: `${e.client.address}:${e.client.port}`, relayed: e.relayed.map((r) => `${r.address}:${r.port}`) }, 'allocation created');
+            break;
+          case 'allocation-deleted':
+            allocationEvents.inc({ event: e.reason });
+            log.fine({ id: e.id, user: e.username, reason: e.reason }, 'allocation deleted');
+            break;
+          case 'peer-denied':
+            denied.inc({ method: e.method });
+            log.fine({ id: e.id, peer: e.peer, reason: e.reason, method: e.method }, 'peer denied by the peer policy');
+            break;
+          case 'auth-failed':
+            authFailures.inc({ service: 'media-engine', kind: 'credentials' });
+            log.fine({ user: e.username, client: `${e.client.address}:${e.client.port}` }, 'TURN authentication failed');
+            break;
+          case 'auth-unavailable':
+            authFailures.inc({ service: 'media-engine', kind: 'unavailable' });
+            log.warning({ user: e.username, reason: e.reason }, 'TURN authentication impossible: the user database does not answer (500 sent)');
+            break;
+          case 'redirected':
+            redirects.inc({ service: 'media-engine' });
+            log.fine({ user: e.username, client: `${e.client.address}:${e.client.port}`, to: `${e.to.address}:${e.to.port}` }, 'Allocate redirected');
+            break;
+          case 'socket-error':
+            log.warning({ err: e.error.message }, 'TURN socket error');
+            break;
+        }
+      },
+    });
+    try {
+      await this.turn.start();
+    } catch (e) {
+      const err = e as Error & { listener?: { transport: string } };
+      const setting = err.listener?.transport === 'tls' ? 'turn.mediaEngineTlsPort' : 'turn.mediaEnginePort';
+      throw new Error(`cannot listen for TURN (media engine) on ${err.message} (set ${setting} or mediaEngine.address, or stop what uses it)`, { cause: e });
+    }
+    const turn = this.turn;
+    gauge(registry, 'traverse_turn_allocations', 'Live TURN allocations on this media engine', () => turn.table.size);
+    totalCounter(registry, 'traverse_turn_relayed_packets_total', 'Packets relayed by TURN allocations', ['direction'], () => {
+      const c = turn.totals();
+      return [
+        [{ direction: 'to-peer' }, c.packetsToPeers],
+        [{ direction: 'to-client' }, c.packetsToClients],
+      ];
+    });
+    totalCounter(registry, 'traverse_turn_relayed_bytes_total', 'Payload bytes relayed by TURN allocations', ['direction'], () => {
+      const c = turn.totals();
+      return [
+        [{ direction: 'to-peer' }, c.bytesToPeers],
+        [{ direction: 'to-client' }, c.bytesToClients],
+      ];
+    });
+    totalCounter(registry, 'traverse_turn_dropped_packets_total', 'Packets a TURN allocation did not relay', ['reason'], () => [
+      [{ reason: 'no-permission' }, turn.counters.droppedNoPermission],
+      [{ reason: 'bandwidth' }, turn.counters.droppedBandwidth],
+    ]);
+    this.turnUp = true;
+    log.info(
+      {
+        engine: this.name,
+        listeners: turn.listeners.map((l) => `${l.transport} ${l.address}:${l.port}`),
+        advertised: this.advertised,
+        relayPorts: `${me.relayPortMin}-${me.relayPortMax}`,
+        realm,
+        sharedWithFront: this.sharing.plain || this.sharing.tls,
+      },
+      'TURN server (media engine) started',
+    );
+  }
+
+  // ---------------------------------------------------------------- secondary STUN
+
+  private async startSecondaryStun(): Promise<void> {
+    const { config, logging } = this.ctx;
+    const log = logging.group('stun');
+    const bind = config.mediaEngine.address || '0.0.0.0';
+    const registry = this.metrics.registry;
+    const requests = sharedCounter(registry, 'traverse_stun_requests_total', 'STUN Binding requests answered, by server and CHANGE-REQUEST', ['server', 'change']);
+    const malformed = sharedCounter(registry, 'traverse_stun_malformed_total', 'STUN datagrams dropped as malformed, by server', ['server']);
+    const ports: [number, number] = [config.stun.portOne, config.stun.mediaEnginePort];
+    this.secondaryStun = new StunServer({
+      address: bind,
+      ports,
+      advertisedAddress: this.advertised,
+      secondary: () => this.primary,
+      control: { address: bind, port: config.mediaEngine.controlPort, secret: changeIpSecret(this.ctx.clusterSecret) },
+      software: SOFTWARE,
+      onEvent: (e: StunServerEvent) => {
+        if (e.type === 'request') requests.inc({ server: 'secondary', change: e.change });
+        else if (e.type === 'malformed') malformed.inc({ server: 'secondary' });
+        else if (e.type === 'relay-rejected') log.fine({ from: `${e.from.address}:${e.from.port}` }, 'change-IP relay datagram refused (forged, stale or replayed)');
+        else log.warning({ err: e.error.message }, 'STUN socket error');
+      },
+    });
+    try {
+      await this.secondaryStun.start();
+    } catch (e) {
+      throw new Error(
+        `cannot listen for the secondary STUN server on ${(e as Error).message} (set stun.portOne, stun.mediaEnginePort, mediaEngine.controlPort or mediaEngine.address, or stop what uses it)`,
+        { cause: e },
+      );
+    }
+    this.stunUp = true;
+    log.info({ address: this.advertised, ports: this.secondaryStun.endpoints.map((x) => x.port), control: this.secondaryStun.controlEndpoint?.port }, 'secondary STUN server (IP B) started');
+  }
+}
