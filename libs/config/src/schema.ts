@@ -105,6 +105,16 @@ const sipSchema = z
     domainRegistrationPolicy: z.array(z.string().min(1)).default([])
       .describe('Domains users may register to through this server (empty: all).'),
     proxyMode: z.enum(['forward', 'redirect']).default('forward').describe('Handling of external requests: forward or redirect.'),
+    homeProxy: z.string().default('')
+      .describe('Home proxy of non-local users for home routing, as sip:host[:port] or host[:port] (empty: the domain of the caller).'),
+    forking: z.enum(['parallel', 'sequential']).default('parallel')
+      .describe('Calls to a user with several contacts ring them all at once (parallel) or one after the other, best q first (sequential).'),
+    sequentialForkingTime: z.number().int().min(1).max(300).default(10)
+      .describe('Sequential forking: seconds one contact rings before the next one is tried.'),
+    alwaysRecordRoute: z.boolean().default(true)
+      .describe('Record-Route every dialog-creating request (false: INVITE dialogs, which the call table follows, and parties reached through their flow only).'),
+    maxForwards: z.number().int().min(1).max(255).default(70)
+      .describe('Max Forwards: the highest Max-Forwards a forwarded request carries (also the value of a request without one).'),
   })
   .strict();
 

@@ -6,6 +6,7 @@
  */
 import {
   createResponse,
+  type InviteServerTransaction,
   type ServerTransaction,
   type SipMessage,
   type SipRequest,
@@ -33,16 +34,22 @@ export interface SipCoreOptions {
   onStrayAck?: (ack: SipRequest, source: SipSource) => void;
   /** A response that matched no client transaction. */
   onStrayResponse?: (res: SipResponse, source: SipSource) => void;
+  /** A CANCEL matched this INVITE; true when the owner (the proxy) answers the INVITE itself. */
+  onCancel?: (invite: InviteServerTransaction, cancel: SipRequest) => boolean;
 }
 
 export class SipCore {
   private readonly handlers = new Map<string, RequestHandler>();
+  private fallback: RequestHandler | undefined;
 
   constructor(private readonly opts: SipCoreOptions) {
     if (opts.registrar) this.handlers.set('REGISTER', (req, tx, source) => this.register(opts.registrar!, req, tx, source));
-    this.handlers.set('OPTIONS', (_req, tx) => {
-      tx.reply(200, { headers: [['Allow', this.allow().join(', ')], ['Accept', 'application/sdp'], ['Supported', 'path, outbound']] });
-    });
+    this.handlers.set('OPTIONS', (_req, tx) => this.answerOptions(tx));
+  }
+
+  /** Answers an OPTIONS addressed to this node. */
+  answerOptions(tx: ServerTransaction): void {
+    tx.reply(200, { headers: [['Allow', this.allow().join(', ')], ['Accept', 'application/sdp'], ['Supported', 'path, outbound']] });
   }
 
   /** Methods answered here. */
@@ -53,6 +60,11 @@ export class SipCore {
   /** Binds a method to a handler (the proxy binds INVITE, BYE, ...). */
   setHandler(method: string, handler: RequestHandler): void {
     this.handlers.set(method.toUpperCase(), handler);
+  }
+
+  /** The handler of methods without one of their own (a proxy forwards methods it does not know). */
+  setFallbackHandler(handler: RequestHandler): void {
+    this.fallback = handler;
   }
 
   /** Entry point of the transports. */
@@ -68,6 +80,8 @@ export class SipCore {
       return;
     }
     const created = this.opts.layer.createServer(req, this.opts.transport.responseChannel(source), {
+      // an ACK for a 2xx that carries the INVITE's branch (RFC 2543 style) is the proxy's too
+      ack: (ack) => this.opts.onStrayAck?.(ack, source),
       transportError: (tx) => this.opts.log?.fine({ method: tx.method, callId: tx.request.callId, to: `${source.address}:${source.port}` }, 'response could not be sent'),
     });
     if (!created.ok) return;
@@ -75,10 +89,10 @@ export class SipCore {
     if (req.method === 'CANCEL') {
       const invite = this.opts.layer.matchCancel(req);
       tx.reply(invite !== undefined ? 200 : 481);
-      if (invite !== undefined && !invite.answered) invite.reply(487);
+      if (invite !== undefined && !invite.answered && !(this.opts.onCancel?.(invite, req) ?? false)) invite.reply(487);
       return;
     }
-    const handler = this.handlers.get(req.method);
+    const handler = this.handlers.get(req.method) ?? this.fallback;
     if (handler === undefined) {
       tx.reply(501, { headers: [['Allow', this.allow().join(', ')]] });
       return;

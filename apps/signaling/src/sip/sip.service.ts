@@ -14,6 +14,9 @@ import { TrustedHosts } from './transport/addresses';
 import { Registrar, type RegisterOutcome } from './registrar/registrar';
 import { InMemoryLocationService, type LocationService } from './registrar/location-service';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
+import { SIP_TARGET_RESOLVER, type SipTargetResolver } from './dns';
+import { attachProxy, createProxy } from './proxy/proxy-setup';
+import type { SipProxy } from './proxy/proxy';
 
 export const LOCATION_SERVICE = Symbol.for('traverse.LocationService');
 
@@ -33,6 +36,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
   layer: TransactionLayer | undefined;
   core: SipCore | undefined;
   registrar: Registrar | undefined;
+  proxy: SipProxy | undefined;
   /** The digest realm REGISTER is challenged with. */
   realm = '';
   private listening = false;
@@ -44,6 +48,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     private readonly metrics: Metrics,
     @Inject(LOCATION_SERVICE) readonly location: LocationService,
     @Inject(AUTHENTICATION_PROVIDER) private readonly auth: AuthenticationProvider,
+    @Inject(SIP_TARGET_RESOLVER) private readonly resolver: SipTargetResolver,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -188,17 +193,35 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       onMessage: (m, s) => this.core!.handle(m, s),
       onEvent,
     });
+    const proxy = createProxy({
+      ctx: this.ctx,
+      metrics: this.metrics,
+      transport: this.transport,
+      layer: this.layer,
+      location: this.location,
+      registrar: this.registrar,
+      resolver: this.resolver,
+      authenticator,
+      trusted,
+      auth: this.auth,
+      answerOptions: (tx) => this.core!.answerOptions(tx),
+    });
+    this.proxy = proxy;
     this.core = new SipCore({
       transport: this.transport,
       layer: this.layer,
       ...(this.registrar ? { registrar: this.registrar } : {}),
       log,
+      onStrayAck: (ack) => proxy.ack(ack),
+      onStrayResponse: (res) => proxy.strayResponse(res),
+      onCancel: (invite) => proxy.cancel(invite),
       onRegister: (o: RegisterOutcome, s) => {
         registerResponses.inc({ status: String(o.response.status) });
         const level = o.response.status === 401 ? 'finer' : 'fine';
         rlog[level]({ aor: o.aor, status: o.response.status, detail: o.detail, from: `${s.transport} ${s.address}:${s.port}` }, 'REGISTER');
       },
     });
+    attachProxy(this.core, proxy);
     try {
       await this.transport.start();
     } catch (e) {
@@ -218,6 +241,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.listening = false;
     if (this.sweeper) clearInterval(this.sweeper);
+    this.proxy?.stop();
     this.layer?.stop();
     await this.transport?.stop();
   }
