@@ -35,6 +35,14 @@ describe('NonceService', () => {
     const other = new NonceService({ secret: 'k'.repeat(32), lifetimeMs: 60_000 });
     assert.equal(other.check(svc.create(T0, 'r'), T0, 'r').status, 'fresh');
   });
+
+  it('salts every nonce with fresh random bytes (also across refills of the random pool)', () => {
+    const random = new NonceService({ secret: 'k'.repeat(32) });
+    const made = new Set<string>();
+    for (let i = 0; i < 2000; i++) made.add(random.create(T0, 'r'));
+    assert.equal(made.size, 2000);
+    for (const n of made) assert.equal(random.check(n, T0, 'r').status, 'fresh');
+  });
 });
 
 describe('NonceCountTracker', () => {
