@@ -28,6 +28,8 @@ describe('a single node started with ./traverse start', () => {
         TRAVERSE_SIP__UDP_PORT: sip,
         TRAVERSE_SIP__TCP_PORT: sip,
         TRAVERSE_SIP__TLS_PORT: String(await freePort()),
+        TRAVERSE_SIP__WS_PORT: String(await freePort()),
+        TRAVERSE_SIP__WSS_PORT: String(await freePort()),
         TRAVERSE_NODE__NAME: 'e2e-node',
         TRAVERSE_LOG__CONSOLE: 'json',
       },

@@ -12,6 +12,8 @@ export interface SipNode {
   oamPort: number;
   sipPort: number;
   tlsPort: number;
+  wsPort: number;
+  wssPort: number;
   ca: string;
   node: ChildRun;
   base: string;
@@ -43,6 +45,8 @@ export async function startSipNode(env: Record<string, string> = {}): Promise<Si
   const oamPort = await freePort();
   const sipPort = await freePort();
   const tlsPort = await freePort();
+  const wsPort = await freePort();
+  const wssPort = await freePort();
   const node = runChild('./traverse', ['start'], {
     env: {
       TRAVERSE_NODE__DATA_DIR: dataDir,
@@ -51,6 +55,8 @@ export async function startSipNode(env: Record<string, string> = {}): Promise<Si
       TRAVERSE_SIP__UDP_PORT: String(sipPort),
       TRAVERSE_SIP__TCP_PORT: String(sipPort),
       TRAVERSE_SIP__TLS_PORT: String(tlsPort),
+      TRAVERSE_SIP__WS_PORT: String(wsPort),
+      TRAVERSE_SIP__WSS_PORT: String(wssPort),
       TRAVERSE_LOG__CONSOLE: 'json',
       ...env,
     },
@@ -81,6 +87,8 @@ export async function startSipNode(env: Record<string, string> = {}): Promise<Si
     oamPort,
     sipPort,
     tlsPort,
+    wsPort,
+    wssPort,
     ca,
     node,
     base,

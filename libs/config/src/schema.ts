@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 // The configuration tree of a traverse node. Defaults come from the seeds' port
@@ -90,8 +91,14 @@ const tlsSchema = z
   })
   .strict();
 
+const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'an IPv4 or IPv6 address');
+export const NAT_KEEPALIVE_METHODS = ['options', 'crlf', 'none'] as const;
+export const SIP_DIGEST_ALGORITHMS = ['SHA-512-256', 'SHA-256', 'MD5'] as const;
+
 const sipSchema = z
   .object({
+    listenAddresses: z.array(ipAddress).min(1).default(['0.0.0.0', '::'])
+      .describe('Addresses SIP listens on, IPv4 and IPv6 (0.0.0.0 and :: are every address; :: is skipped when the host has no IPv6).'),
     udpPort: port.default(5060).describe('SIP over UDP port.'),
     tcpPort: port.default(5060).describe('SIP over TCP port.'),
     tlsPort: port.default(5061).describe('SIP over TLS port.'),
@@ -115,8 +122,24 @@ const sipSchema = z
       .describe('Record-Route every dialog-creating request (false: INVITE dialogs, which the call table follows, and parties reached through their flow only).'),
     maxForwards: z.number().int().min(1).max(255).default(70)
       .describe('Max Forwards: the highest Max-Forwards a forwarded request carries (also the value of a request without one).'),
+    t1Ms: z.number().int().min(10).max(10000).default(500).describe('Transaction timer T1, the round-trip estimate (ms); retransmission and timeout timers derive from it.'),
+    t2Ms: z.number().int().min(10).max(60000).default(4000).describe('Transaction timer T2, the longest retransmission interval (ms).'),
+    t4Ms: z.number().int().min(0).max(60000).default(5000).describe('Transaction timer T4, the longest time a message stays in the network (ms).'),
+    rateLimit: z.number().int().min(0).max(1000000).default(100)
+      .describe('Messages per second one source IP may send on average (0: no limit); trusted hosts are exempt.'),
+    rateLimitBurst: z.number().int().min(1).max(1000000).default(200).describe('Messages one source IP may send at once above its rate.'),
+    digestAlgorithms: z.array(z.enum(SIP_DIGEST_ALGORITHMS)).min(1).default(['MD5'])
+      .describe('Digest algorithms offered in challenges, strongest first (many deployed clients know MD5 only).'),
+    natKeepAlive: z.enum(NAT_KEEPALIVE_METHODS).default('options')
+      .describe('Keep-alive sent to registered clients behind NAT: options (OPTIONS requests, answers counted), crlf (CRLF pings, RFC 5626) or none.'),
+    natKeepAliveInterval: z.number().int().min(5).max(3600).default(30).describe('Seconds between keep-alives to one client behind NAT.'),
+    natKeepAliveFailures: z.number().int().min(1).max(100).default(3)
+      .describe('Unanswered OPTIONS keep-alives in a row after which the client\'s registration is removed.'),
   })
-  .strict();
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.t2Ms < s.t1Ms) ctx.addIssue({ code: 'custom', path: ['t2Ms'], message: `must not be below t1Ms (${s.t1Ms})` });
+  });
 
 const registrarSchema = z
   .object({

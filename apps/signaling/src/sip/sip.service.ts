@@ -20,16 +20,6 @@ import type { SipProxy } from './proxy/proxy';
 
 export const LOCATION_SERVICE = Symbol.for('traverse.LocationService');
 
-/**
- * Digest algorithms offered to SIP clients (no configuration key yet). MD5 only: SIPp and most
- * deployed endpoints answer the first challenge and know MD5 alone (RFC 8760 would put
- * SHA-512-256 and SHA-256 first, which such clients fail on).
- */
-export const SIP_DIGEST_ALGORITHMS = ['MD5'] as const;
-
-/** Per-source limit of the SIP edge (no configuration key yet): sustained messages/s and burst. */
-export const SIP_RATE_LIMIT = { rate: 100, burst: 200 };
-
 @Injectable()
 export class SipService implements OnModuleInit, OnModuleDestroy {
   transport: SipTransport | undefined;
@@ -66,7 +56,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     this.realm = config.auth.realm || config.registrar.domains[0] || config.node.publicAddress || 'traverse';
     const authenticator = new DigestAuthenticator({
       realm: this.realm,
-      algorithms: SIP_DIGEST_ALGORITHMS,
+      algorithms: config.sip.digestAlgorithms,
       // nodes that share the cluster secret accept each other's nonces
       secret: createHmac('sha256', this.ctx.clusterSecret).update('traverse sip digest nonce').digest(),
     });
@@ -140,6 +130,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     // ---------------------------------------------------------------- transactions and transports
     const xlog = logging.group('transaction');
     this.layer = new TransactionLayer({
+      timers: { t1: config.sip.t1Ms, t2: config.sip.t2Ms, t4: config.sip.t4Ms },
       onTerminated: (tx, reason) => {
         txEnded.inc({ kind: tx.kind, reason });
         if (reason === 'timeout' || reason === 'transport-error') xlog.fine({ kind: tx.kind, method: tx.method, callId: tx.request.callId, reason }, 'transaction ended');
@@ -182,12 +173,16 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     };
     const cert = this.ctx.publicCertificate;
     this.transport = new SipTransport({
+      hosts: config.sip.listenAddresses,
       udpPort: config.sip.udpPort,
       tcpPort: config.sip.tcpPort,
       tlsPort: config.sip.tlsPort,
+      wsPort: config.sip.wsPort,
+      wssPort: config.sip.wssPort,
       tls: { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) },
       maxUdpPacketSize: config.sip.maxUdpPacketSize,
-      rateLimit: SIP_RATE_LIMIT,
+      rateLimit: { rate: config.sip.rateLimit, burst: config.sip.rateLimitBurst },
+      advertisedAddress: config.sip.usePublicAddress ? config.node.publicAddress : '',
       trusted: (ip) => trusted.hasIp(ip),
       idleTimeoutMs: (config.registrar.maxExpires + 120) * 1000,
       onMessage: (m, s) => this.core!.handle(m, s),
@@ -227,7 +222,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     } catch (e) {
       const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
       throw new Error(
-        `cannot listen for SIP on ${err.address ?? ''}:${err.port ?? ''}: ${err.code ?? err.message} (set sip.udpPort, sip.tcpPort, sip.tlsPort or stop what uses them)`,
+        `cannot listen for SIP on ${err.address ?? ''}:${err.port ?? ''}: ${err.code ?? err.message} (set sip.listenAddresses, sip.udpPort, sip.tcpPort, sip.tlsPort, sip.wsPort, sip.wssPort or stop what uses them)`,
         { cause: e },
       );
     }
