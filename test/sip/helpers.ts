@@ -42,11 +42,7 @@ export interface RegistrationRow {
 /** Starts a node as the README says, with SIP on free ports, and waits until it is ready. */
 export async function startSipNode(env: Record<string, string> = {}): Promise<SipNode> {
   const dataDir = mkdtempSync(join(tmpdir(), 'traverse-e2e-sip-'));
-  const oamPort = await freePort();
-  const sipPort = await freePort();
-  const tlsPort = await freePort();
-  const wsPort = await freePort();
-  const wssPort = await freePort();
+  const [oamPort, sipPort, tlsPort, wsPort, wssPort] = await freePorts(5);
   const node = runChild('./traverse', ['start'], {
     env: {
       TRAVERSE_NODE__DATA_DIR: dataDir,
