@@ -6,6 +6,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort as tfreePort, httpsGet, runChild, waitFor, type ChildRun } from '@traverse/testing';
 import {
   Attr,
   OutAttribute,
@@ -235,3 +239,86 @@ export const errorCodeOf = (m: StunMessage): number => attributeValue(m, Attr.Er
 export const peer = (address: string, port: number): TransportAddress => ({ family: address.includes(':') ? 6 : 4, address, port });
 
 export { StunMethod };
+
+// ---------------------------------------------------------------- a node started as a user does
+
+export interface TraverseNode {
+  dataDir: string;
+  base: string;
+  ca: string;
+  node: ChildRun;
+  get(path: string): Promise<{ status: number; body: string }>;
+  /** The value of the first metrics line matching, or undefined. */
+  metric(line: RegExp): Promise<number | undefined>;
+  /** Structured log records the node wrote so far (JSON console). */
+  logs(): Array<Record<string, unknown>>;
+  stop(): Promise<number | string>;
+}
+
+/** Starts `./traverse start` with the given environment (O&M and SIP on free ports) and waits until ready. */
+export async function startTraverseNode(env: Record<string, string>): Promise<TraverseNode> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'traverse-e2e-turn-'));
+  const oam = await tfreePort();
+  const sip = await tfreePort();
+  const node = runChild('./traverse', ['start'], {
+    env: {
+      TRAVERSE_NODE__DATA_DIR: dataDir,
+      TRAVERSE_OAM__PORT: String(oam),
+      TRAVERSE_SIP__UDP_PORT: String(sip),
+      TRAVERSE_SIP__TCP_PORT: String(sip),
+      TRAVERSE_SIP__TLS_PORT: String(await tfreePort()),
+      TRAVERSE_SIP__WS_PORT: '0',
+      TRAVERSE_SIP__WSS_PORT: '0',
+      TRAVERSE_LOG__CONSOLE: 'json',
+      TRAVERSE_LOG__LEVEL: 'fine',
+      ...env,
+    },
+  });
+  const alive = () => {
+    if (node.child.exitCode !== null) throw new Error(`node exited ${node.child.exitCode}: ${node.stderr()}${node.stdout().slice(-3000)}`);
+  };
+  const certPath = join(dataDir, 'certs', 'oam-cert.pem');
+  await waitFor('the O&M certificate', () => (alive(), existsSync(certPath) ? true : undefined), 90_000);
+  const ca = readFileSync(certPath, 'utf8');
+  const base = `https://127.0.0.1:${oam}`;
+  await waitFor(
+    'readiness',
+    async () => {
+      alive();
+      const r = await httpsGet(`${base}/health/ready`, ca);
+      return r.status === 200 ? r : undefined;
+    },
+    90_000,
+    200,
+  );
+  return {
+    dataDir,
+    base,
+    ca,
+    node,
+    get: (path) => httpsGet(`${base}${path}`, ca),
+    async metric(line) {
+      const m = (await httpsGet(`${base}/metrics`, ca)).body.split('\n').find((l) => line.test(l));
+      return m === undefined ? undefined : Number(m.slice(m.lastIndexOf(' ') + 1));
+    },
+    logs: () =>
+      node
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    async stop() {
+      if (node.child.exitCode === null) node.child.kill('SIGTERM');
+      const code = await node.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+/** n distinct free ports on 127.0.0.1 (UDP and TCP). */
+export async function freePorts(n: number): Promise<number[]> {
+  const out = new Set<number>();
+  while (out.size < n) out.add(await tfreePort());
+  return [...out];
+}

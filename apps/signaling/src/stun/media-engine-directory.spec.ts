@@ -1,0 +1,66 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { GeoIpLocator, RegionMap } from '@traverse/geo';
+import { selectMediaEngine, type MediaEngineEntry, type SelectOptions } from './media-engine-directory';
+
+const engine = (name: string, region = '', source: MediaEngineEntry['source'] = 'cluster', turn = { udp: 3560, tcp: 3560, tls: 5349 }): MediaEngineEntry => ({
+  name,
+  address: `192.0.2.${name.length}`,
+  node: `node-${name}`,
+  region,
+  turn,
+  source,
+});
+
+const geo = new GeoIpLocator();
+const options = (o: Partial<SelectOptions> = {}): SelectOptions => ({
+  redirectByLocation: true,
+  regions: new RegionMap([
+    { region: 'US-CA', target: 'me-sfo' },
+    { region: 'US', target: 'me-nyc' },
+  ]),
+  defaultName: '',
+  geo,
+  ...o,
+});
+
+// Real public addresses, located from geoip-lite's shipped data (no network).
+describe('selectMediaEngine (TURN redirect by client location)', () => {
+  const engines = [engine('me-local', '', 'local'), engine('me-nyc'), engine('me-sfo'), engine('me-fra', 'DE'), engine('me-lon', 'GB-ENG')];
+
+  it('sends a client to the engine turn.regions names for its country', () => {
+    const s = selectMediaEngine(engines, '8.8.8.8', 'udp', options());
+    assert.equal(s?.engine.name, 'me-nyc');
+    assert.equal(s?.reason, 'region');
+    assert.equal(s?.location?.country, 'US');
+  });
+
+  it('falls back to an engine announcing the client country or country-region', () => {
+    assert.equal(selectMediaEngine(engines, '193.99.144.80', 'udp', options())?.engine.name, 'me-fra');
+    assert.equal(selectMediaEngine(engines, '81.2.69.142', 'tcp', options())?.engine.name, 'me-lon');
+    assert.equal(selectMediaEngine(engines, '::ffff:81.2.69.142', 'tls', options())?.engine.name, 'me-lon');
+  });
+
+  it('sends loopback, private and unlocated clients to the default engine (the local one, or turn.defaultMediaEngine)', () => {
+    for (const ip of ['127.0.0.1', '10.1.2.3', '192.168.0.7', '::1', '1.1.1.1'])
+      assert.deepEqual([ip, selectMediaEngine(engines, ip, 'udp', options())?.engine.name, selectMediaEngine(engines, ip, 'udp', options())?.reason], [ip, 'me-local', 'default']);
+    assert.equal(selectMediaEngine(engines, '127.0.0.1', 'udp', options({ defaultName: 'me-fra' }))?.engine.name, 'me-fra');
+    assert.equal(selectMediaEngine(engines.slice(1), '127.0.0.1', 'udp', options())?.engine.name, 'me-fra', 'first by name without a local engine');
+  });
+
+  it('ignores the location when redirect by location is off', () => {
+    assert.equal(selectMediaEngine(engines, '8.8.8.8', 'udp', options({ redirectByLocation: false }))?.engine.name, 'me-local');
+  });
+
+  it('only counts engines that offer the transport, and answers undefined when none does', () => {
+    const noTls = [engine('me-local', '', 'local', { udp: 3560, tcp: 3560, tls: 0 }), engine('me-nyc', '', 'cluster', { udp: 3560, tcp: 3560, tls: 0 }), engine('me-b')];
+    assert.equal(selectMediaEngine(noTls, '8.8.8.8', 'tls', options())?.engine.name, 'me-b');
+    assert.equal(selectMediaEngine(noTls.slice(0, 2), '8.8.8.8', 'tls', options()), undefined);
+    assert.equal(selectMediaEngine([], '8.8.8.8', 'udp', options()), undefined);
+  });
+
+  it('skips a region entry whose engine is not available', () => {
+    const s = selectMediaEngine([engine('me-local', '', 'local'), engine('me-sfo')], '8.8.8.8', 'udp', options());
+    assert.equal(s?.engine.name, 'me-local');
+  });
+});
