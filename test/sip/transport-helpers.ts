@@ -1,0 +1,86 @@
+// Helpers of the transport and NAT end-to-end suites: SIPp against any address of the node
+// (IPv4 or IPv6, as SIPp's own -i address), run in the background while the test acts on the node.
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, repoRoot, runChild, type ChildRun } from '@traverse/testing';
+import type { SipNode } from './helpers';
+
+export interface SippOptions {
+  /** SIPp's own address (-i): 127.0.0.1 or ::1. */
+  localIp?: string;
+  /** The node's address SIPp sends to; default the same family's loopback. */
+  remoteIp?: string;
+  /** Port of the node; default the node's UDP/TCP port. */
+  remotePort?: number;
+  transport?: 'u1' | 't1';
+  user: string;
+  password?: string;
+  keys?: Record<string, string | number>;
+  /** Calls to run (default 1). */
+  calls?: number;
+  /** SIPp -timeout (default 30s). */
+  timeout?: string;
+  /** The local port SIPp binds (default a free one). */
+  port?: number;
+}
+
+export interface SippProcess {
+  port: number;
+  run: ChildRun;
+  /** Resolves when SIPp exits: its code and a log for assertion messages. */
+  done: Promise<{ code: number | string; log: string }>;
+}
+
+/** Starts SIPp with a scenario of test/sip/scenarios against the node; does not wait for it. */
+export async function startSipp(node: SipNode, scenario: string, o: SippOptions): Promise<SippProcess> {
+  const local = o.localIp ?? '127.0.0.1';
+  const v6 = local.includes(':');
+  const remote = o.remoteIp ?? (v6 ? '::1' : '127.0.0.1');
+  const port = o.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-sipp-'));
+  const errors = join(dir, 'errors.log');
+  const messages = join(dir, 'messages.log');
+  const args = [
+    `${remote.includes(':') ? `[${remote}]` : remote}:${o.remotePort ?? node.sipPort}`,
+    '-sf',
+    join(repoRoot(), 'test', 'sip', 'scenarios', scenario),
+    '-t',
+    o.transport ?? 'u1',
+    '-s',
+    o.user,
+    '-ap',
+    o.password ?? 'password',
+    '-i',
+    local,
+    '-p',
+    String(port),
+    '-m',
+    String(o.calls ?? 1),
+    '-nostdin',
+    '-timeout',
+    o.timeout ?? '30s',
+    '-timeout_error',
+    '-trace_err',
+    '-error_file',
+    errors,
+    '-trace_msg',
+    '-message_file',
+    messages,
+    ...Object.entries(o.keys ?? {}).flatMap(([k, v]) => ['-key', k, String(v)]),
+  ];
+  const run = runChild('sipp', args, { cwd: dir });
+  const done = run.exited.then((code) => {
+    const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
+    const log = `sipp ${args.join(' ')}\nexit ${code}\n${run.stderr()}\n${read(errors)}\n${read(messages).slice(-8000)}`;
+    rmSync(dir, { recursive: true, force: true });
+    return { code, log };
+  });
+  return { port, run, done };
+}
+
+/** Runs SIPp to its end. */
+export async function runSipp(node: SipNode, scenario: string, o: SippOptions): Promise<{ code: number | string; log: string; port: number }> {
+  const p = await startSipp(node, scenario, o);
+  return { ...(await p.done), port: p.port };
+}

@@ -1,0 +1,90 @@
+// The SIP transports of a node started with ./traverse start, on IPv4 and IPv6 loopback:
+// SIPp registers over UDP and TCP on ::1 (Via and Contact with brackets), a WebSocket client
+// over [::1], and the listeners follow sip.listenAddresses.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import dgram from 'node:dgram';
+import { createRequest, parseMessage } from '@traverse/sip';
+import { startSipNode, type SipNode } from './helpers';
+import { runSipp } from './transport-helpers';
+import { WsSipClient } from './ws-client';
+
+const DOMAIN = 'example.com';
+
+describe('SIP transports of a node on IPv4 and IPv6 (sip.listenAddresses 127.0.0.1 and ::1)', () => {
+  let n: SipNode;
+  let password: string;
+
+  before(async () => {
+    n = await startSipNode({ TRAVERSE_REGISTRAR__DOMAINS: DOMAIN, TRAVERSE_SIP__LISTEN_ADDRESSES: '127.0.0.1,::1' });
+    password = readFileSync(join(n.dataDir, 'secrets', 'fixed-password'), 'utf8').trim();
+  });
+
+  after(async () => {
+    if (n) await n.stop();
+  });
+
+  it('listens on exactly the configured addresses', () => {
+    const started = n.node.stdout().split('\n').find((l) => l.includes('"SIP started"'));
+    assert.ok(started, 'the start line is logged');
+    const listeners = (JSON.parse(started) as { listeners: string[] }).listeners;
+    for (const t of ['UDP', 'TCP', 'TLS', 'WS', 'WSS']) {
+      assert.ok(listeners.some((l) => l.startsWith(`${t} 127.0.0.1:`)), `${t} on 127.0.0.1 in ${listeners.join(', ')}`);
+      assert.ok(listeners.some((l) => l.startsWith(`${t} [::1]:`)), `${t} on [::1] in ${listeners.join(', ')}`);
+    }
+    assert.equal(listeners.length, 10);
+  });
+
+  it('registers over UDP on IPv6 with SIPp, the contact and public address in brackets', async () => {
+    const r = await runSipp(n, 'register-auth.xml', { localIp: '::1', user: 'alice6', password, keys: { domain: DOMAIN, expires: 300 } });
+    assert.equal(r.code, 0, r.log);
+    const rows = await n.registrations(`sip:alice6@${DOMAIN}`);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].transport, 'UDP');
+    assert.equal(rows[0].contact, `sip:alice6@[::1]:${r.port};transport=UDP`);
+    assert.equal(rows[0].publicAddress, `[::1]:${r.port}`);
+    const via = r.log.split('\n').filter((l) => l.startsWith('Via: SIP/2.0/UDP [::1]:') && l.includes('received='));
+    assert.ok(via.length > 0, 'the responses carry received');
+    assert.match(via[0], new RegExp(`;received=::1(;|\\r|$)`));
+    assert.match(via[0], new RegExp(`;rport=${r.port}(;|\\r|$)`));
+  });
+
+  it('registers over TCP on IPv6 with SIPp', async () => {
+    const r = await runSipp(n, 'register-auth.xml', { localIp: '::1', transport: 't1', user: 'bob6', password, keys: { domain: DOMAIN, expires: 300 } });
+    assert.equal(r.code, 0, r.log);
+    const rows = await n.registrations(`sip:bob6@${DOMAIN}`);
+    assert.equal(rows[0]?.transport, 'TCP');
+    assert.match(rows[0].publicAddress, /^\[::1\]:\d+$/);
+  });
+
+  it('registers a WebSocket client over [::1]', async () => {
+    const c = await WsSipClient.connect(`ws://[::1]:${n.wsPort}/`, { user: 'carol6', domain: DOMAIN });
+    try {
+      assert.equal((await c.register(password)).status, 200);
+      const rows = await n.registrations(`sip:carol6@${DOMAIN}`);
+      assert.equal(rows[0]?.transport, 'WS');
+      assert.match(rows[0].publicAddress, /^\[::1\]:\d+$/);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('answers a request sent over IPv6 UDP to its source address and port (RFC 3581)', async () => {
+    const s = dgram.createSocket('udp6');
+    await new Promise<void>((r) => s.bind(0, '::1', () => r()));
+    try {
+      const port = s.address().port;
+      const got = new Promise<Buffer>((resolve) => s.once('message', (m) => resolve(m)));
+      const req = createRequest({ method: 'OPTIONS', uri: `sip:[::1]:${n.sipPort}`, from: { uri: 'sip:probe@example.com' }, to: { uri: `sip:[::1]:${n.sipPort}` }, via: { transport: 'UDP', host: '[::1]', port } });
+      s.send(req.toBuffer(), n.sipPort, '::1');
+      const res = parseMessage(await got);
+      assert.ok(res.ok && res.value.kind === 'response', 'a response');
+      assert.equal(res.value.topVia?.rport, port);
+      assert.equal(res.value.topVia?.received, '::1');
+    } finally {
+      s.close();
+    }
+  });
+});
