@@ -15,8 +15,12 @@
  * authentication, register-auth.xml: REGISTER -> 401, REGISTER -> 200); a proxied call
  * (uac_rr.xml -> proxy -> uas_rr.xml: INVITE/180/200/ACK/BYE/200, record-routed).
  *
+ * Each server first takes an unmeasured warm-up load (Node's JIT needs about 20000 requests to reach
+ * its steady state; Kamailio gets the same), then RUNS measured loads, interleaved between servers.
+ *
  * Environment: SIP_BENCH_RUNS (3), SIP_BENCH_REGISTERS per run (10000), SIP_BENCH_REGISTER_RATE
- * per second (1000), SIP_BENCH_CALLS per run (3000), SIP_BENCH_CALL_RATE (300),
+ * per second (1000), SIP_BENCH_WARMUP registrations (20000), SIP_BENCH_CALLS per run (3000),
+ * SIP_BENCH_CALL_RATE (300), SIP_BENCH_CALL_WARMUP calls (3000),
  * SIP_BENCH_ONLY (register | call), SIP_BENCH_PROFILE=<dir> (traverse nodes run with --cpu-prof
  * into that folder).
  * Kamailio and SIPp are installed from Debian when missing (kamailio, sip-tester).
@@ -36,7 +40,9 @@ const env = (k: string, d: number) => {
 const RUNS = env('SIP_BENCH_RUNS', 3);
 const REGISTERS = env('SIP_BENCH_REGISTERS', 10000);
 const REGISTER_RATE = env('SIP_BENCH_REGISTER_RATE', 1000);
+const WARMUP = env('SIP_BENCH_WARMUP', 20000);
 const CALLS = env('SIP_BENCH_CALLS', 3000);
+const CALL_WARMUP = env('SIP_BENCH_CALL_WARMUP', 3000);
 const CALL_RATE = env('SIP_BENCH_CALL_RATE', 300);
 const ONLY = process.env.SIP_BENCH_ONLY ?? '';
 const PROFILE_DIR = process.env.SIP_BENCH_PROFILE ? resolve(process.env.SIP_BENCH_PROFILE) : undefined;
@@ -371,7 +377,7 @@ function ratioRow(label: string, ours: Sample[], anchor: Sample[]): string {
 
 async function registerBench(kamailio: string | undefined): Promise<void> {
   console.log(
-    `\nREGISTER: ${REGISTERS} registrations per run at ${REGISTER_RATE}/s, ${RUNS} runs; CPU of the server's processes per successful registration` +
+    `\nREGISTER: ${REGISTERS} registrations per run at ${REGISTER_RATE}/s, ${RUNS} runs after ${WARMUP} to warm up; CPU of the server's processes per successful registration` +
       `\n(with digest authentication a registration is REGISTER -> 401, REGISTER -> 200)`,
   );
   const servers: Array<{ key: string; label: string; server: Server; scenario: string; extra?: string[] }> = [];
@@ -393,7 +399,7 @@ async function registerBench(kamailio: string | undefined): Promise<void> {
     const idle = await idleCpu(servers.map((s) => s.server));
     console.log(`idle CPU, ms per second: ${servers.map((s, i) => `${s.server.name} ${idle[i].toFixed(1)}`).join(', ')}`);
     // warm up (JIT, allocations), not measured
-    for (const s of servers) await sippRun(s.server.port, s.scenario, { rate: REGISTER_RATE, calls: Math.min(3000, REGISTERS), extra: s.extra });
+    for (const s of servers) await sippRun(s.server.port, s.scenario, { rate: REGISTER_RATE, calls: WARMUP, extra: s.extra });
     const samples = new Map<string, Sample[]>(servers.map((s) => [s.key, []]));
     for (let run = 0; run < RUNS; run++) {
       for (const s of servers) {
@@ -412,7 +418,7 @@ async function registerBench(kamailio: string | undefined): Promise<void> {
 }
 
 async function callBench(kamailio: string | undefined): Promise<void> {
-  console.log(`\nproxied call: ${CALLS} calls per run at ${CALL_RATE}/s, ${RUNS} runs; INVITE/180/200/ACK/BYE/200 record-routed; CPU of the proxy's processes per successful call`);
+  console.log(`\nproxied call: ${CALLS} calls per run at ${CALL_RATE}/s, ${RUNS} runs after ${CALL_WARMUP} to warm up; INVITE/180/200/ACK/BYE/200 record-routed; CPU of the proxy's processes per successful call`);
   const servers: Array<{ key: string; label: string; server: Server }> = [];
   try {
     const ours = await startTraverse('none', 'traverse (proxy)');
@@ -429,7 +435,7 @@ async function callBench(kamailio: string | undefined): Promise<void> {
       try {
         const reg = await sippRun(s.server.port, 'register_uas.xml', { rate: 10, calls: 1, extra: ['-key', 'uas_port', String(uas.port)] });
         if (reg.successful !== 1) throw new Error(`${s.label}: the UAS did not register: ${reg.log}`);
-        await sippRun(s.server.port, 'uac_rr.xml', { rate: CALL_RATE, calls: Math.min(1000, CALLS), extra: ['-s', 'uas'] }); // warm-up
+        await sippRun(s.server.port, 'uac_rr.xml', { rate: CALL_RATE, calls: CALL_WARMUP, extra: ['-s', 'uas'] }); // warm-up
         for (let run = 0; run < RUNS; run++) {
           samples.get(s.key)!.push(await measure(s.server, () => sippRun(s.server.port, 'uac_rr.xml', { rate: CALL_RATE, calls: CALLS, extra: ['-s', 'uas'] })));
         }
