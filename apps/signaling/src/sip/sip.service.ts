@@ -11,6 +11,8 @@ import { Metrics, NODE_CONTEXT, Readiness, type NodeContext } from '@traverse/ru
 import { SipCore } from './sip-core';
 import { SipTransport, type SipTransportEvent } from './transport/sip-transport';
 import { TrustedHosts } from './transport/addresses';
+import { watchTlsCertificate } from './transport/transport-setup';
+import type { CertificateWatcher } from './transport/certificate-watcher';
 import { Registrar, type RegisterOutcome } from './registrar/registrar';
 import { InMemoryLocationService, type LocationService } from './registrar/location-service';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
@@ -31,6 +33,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
   realm = '';
   private listening = false;
   private sweeper: NodeJS.Timeout | undefined;
+  private certificates: CertificateWatcher | undefined;
 
   constructor(
     @Inject(NODE_CONTEXT) private readonly ctx: NodeContext,
@@ -227,6 +230,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       );
     }
     this.listening = true;
+    this.certificates = watchTlsCertificate(config, this.transport, tlog, { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) });
     log.info(
       { listeners: this.transport.listeners.map((l) => `${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`), realm: this.realm, registrar: config.registrar.enabled },
       'SIP started',
@@ -235,6 +239,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     this.listening = false;
+    this.certificates?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
     this.proxy?.stop();
     this.layer?.stop();
