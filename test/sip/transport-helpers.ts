@@ -1,9 +1,11 @@
 // Helpers of the transport and NAT end-to-end suites: SIPp against any address of the node
 // (IPv4 or IPv6, as SIPp's own -i address), run in the background while the test acts on the node.
+import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, repoRoot, runChild, type ChildRun } from '@traverse/testing';
+import { freePort, repoRoot, runChild, waitFor, type ChildRun } from '@traverse/testing';
+import { parseMessage, type SipMessage, type SipResponse } from '@traverse/sip';
 import type { SipNode } from './helpers';
 
 export interface SippOptions {
@@ -23,6 +25,8 @@ export interface SippOptions {
   timeout?: string;
   /** The local port SIPp binds (default a free one). */
   port?: number;
+  /** A user agent server: SIPp waits for requests and names no remote host. */
+  server?: boolean;
 }
 
 export interface SippProcess {
@@ -42,7 +46,7 @@ export async function startSipp(node: SipNode, scenario: string, o: SippOptions)
   const errors = join(dir, 'errors.log');
   const messages = join(dir, 'messages.log');
   const args = [
-    `${remote.includes(':') ? `[${remote}]` : remote}:${o.remotePort ?? node.sipPort}`,
+    ...(o.server ? [] : [`${remote.includes(':') ? `[${remote}]` : remote}:${o.remotePort ?? node.sipPort}`]),
     '-sf',
     join(repoRoot(), 'test', 'sip', 'scenarios', scenario),
     '-t',
@@ -83,4 +87,43 @@ export async function startSipp(node: SipNode, scenario: string, o: SippOptions)
 export async function runSipp(node: SipNode, scenario: string, o: SippOptions): Promise<{ code: number | string; log: string; port: number }> {
   const p = await startSipp(node, scenario, o);
   return { ...(await p.done), port: p.port };
+}
+
+/** A SIP client on a UDP socket: sends requests, collects every message it gets. */
+export class UdpSipClient {
+  readonly got: SipMessage[] = [];
+  private constructor(readonly socket: dgram.Socket) {
+    socket.on('message', (m) => {
+      const p = parseMessage(m);
+      if (p.ok) this.got.push(p.value);
+    });
+  }
+
+  static async open(address = '127.0.0.1'): Promise<UdpSipClient> {
+    const s = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+    await new Promise<void>((r) => s.bind(0, address, () => r()));
+    return new UdpSipClient(s);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  send(msg: SipMessage, port: number, address = '127.0.0.1'): void {
+    this.socket.send(msg.toBuffer(), port, address);
+  }
+
+  /** The first final response to the request with this branch. */
+  async response(branch: string | undefined, ms = 10_000): Promise<SipResponse> {
+    return waitFor(
+      `a final response to ${branch}`,
+      () => this.got.find((m): m is SipResponse => m.kind === 'response' && m.status >= 200 && m.topVia?.branch === branch),
+      ms,
+      20,
+    );
+  }
+
+  close(): void {
+    this.socket.close();
+  }
 }

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
-import { createRequest, parseMessage } from '@traverse/sip';
-import { startSipNode, type SipNode } from './helpers';
-import { runSipp } from './transport-helpers';
+import { createRequest, createResponse, parseMessage } from '@traverse/sip';
+import { freePorts, startSipNode, type SipNode } from './helpers';
+import { UdpSipClient, runSipp, startSipp } from './transport-helpers';
 import { WsSipClient } from './ws-client';
 
 const DOMAIN = 'example.com';
@@ -84,6 +84,89 @@ describe('SIP transports of a node on IPv4 and IPv6 (sip.listenAddresses 127.0.0
       assert.equal(res.value.topVia?.rport, port);
       assert.equal(res.value.topVia?.received, '::1');
     } finally {
+      s.close();
+    }
+  });
+});
+
+describe('a request larger than sip.maxUdpPacketSize goes over TCP (RFC 3261 18.1.1)', () => {
+  let n: SipNode;
+
+  before(async () => {
+    n = await startSipNode({ TRAVERSE_REGISTRAR__DOMAINS: DOMAIN, TRAVERSE_REGISTRAR__SECURITY_LEVEL: 'none', TRAVERSE_SIP__MAX_UDP_PACKET_SIZE: '600' });
+  });
+
+  after(async () => {
+    if (n) await n.stop();
+  });
+
+  it('forwards a large MESSAGE to a contact registered over UDP on a TCP connection, its Via saying TCP (SIPp on TCP checks)', async () => {
+    const [uasPort] = await freePorts(1);
+    // the callee: SIPp listening on TCP, registered over UDP with a contact on that port
+    const uas = await startSipp(n, 'transport-uas-message-tcp.xml', { server: true, transport: 't1', port: uasPort, user: 'bob', timeout: '20s' });
+    const c = await UdpSipClient.open();
+    try {
+      const reg = createRequest({
+        method: 'REGISTER',
+        uri: `sip:${DOMAIN}`,
+        from: { uri: `sip:bob@${DOMAIN}` },
+        to: { uri: `sip:bob@${DOMAIN}` },
+        via: { transport: 'UDP', host: '127.0.0.1', port: c.port },
+        contact: `<sip:bob@127.0.0.1:${uasPort}>`,
+        headers: [['Expires', '300']],
+      });
+      c.send(reg, n.sipPort);
+      assert.equal((await c.response(reg.topVia?.branch)).status, 200);
+      const row = (await n.registrations(`sip:bob@${DOMAIN}`))[0];
+      assert.equal(row?.transport, 'UDP');
+      assert.equal(row.behindNat, false, 'a contact on the source host is reached directly');
+
+      // the caller: a MESSAGE over UDP, larger than 600 bytes once the node adds its headers
+      const msg = createRequest({
+        method: 'MESSAGE',
+        uri: `sip:bob@${DOMAIN}`,
+        from: { uri: `sip:alice@${DOMAIN}` },
+        to: { uri: `sip:bob@${DOMAIN}` },
+        via: { transport: 'UDP', host: '127.0.0.1', port: c.port },
+        body: 'x'.repeat(700),
+        contentType: 'text/plain',
+      });
+      assert.ok(msg.toBuffer().length > 600);
+      c.send(msg, n.sipPort);
+      const res = await c.response(msg.topVia?.branch);
+      assert.equal(res.status, 200);
+      const done = await uas.done;
+      assert.equal(done.code, 0, done.log);
+      assert.match(done.log, /TCP message received \[\d+\] bytes/);
+      assert.match(done.log, /^MESSAGE sip:bob@127\.0\.0\.1:\d+ SIP\/2\.0/m);
+    } finally {
+      c.close();
+      if (uas.run.child.exitCode === null) uas.run.child.kill();
+    }
+  });
+
+  it('keeps a request within the size on UDP', async () => {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const seen: Buffer[] = [];
+    s.on('message', (m) => {
+      seen.push(m);
+      const p = parseMessage(m);
+      if (p.ok && p.value.kind === 'request') s.send(createResponse(p.value, 200).toBuffer(), n.sipPort, '127.0.0.1');
+    });
+    const c = await UdpSipClient.open();
+    try {
+      const reg = createRequest({ method: 'REGISTER', uri: `sip:${DOMAIN}`, from: { uri: `sip:carol@${DOMAIN}` }, to: { uri: `sip:carol@${DOMAIN}` }, via: { transport: 'UDP', host: '127.0.0.1', port: c.port }, contact: `<sip:carol@127.0.0.1:${s.address().port}>`, headers: [['Expires', '300']] });
+      c.send(reg, n.sipPort);
+      assert.equal((await c.response(reg.topVia?.branch)).status, 200);
+      const msg = createRequest({ method: 'MESSAGE', uri: `sip:carol@${DOMAIN}`, from: { uri: `sip:alice@${DOMAIN}` }, to: { uri: `sip:carol@${DOMAIN}` }, via: { transport: 'UDP', host: '127.0.0.1', port: c.port }, body: 'hi', contentType: 'text/plain' });
+      c.send(msg, n.sipPort);
+      assert.equal((await c.response(msg.topVia?.branch)).status, 200);
+      const got = parseMessage(seen[0]);
+      assert.ok(got.ok && got.value.kind === 'request' && got.value.method === 'MESSAGE');
+      assert.equal(got.value.topVia?.transport, 'UDP');
+    } finally {
+      c.close();
       s.close();
     }
   });
