@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { StatusController } from './oam/status.controller';
 import { LoggingController } from './oam/logging.controller';
+import { ClusterController } from './oam/cluster.controller';
 import { SipModule } from './sip/sip.module';
 import { AuthModule } from '@traverse/auth';
 import { StunModule } from './stun/stun.module';
@@ -8,6 +9,6 @@ import { StunModule } from './stun/stun.module';
 /** The signaling role: SIP, STUN, TURN front, tunnel endpoint and the O&M API. */
 @Module({
   imports: [AuthModule, SipModule, StunModule],
-  controllers: [StatusController, LoggingController],
+  controllers: [StatusController, LoggingController, ClusterController],
 })
 export class SignalingModule {}

@@ -209,6 +209,11 @@ export class ClusterNode {
     return this.readyPromise;
   }
   /** Resolves when the read models have caught up after start. */
+  /** Started and caught up with the streams (serving from its read models). */
+  get isLive(): boolean {
+    return this.live && !this.stopped;
+  }
+
   get ready(): Promise<void> {
     return this.readyPromise ?? Promise.reject(new ClusterError('NOT_STARTED', 'cluster node not started'));
   }

@@ -16,3 +16,4 @@ export * from './cluster-node';
 export * from './cluster-location-service';
 export * from './nest/cluster.module';
 export * from './nest/queue.module';
+export * from './nest/node-cluster.module';

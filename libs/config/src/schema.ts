@@ -268,6 +268,10 @@ const clusterSchema = z
     servers: z.array(z.object({ name: z.string().min(1), address: z.string().min(1) }).strict()).default([])
       .describe('Signaling servers of the cluster (name, address).'),
     leaseMs: z.number().int().min(1000).max(600000).default(10000).describe('Master lease time (ms): a new master takes over within it.'),
+    heartbeatMs: z.number().int().min(100).max(60000).default(2000)
+      .describe('Interval of node heartbeats (ms); a node that misses three is shown down in the Servers table.'),
+    shards: z.number().int().min(1).max(1024).default(16)
+      .describe('Number of event stream shards. Fixed for the life of the data: every node of a cluster must use the same value.'),
   })
   .strict();
 

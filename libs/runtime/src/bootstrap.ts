@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfig, type TraverseConfig, type Role } from '@traverse/config';
 import { Logging, NestLogAdapter } from '@traverse/logging';
-import { createRedisClient, startRedisServer, type RedisClient, type RunningRedisServer } from '@traverse/redis';
+import { createRedisClient, startRedisServer, type RedisClient, type RedisConnectionOptions, type RunningRedisServer } from '@traverse/redis';
 import { loadOrCreateCertificate } from './certificates';
 import type { NodeContext } from './node-context';
 import { RuntimeModule } from './runtime.module';
@@ -70,7 +70,7 @@ async function connectRedis(config: TraverseConfig, dataDir: string, nodeName: s
     url = embedded.url;
     log.info({ pid: embedded.pid, socket: embedded.socketPath }, 'embedded redis-server running');
   }
-  const client: RedisClient = createRedisClient({
+  const options: RedisConnectionOptions = {
     mode: config.redis.mode,
     url,
     sentinels: config.redis.sentinels,
@@ -79,7 +79,8 @@ async function connectRedis(config: TraverseConfig, dataDir: string, nodeName: s
     ...(config.redis.username ? { username: config.redis.username } : {}),
     ...(config.redis.password ? { password: config.redis.password } : {}),
     connectionName: `traverse:${nodeName}`,
-  });
+  };
+  const client: RedisClient = createRedisClient(options);
   let lastError = '';
   client.on('error', (e: Error) => {
     if (e.message !== lastError) log.warning({ err: e.message }, 'redis connection problem');
@@ -100,7 +101,7 @@ async function connectRedis(config: TraverseConfig, dataDir: string, nodeName: s
     }
     log.warning({ err: (e as Error).message }, `cannot reach ${where} yet; retrying, the node reports not ready until it answers`);
   }
-  return { client, embedded };
+  return { client, embedded, options };
 }
 
 /**
@@ -149,7 +150,7 @@ export async function startNode(opts: { argv: string[]; env: Record<string, stri
     const clusterSecret = await loadClusterSecret(redis.client, config.redis.keyPrefix);
     const ctx: NodeContext = {
       version, nodeName, roles: config.node.roles, config, dataDir, logging,
-      redis: redis.client, embeddedRedis: redis.embedded, startedAt, oamCertificate, publicCertificate, clusterSecret,
+      redis: redis.client, redisOptions: redis.options, embeddedRedis: redis.embedded, startedAt, oamCertificate, publicCertificate, clusterSecret,
     };
 
     @Module({ imports: [RuntimeModule.forNode(ctx), ...opts.roleModules(config.node.roles, ctx)] })

@@ -1,6 +1,6 @@
 import type { TraverseConfig, Role } from '@traverse/config';
 import type { Logging } from '@traverse/logging';
-import type { RedisClient, RunningRedisServer } from '@traverse/redis';
+import type { RedisClient, RedisConnectionOptions, RunningRedisServer } from '@traverse/redis';
 import type { CertificatePair } from './certificates';
 
 /** What a running node is made of, built before Nest starts and shared with every module. */
@@ -12,6 +12,8 @@ export interface NodeContext {
   readonly dataDir: string;
   readonly logging: Logging;
   readonly redis: RedisClient;
+  /** How to open more connections to the same Redis (features that need their own, e.g. blocking reads). */
+  readonly redisOptions: RedisConnectionOptions;
   /** The private redis-server when redis.mode is embedded. */
   readonly embeddedRedis: RunningRedisServer | undefined;
   readonly startedAt: Date;

@@ -165,6 +165,7 @@ export class ClusterModule {
       exports: [
         ClusterNode,
         LocationService,
+        ClusterLocationService,
         NatBindings,
         CallTable,
         TunnelClients,

@@ -118,6 +118,15 @@ describe('Registrar: authentication', () => {
     assert.equal(bob.status, 403);
   });
 
+  it("refuses with 403 credentials of another user than the AOR's, and accepts user@domain", async () => {
+    const { registrar, location } = setup();
+    const other = await registerWithAuth(registrar, (cseq) => register({ callId: 'c-other', cseq }), SRC, PASSWORD, 'mallory');
+    assert.equal(other.status, 403);
+    assert.equal(location.size, 0);
+    const qualified = await registerWithAuth(registrar, (cseq) => register({ callId: 'c-qualified', cseq }), SRC, PASSWORD, 'alice@EXAMPLE.com');
+    assert.equal(qualified.status, 200);
+  });
+
   it('answers 503 with Retry-After and stores nothing when the provider is unavailable', async () => {
     const { registrar, location } = setup({ credentials: async () => ({ kind: 'unavailable', reason: 'RADIUS server timed out' }) });
     const res = await registerWithAuth(registrar, (cseq) => register({ callId: 'c-down', cseq }));

@@ -249,7 +249,14 @@ export class Registrar {
       const secret: DigestSecret | undefined = cred.kind === 'password' ? { password: cred.password } : cred.kind === 'ha1' ? { ha1: { MD5: cred.ha1 } } : undefined;
       r = auth.verify(found.value, { method: req.method, now, clientAddress: source.address, body: req.body }, secret);
     }
-    if (r.ok) return undefined;
+    if (r.ok) {
+      // the credentials must be the AOR's own (user, or user@domain): a user may not register another's address
+      const to = req.to.uri;
+      const user = to.kind === 'sip' ? (to.user ?? '') : '';
+      const name = found.ok ? found.value.username : '';
+      if (name === user || (to.kind === 'sip' && name.toLowerCase() === `${user}@${to.host}`.toLowerCase())) return undefined;
+      return this.reply(req, 403, `authenticated as ${name.slice(0, 64)}, not as the user of ${aor}`, { reason: 'Authentication User Does Not Match', aor });
+    }
     switch (r.error.code) {
       case 'malformed':
         return this.reply(req, 400, `bad credentials: ${r.error.reason}`, { reason: 'Bad Authorization Header', aor });
