@@ -19,6 +19,8 @@ import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/
 import { SIP_TARGET_RESOLVER, type SipTargetResolver } from './dns';
 import { attachProxy, createProxy } from './proxy/proxy-setup';
 import type { SipProxy } from './proxy/proxy';
+import type { CallRecorder, CallTracker } from './calls/call-tracker';
+import { CALL_RECORDER, createCallTracker } from './calls/calls-setup';
 
 export const LOCATION_SERVICE = Symbol.for('traverse.LocationService');
 
@@ -29,6 +31,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
   core: SipCore | undefined;
   registrar: Registrar | undefined;
   proxy: SipProxy | undefined;
+  calls: CallTracker | undefined;
   /** The digest realm REGISTER is challenged with. */
   realm = '';
   private listening = false;
@@ -42,6 +45,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     @Inject(LOCATION_SERVICE) readonly location: LocationService,
     @Inject(AUTHENTICATION_PROVIDER) private readonly auth: AuthenticationProvider,
     @Inject(SIP_TARGET_RESOLVER) private readonly resolver: SipTargetResolver,
+    @Inject(CALL_RECORDER) private readonly callRecorder: CallRecorder,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -191,6 +195,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       onMessage: (m, s) => this.core!.handle(m, s),
       onEvent,
     });
+    this.calls = createCallTracker(this.ctx, this.metrics, this.callRecorder, this.layer.scheduler, this.layer.timers.t1);
     const proxy = createProxy({
       ctx: this.ctx,
       metrics: this.metrics,
@@ -202,6 +207,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       authenticator,
       trusted,
       auth: this.auth,
+      calls: this.calls,
       answerOptions: (tx) => this.core!.answerOptions(tx),
     });
     this.proxy = proxy;
@@ -242,6 +248,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     this.certificates?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
     this.proxy?.stop();
+    this.calls?.stop();
     this.layer?.stop();
     await this.transport?.stop();
   }
