@@ -62,10 +62,20 @@ export interface NatBindingData {
   privateAddress?: string;
   node: string;
   expiresAt: number;
+  /** Contact URI of the registration. */
+  contact?: string;
+  /** Whether calls of the client need the media relay. */
+  relay?: boolean;
+  /** First registered, ms since the epoch. */
+  registeredAt?: number;
+  /** Last registration, ms since the epoch. */
+  lastSeen?: number;
+  /** Seconds between the client's last two registrations (its re-registration rate). */
+  rate?: number;
 }
 const byId = { aggregate: (d: { id: string }) => d.id };
 export const NatBindingCreated = defineEvent<NatBindingData>('nat.binding-created', 1, byId);
-export const NatBindingRefreshed = defineEvent<{ id: string; expiresAt: number }>('nat.binding-refreshed', 1, byId);
+export const NatBindingRefreshed = defineEvent<{ id: string; expiresAt: number; lastSeen?: number; rate?: number }>('nat.binding-refreshed', 1, byId);
 export const NatBindingReleased = defineEvent<{ id: string; reason: string }>('nat.binding-released', 1, byId);
 
 // ---------------------------------------------------------------- calls

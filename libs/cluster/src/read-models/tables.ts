@@ -14,7 +14,8 @@ export class NatBindings extends ShardedMapModel<NatBindingData> {
     if (e.type === 'nat.binding-created') m.set(d.id, e.data as NatBindingData);
     else if (e.type === 'nat.binding-refreshed') {
       const b = m.get(d.id);
-      if (b) m.set(d.id, { ...b, expiresAt: (e.data as { expiresAt: number }).expiresAt });
+      const r = e.data as { expiresAt: number; lastSeen?: number; rate?: number };
+      if (b) m.set(d.id, { ...b, expiresAt: r.expiresAt, ...(r.lastSeen !== undefined ? { lastSeen: r.lastSeen } : {}), ...(r.rate !== undefined ? { rate: r.rate } : {}) });
     } else m.delete(d.id);
   }
   get(id: string): NatBindingData | undefined {
