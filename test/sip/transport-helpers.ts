@@ -27,6 +27,8 @@ export interface SippOptions {
   port?: number;
   /** A user agent server: SIPp waits for requests and names no remote host. */
   server?: boolean;
+  /** More SIPp arguments (e.g. -aa, -d). */
+  extraArgs?: string[];
 }
 
 export interface SippProcess {
@@ -72,6 +74,7 @@ export async function startSipp(node: SipNode, scenario: string, o: SippOptions)
     '-message_file',
     messages,
     ...Object.entries(o.keys ?? {}).flatMap(([k, v]) => ['-key', k, String(v)]),
+    ...(o.extraArgs ?? []),
   ];
   const run = runChild('sipp', args, { cwd: dir });
   const done = run.exited.then((code) => {

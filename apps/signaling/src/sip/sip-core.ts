@@ -13,7 +13,7 @@ import {
   type SipResponse,
   type TransactionLayer,
 } from '@traverse/sip';
-import { behindNat } from './transport/addresses';
+import { detectNat, type NatVerdict } from './nat/nat-detection';
 import type { SipSource, SipTransport } from './transport/sip-transport';
 import type { RegisterOutcome, Registrar } from './registrar/registrar';
 
@@ -29,7 +29,8 @@ export interface SipCoreOptions {
   layer: TransactionLayer;
   registrar?: Registrar;
   log?: SipCoreLog;
-  onRegister?: (outcome: RegisterOutcome, source: SipSource) => void;
+  /** A REGISTER was answered; `nat` says whether its client is behind NAT (and why). */
+  onRegister?: (outcome: RegisterOutcome, source: SipSource, nat: NatVerdict) => void;
   /** An ACK that matched no transaction (an ACK for a 2xx), for the proxy. */
   onStrayAck?: (ack: SipRequest, source: SipSource) => void;
   /** A response that matched no client transaction. */
@@ -106,11 +107,11 @@ export class SipCore {
   }
 
   private register(registrar: Registrar, req: SipRequest, tx: ServerTransaction, source: SipSource): void {
-    const nat = behindNat(req, source.address, source.port);
-    registrar.register(req, { transport: source.transport, address: source.address, port: source.port, flow: source.flow, behindNat: nat }).then(
+    const nat = detectNat(req, source);
+    registrar.register(req, { transport: source.transport, address: source.address, port: source.port, flow: source.flow, behindNat: nat.behindNat }).then(
       (outcome) => {
         tx.respond(outcome.response);
-        this.opts.onRegister?.(outcome, source);
+        this.opts.onRegister?.(outcome, source, nat);
       },
       (e: unknown) => {
         this.opts.log?.warning({ callId: req.callId, err: (e as Error).message }, 'REGISTER failed');

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { RegistrationsController } from './registrations.controller';
+import { ProxyRegistrationsController } from './nat/proxy-registrations.controller';
 import { ClusterLocationService, ClusterNode } from '@traverse/cluster';
 import { NODE_CONTEXT, type NodeContext } from '@traverse/runtime';
 import { LOCATION_SERVICE, SipService } from './sip.service';
@@ -22,7 +23,7 @@ const callRecorderProvider = {
  * read from every node's in-memory read model, expired exactly once by the master.
  */
 @Module({
-  controllers: [RegistrationsController, CallsController],
+  controllers: [RegistrationsController, ProxyRegistrationsController, CallsController],
   providers: [{ provide: LOCATION_SERVICE, useExisting: ClusterLocationService }, SipService, sipTargetResolverProvider, callRecorderProvider],
   exports: [SipService, LOCATION_SERVICE],
 })

@@ -3,7 +3,8 @@
  * the transaction layer, the registrar over the location service, their logs (groups transport,
  * transaction, registrar, sip) and metrics, and the 'sip-listeners' readiness check.
  */
-import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ClusterNode } from '@traverse/cluster';
 import { createHmac } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
 import { DigestAuthenticator, TransactionLayer } from '@traverse/sip';
@@ -12,6 +13,8 @@ import { SipCore } from './sip-core';
 import { SipTransport, type SipTransportEvent } from './transport/sip-transport';
 import { TrustedHosts } from './transport/addresses';
 import { watchTlsCertificate } from './transport/transport-setup';
+import { createNatKeeper } from './nat/nat-setup';
+import type { NatKeeper } from './nat/nat-keeper';
 import type { CertificateWatcher } from './transport/certificate-watcher';
 import { Registrar, type RegisterOutcome } from './registrar/registrar';
 import { InMemoryLocationService, type LocationService } from './registrar/location-service';
@@ -37,6 +40,8 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
   private listening = false;
   private sweeper: NodeJS.Timeout | undefined;
   private certificates: CertificateWatcher | undefined;
+  /** Clients registered from behind NAT, kept open with keep-alives (the Proxy Registrations table). */
+  nat: NatKeeper | undefined;
 
   constructor(
     @Inject(NODE_CONTEXT) private readonly ctx: NodeContext,
@@ -46,7 +51,12 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     @Inject(AUTHENTICATION_PROVIDER) private readonly auth: AuthenticationProvider,
     @Inject(SIP_TARGET_RESOLVER) private readonly resolver: SipTargetResolver,
     @Inject(CALL_RECORDER) private readonly callRecorder: CallRecorder,
+    @Optional() private readonly cluster?: ClusterNode,
   ) {}
+
+  get nodeName(): string {
+    return this.ctx.nodeName;
+  }
 
   async onModuleInit(): Promise<void> {
     const { config, logging } = this.ctx;
@@ -161,6 +171,15 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
         case 'keepalive':
           keepalives.inc({ transport: e.transport, kind: e.kind });
           break;
+        case 'pong':
+          this.nat?.pong(e.flow);
+          break;
+        case 'transport-switched':
+          tlog.fine({ from: e.from, to: e.to, bytes: e.bytes, target: `${e.target.address}:${e.target.port}` }, 'request larger than sip.maxUdpPacketSize sent over TCP');
+          break;
+        case 'websocket-refused':
+          tlog.fine({ transport: e.transport, from: `${e.from.address}:${e.from.port}`, reason: e.reason }, 'WebSocket handshake refused');
+          break;
         case 'listening':
           tlog.info({ transport: e.transport, address: e.local.address, port: e.local.port }, 'SIP listening');
           break;
@@ -219,13 +238,15 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       onStrayAck: (ack) => proxy.ack(ack),
       onStrayResponse: (res) => proxy.strayResponse(res),
       onCancel: (invite) => proxy.cancel(invite),
-      onRegister: (o: RegisterOutcome, s) => {
+      onRegister: (o: RegisterOutcome, s, nat) => {
+        this.nat?.registered(o.bindings, o.response, s, nat);
         registerResponses.inc({ status: String(o.response.status) });
         const level = o.response.status === 401 ? 'finer' : 'fine';
         rlog[level]({ aor: o.aor, status: o.response.status, detail: o.detail, from: `${s.transport} ${s.address}:${s.port}` }, 'REGISTER');
       },
     });
     attachProxy(this.core, proxy);
+    this.nat = createNatKeeper({ config, nodeName: this.ctx.nodeName, log: logging.group('nat'), metrics: this.metrics, transport: this.transport, layer: this.layer, location: this.location, ...(this.cluster ? { cluster: this.cluster } : {}) });
     try {
       await this.transport.start();
     } catch (e) {
@@ -246,6 +267,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.listening = false;
     this.certificates?.stop();
+    this.nat?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
     this.proxy?.stop();
     this.calls?.stop();
