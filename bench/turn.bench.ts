@@ -1,7 +1,10 @@
 /**
- * TURN / STUN benchmark (not a test): codec throughput, and the relay's CPU per packet measured in
- * the server process for traverse's TurnServer and, as the anchor, coturn's turnserver under the
- * same load on loopback. Run: node dist/bench/turn.bench.js [packets]
+ * TURN / STUN benchmark (not a test): codec throughput; then, for traverse's TURN server (the media
+ * engine's TurnServer, configured as the node runs it) and, as the anchor, coturn's turnserver under
+ * the same load on loopback in the same run: allocations per second (and server CPU per allocation),
+ * and server CPU per relayed packet (ChannelData both ways through several allocations, paced).
+ * Run: node dist/bench/turn.bench.js [packets] [allocations]. Env TURN_BENCH_PROF=DIR: CPU profiles of our server's
+ * relay and allocation phases (DIR/relay.cpuprofile, DIR/alloc.cpuprofile).
  */
 import { fork, spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -23,7 +26,9 @@ import {
   verifyFingerprint,
   verifyIntegrity,
 } from '@traverse/stun';
-import { TurnServer } from '../apps/media-engine/src/turn/turn-server';
+import { TURN_RELAY_SOCKET_BUFFER, TURN_SOCKET_BUFFER, TurnServer } from '../apps/media-engine/src/turn/turn-server';
+import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
 
 const SAMPLE = Buffer.from(
   '000100582112a442b7e7a701bc34d686fa87dfae802200105354554e207465737420636c69656e74002400046e0001ff80290008932ff9b151263b36000600096576746a3a68367659202020000800149aeaa70cbfd8cb56781ef2b5b2d3f249c1b571a280280004e57a3bcf',
@@ -73,33 +78,51 @@ function codecBench(): void {
   opsPerSecond('decode ChannelData', () => decodeChannelData(cd));
 }
 
-// ------------------------------------------------------------------ relay load
+// ------------------------------------------------------------------ load
 
 interface Target {
   port: number;
   cpuMs: () => Promise<number>;
   stop: () => Promise<void>;
+  /** Starts (name) or stops and writes (undefined) a CPU profile of the server, where supported. */
+  profile?: (name: string | undefined) => Promise<void>;
 }
 
-async function request(
-  sock: dgram.Socket,
-  port: number,
-  method: number,
-  attrs: Parameters<typeof encodeMessage>[1],
-  auth?: { key: Buffer; realm: string; nonce: string; user: string },
-): Promise<StunMessage> {
+interface Auth {
+  key: Buffer;
+  realm: string;
+  nonce: string;
+  user: string;
+}
+
+async function udpSocket(buffers = false): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  if (buffers) {
+    s.setRecvBufferSize(8 * 1024 * 1024);
+    s.setSendBufferSize(8 * 1024 * 1024);
+  }
+  return s;
+}
+
+async function request(sock: dgram.Socket, port: number, method: number, attrs: Parameters<typeof encodeMessage>[1], auth?: Auth): Promise<StunMessage> {
   const tid = newTransactionId();
   const all = auth
-    ? [
-        ...attrs,
-        { type: Attr.Username, value: auth.user },
-        { type: Attr.Realm, value: auth.realm },
-        { type: Attr.Nonce, value: auth.nonce },
-      ]
+    ? [...attrs, { type: Attr.Username, value: auth.user }, { type: Attr.Realm, value: auth.realm }, { type: Attr.Nonce, value: auth.nonce }]
     : attrs;
   const buf = encodeMessage({ method, cls: StunClass.Request, transactionId: tid }, all, { integrityKey: auth?.key });
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('timeout')), 3000);
+    let tries = 0;
+    const resend = () => {
+      if (++tries > 5) {
+        sock.off('message', on);
+        reject(new Error('timeout'));
+        return;
+      }
+      sock.send(buf, port, '127.0.0.1');
+      t = setTimeout(resend, 500);
+    };
+    let t: NodeJS.Timeout;
     const on = (msg: Buffer) => {
       const d = decodeMessage(msg);
       if (d.ok && Buffer.from(d.value.transactionId).equals(tid)) {
@@ -109,78 +132,128 @@ async function request(
       }
     };
     sock.on('message', on);
-    sock.send(buf, port, '127.0.0.1');
+    resend();
   });
 }
 
-async function relayLoad(target: Target, packets: number): Promise<{ cpuUsPerPacket: number; delivered: number }> {
-  const client = dgram.createSocket('udp4');
-  const sink = dgram.createSocket('udp4');
-  await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
-  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
-  for (const s of [client, sink]) {
-    s.setRecvBufferSize(8 * 1024 * 1024);
-    s.setSendBufferSize(8 * 1024 * 1024);
-  }
-  let delivered = 0;
-  sink.on('message', () => delivered++);
-  const first = await request(client, target.port, StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+/** Allocate with long-term credentials: the 401 round, then the authenticated request. */
+async function allocate(sock: dgram.Socket, port: number): Promise<{ auth: Auth; relayed: { address: string; port: number } }> {
+  const first = await request(sock, port, StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
   const realm = attributeValue(first, Attr.Realm)!;
   const nonce = attributeValue(first, Attr.Nonce)!;
   const auth = { key: longTermKey('bench', realm, 'pw'), realm, nonce, user: 'bench' };
-  const alloc = await request(
-    client,
-    target.port,
-    StunMethod.Allocate,
-    [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }],
-    auth,
+  const r = await request(sock, port, StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }], auth);
+  const relayed = attributeValue(r, Attr.XorRelayedAddress);
+  if (r.cls !== StunClass.SuccessResponse || !relayed) throw new Error(`allocate failed: ${attributeValue(r, Attr.ErrorCode)?.code}`);
+  return { auth, relayed };
+}
+
+/** Allocations per second: `count` fresh clients (one socket each), `concurrency` at a time. */
+async function allocationLoad(target: Target, count: number, concurrency: number): Promise<{ perSecond: number; cpuUsPerAllocation: number; ok: number }> {
+  const sockets = await Promise.all(Array.from({ length: count }, () => udpSocket()));
+  await target.profile?.('alloc');
+  const cpu0 = await target.cpuMs();
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  let ok = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const s = sockets[next++];
+        try {
+          await allocate(s, target.port);
+          ok++;
+        } catch {
+          /* counted as not ok */
+        }
+      }
+    }),
   );
-  if (alloc.cls !== StunClass.SuccessResponse) throw new Error(`allocate failed: ${attributeValue(alloc, Attr.ErrorCode)?.code}`);
-  const peer = { family: 4 as const, address: '127.0.0.1', port: sink.address().port };
-  const cb = await request(
-    client,
-    target.port,
-    StunMethod.ChannelBind,
-    [
-      { type: Attr.ChannelNumber, value: 0x4001 },
-      { type: Attr.XorPeerAddress, value: peer },
-    ],
-    auth,
-  );
-  if (cb.cls !== StunClass.SuccessResponse) throw new Error(`channel bind failed: ${attributeValue(cb, Attr.ErrorCode)?.code}`);
-  const pkt = Buffer.concat([channelDataHeader(0x4001, 160), Buffer.alloc(160, 0x80)]);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu1 = await target.cpuMs();
+  await target.profile?.(undefined);
+  for (const s of sockets) s.close();
+  return { perSecond: ok / seconds, cpuUsPerAllocation: ((cpu1 - cpu0) * 1000) / Math.max(ok, 1), ok };
+}
+
+/**
+ * Relay load: `clients` allocations, each with a channel bound to its own peer; ChannelData from
+ * each client to its peer and datagrams from each peer back to the client's relayed address
+ * (delivered as ChannelData), 160-byte payloads, `packets` in all at about `pps`.
+ */
+async function relayLoad(target: Target, packets: number, clients: number, pps: number): Promise<{ cpuUsPerPacket: number; delivered: number; sent: number }> {
+  const pairs: { client: dgram.Socket; peer: dgram.Socket; relayed: { address: string; port: number } }[] = [];
+  let delivered = 0;
+  for (let i = 0; i < clients; i++) {
+    const client = await udpSocket(true);
+    const peer = await udpSocket(true);
+    const { auth, relayed } = await allocate(client, target.port);
+    const cb = await request(
+      client,
+      target.port,
+      StunMethod.ChannelBind,
+      [
+        { type: Attr.ChannelNumber, value: 0x4001 },
+        { type: Attr.XorPeerAddress, value: { family: 4, address: '127.0.0.1', port: peer.address().port } },
+      ],
+      auth,
+    );
+    if (cb.cls !== StunClass.SuccessResponse) throw new Error(`channel bind failed: ${attributeValue(cb, Attr.ErrorCode)?.code}`);
+    client.on('message', (m) => {
+      if (m[0] === 0x40) delivered++;
+    });
+    peer.on('message', () => delivered++);
+    pairs.push({ client, peer, relayed });
+  }
+  const toPeer = Buffer.concat([channelDataHeader(0x4001, 160), Buffer.alloc(160, 0x80)]);
+  const toClient = Buffer.alloc(160, 0x81);
+  await new Promise((r) => setTimeout(r, 200));
+  await target.profile?.('relay');
   const cpu0 = await target.cpuMs();
   let sent = 0;
+  const tickMs = 5;
+  const perTick = Math.max(2, Math.round((pps * tickMs) / 1000));
   await new Promise<void>((resolve) => {
-    const burst = () => {
-      for (let i = 0; i < 50 && sent < packets; i++, sent++) client.send(pkt, target.port, '127.0.0.1');
-      if (sent < packets) setTimeout(burst, 1);
-      else setTimeout(resolve, 300);
+    let k = 0;
+    const tick = () => {
+      for (let i = 0; i < perTick && sent < packets; i++, sent++, k++) {
+        const p = pairs[(k >> 1) % pairs.length];
+        if (k & 1) p.peer.send(toClient, p.relayed.port, p.relayed.address);
+        else p.client.send(toPeer, target.port, '127.0.0.1');
+      }
+      if (sent < packets) setTimeout(tick, tickMs);
+      else setTimeout(resolve, 500);
     };
-    burst();
+    tick();
   });
   const cpu1 = await target.cpuMs();
-  client.close();
-  sink.close();
-  return { cpuUsPerPacket: ((cpu1 - cpu0) * 1000) / Math.max(delivered, 1), delivered };
+  await target.profile?.(undefined);
+  for (const p of pairs) {
+    p.client.close();
+    p.peer.close();
+  }
+  return { cpuUsPerPacket: ((cpu1 - cpu0) * 1000) / Math.max(delivered, 1), delivered, sent };
 }
 
 function traverseTarget(): Promise<Target> {
+  const prof = process.env.TURN_BENCH_PROF;
   const child = fork(__filename, ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ask = <T>(m: unknown): Promise<T> =>
+    new Promise((r) => {
+      child.once('message', (x: T) => r(x));
+      child.send(m as string);
+    });
   return new Promise((resolve) => {
     child.once('message', (m: { port: number }) => {
       resolve({
         port: m.port,
-        cpuMs: () =>
-          new Promise((r) => {
-            child.once('message', (x: { cpuMs: number }) => r(x.cpuMs));
-            child.send('cpu');
-          }),
+        cpuMs: async () => (await ask<{ cpuMs: number }>('cpu')).cpuMs,
         stop: () =>
           new Promise((r) => {
             child.once('exit', () => r());
-            child.kill();
+            child.send('stop');
           }),
+        ...(prof ? { profile: async (name: string | undefined) => void (await ask({ profile: name ?? null, dir: prof })) } : {}),
       });
     });
   });
@@ -228,43 +301,87 @@ async function coturnTarget(): Promise<Target | undefined> {
   };
 }
 
+async function serve(): Promise<void> {
+  // as the media engine runs it (apps/media-engine/src/media-engine.service.ts), on loopback
+  const s = new TurnServer({
+    listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
+    relayAddresses: { ipv4: '127.0.0.1' },
+    relayPorts: { min: 47000, max: 47999 },
+    realm: 'bench',
+    authenticate: (u, r) => longTermKey(u, r, 'pw'),
+    peerPolicy: { allow: ['127.0.0.1/32'] },
+    limits: { maxPerUser: 100_000, maxTotal: 100_000 },
+    socketBufferBytes: TURN_SOCKET_BUFFER,
+    relaySocketBufferBytes: TURN_RELAY_SOCKET_BUFFER,
+  });
+  await s.start();
+  const session = new Session();
+  session.connect();
+  let profiling: string | undefined;
+  const post = (method: string) => new Promise<unknown>((r) => session.post(method, (_e, res) => r(res)));
+  process.on('message', (m: string | { profile: string | null; dir: string }) => {
+    if (m === 'stop') {
+      void s.stop().then(() => process.exit(0));
+      return;
+    }
+    if (typeof m === 'object') {
+      void (async () => {
+        if (m.profile) {
+          profiling = m.profile;
+          await post('Profiler.enable');
+          await post('Profiler.start');
+        } else if (profiling) {
+          const r = (await post('Profiler.stop')) as { profile: unknown };
+          writeFileSync(`${m.dir}/${profiling}.cpuprofile`, JSON.stringify(r.profile));
+          profiling = undefined;
+        }
+        process.send!({ ok: true });
+      })();
+      return;
+    }
+    const u = process.cpuUsage();
+    process.send!({ cpuMs: (u.user + u.system) / 1000 });
+  });
+  process.send!({ port: s.listeners[0].port });
+}
+
+interface Figures {
+  alloc: { perSecond: number; cpuUsPerAllocation: number; ok: number };
+  relay: { cpuUsPerPacket: number; delivered: number; sent: number };
+}
+
+async function measure(target: Target, packets: number, allocations: number): Promise<Figures> {
+  const relay = await relayLoad(target, packets, 10, 20_000);
+  const alloc = await allocationLoad(target, allocations, 20);
+  await target.stop();
+  return { alloc, relay };
+}
+
 async function main(): Promise<void> {
-  if (process.argv.includes('--server')) {
-    const s = new TurnServer({
-      listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
-      relayAddresses: { ipv4: '127.0.0.1' },
-      relayPorts: { min: 47000, max: 47999 },
-      realm: 'bench',
-      authenticate: async (u, r) => longTermKey(u, r, 'pw'),
-      peerPolicy: { allow: ['127.0.0.1/32'] },
-    });
-    await s.start();
-    process.on('message', () => {
-      const u = process.cpuUsage();
-      process.send!({ cpuMs: (u.user + u.system) / 1000 });
-    });
-    process.send!({ port: s.listeners[0].port });
-    return;
-  }
-  const packets = Number(process.argv[2] ?? 100_000);
+  if (process.argv.includes('--server')) return serve();
+  const packets = Number(process.argv[2] ?? 200_000);
+  const allocations = Number(process.argv[3] ?? 800);
   console.log('codec');
   codecBench();
-  console.log(`\nrelay: ${packets} ChannelData packets of 160 B, client -> TURN -> peer, CPU in the server process`);
-  const t = await traverseTarget();
-  const ours = await relayLoad(t, packets);
-  await t.stop();
-  console.log(`traverse TurnServer   ${ours.cpuUsPerPacket.toFixed(2).padStart(8)} us/packet  (${ours.delivered}/${packets} delivered)`);
+  console.log(`\nrelay: ${packets} packets of 160 B through 10 allocations (ChannelData both ways) at ~20k/s; allocations: ${allocations} clients, 20 at a time`);
+  const ours = await measure(await traverseTarget(), packets, allocations);
   const c = await coturnTarget();
-  if (!c) {
+  const anchor = c ? await measure(c, packets, allocations) : undefined;
+  const row = (name: string, f: Figures) =>
+    console.log(
+      `${name.padEnd(20)} ${f.relay.cpuUsPerPacket.toFixed(2).padStart(7)} us CPU/relayed packet (${f.relay.delivered}/${f.relay.sent} delivered)   ` +
+        `${Math.round(f.alloc.perSecond).toString().padStart(6)} allocations/s, ${f.alloc.cpuUsPerAllocation.toFixed(0).padStart(5)} us CPU/allocation (${f.alloc.ok}/${allocations})`,
+    );
+  row('traverse TurnServer', ours);
+  if (!anchor) {
     console.log('coturn anchor: turnserver not available (Debian package "coturn")');
     return;
   }
-  const anchor = await relayLoad(c, packets);
-  await c.stop();
+  row('coturn turnserver', anchor);
   console.log(
-    `coturn turnserver     ${anchor.cpuUsPerPacket.toFixed(2).padStart(8)} us/packet  (${anchor.delivered}/${packets} delivered)`,
+    `ratio traverse/coturn: CPU per relayed packet ${(ours.relay.cpuUsPerPacket / anchor.relay.cpuUsPerPacket).toFixed(2)} (lower is better), ` +
+      `allocations/s ${(ours.alloc.perSecond / anchor.alloc.perSecond).toFixed(2)} (higher is better), CPU per allocation ${(ours.alloc.cpuUsPerAllocation / anchor.alloc.cpuUsPerAllocation).toFixed(2)}`,
   );
-  console.log(`ratio traverse/coturn ${(ours.cpuUsPerPacket / anchor.cpuUsPerPacket).toFixed(2).padStart(8)}`);
 }
 
 main().catch((e: unknown) => {

@@ -11,7 +11,7 @@ import { createHmac } from 'node:crypto';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
 import { ClusterNode, ClusterRouter, MediaEngineLost, MediaEngineUp, type MediaEngineData } from '@traverse/cluster';
 import { Metrics, NODE_CONTEXT, Readiness, StatusSources, type NodeContext } from '@traverse/runtime';
-import { TurnServer, type AllocationInfo, type TurnEvent, type TurnListenerOptions, type TurnRedirect } from './turn/turn-server';
+import { TURN_RELAY_SOCKET_BUFFER, TURN_SOCKET_BUFFER, TurnServer, type AllocationInfo, type TurnEvent, type TurnListenerOptions, type TurnRedirect } from './turn/turn-server';
 import { turnAuthenticator } from './turn/turn-auth';
 import { StunServer, type StunEndpoint, type StunServerEvent } from '../../signaling/src/stun/stun-server';
 import type { ChangeIpRelay } from '../../signaling/src/stun/change-ip-relay';
@@ -31,8 +31,6 @@ export function turnNonceSecret(clusterSecret: Buffer): Buffer {
   return createHmac('sha256', clusterSecret).update('traverse turn nonce').digest();
 }
 
-/** Socket buffers of TURN listeners and relayed sockets (bytes): bursts of small packets fit. */
-export const TURN_SOCKET_BUFFER = 4 * 1024 * 1024;
 
 export interface AllocationRow extends AllocationInfo {
   engine: string;
@@ -193,6 +191,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       limits: { maxPerUser: t.maxAllocationsPerUser, maxTotal: t.maxAllocations, defaultLifetime: t.defaultLifetime, maxLifetime: t.maxLifetime },
       maxBandwidthBytesPerSecond: (t.maxBandwidthKbps * 1000) / 8,
       socketBufferBytes: TURN_SOCKET_BUFFER,
+      relaySocketBufferBytes: TURN_RELAY_SOCKET_BUFFER,
       software: SOFTWARE,
       onEvent: (e: TurnEvent) => {
         switch (e.type) {

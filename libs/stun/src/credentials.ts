@@ -2,7 +2,8 @@
  * Credentials (RFC 8489 section 9): short-term and long-term keys, PASSWORD-ALGORITHM(S), USERHASH,
  * and stateless nonces with the RFC 8489 security feature set.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { hmac } from './hmac';
 import { PasswordAlgorithm } from './constants';
 import { Result, ok, fail } from './result';
 
@@ -130,7 +131,7 @@ export function createNonce(secret: Buffer, nowMs: number, bindTo: string, featu
   const t = Buffer.allocUnsafe(4);
   t.writeUInt32BE(Math.floor(nowMs / 1000) >>> 0, 0);
   const prefix = features ? NONCE_COOKIE + encodeFeatures(features) : '';
-  const mac = createHmac('sha256', secret).update(prefix, 'utf8').update(t).update(bindTo, 'utf8').digest().subarray(0, 12);
+  const mac = hmac('sha256', secret, prefix, t, bindTo).subarray(0, 12);
   return prefix + Buffer.concat([t, mac]).toString('base64url');
 }
 
@@ -145,7 +146,7 @@ export function checkNonce(secret: Buffer, nonce: string, nowMs: number, bindTo:
   const raw = Buffer.from(body, 'base64url');
   if (raw.length !== 16) return 'invalid';
   const t = raw.subarray(0, 4);
-  const mac = createHmac('sha256', secret).update(prefix, 'utf8').update(t).update(bindTo, 'utf8').digest().subarray(0, 12);
+  const mac = hmac('sha256', secret, prefix, t, bindTo).subarray(0, 12);
   if (!timingSafeEqual(mac, raw.subarray(4))) return 'invalid';
   const age = Math.floor(nowMs / 1000) - t.readUInt32BE(0);
   if (age < -5 || age > maxAgeSeconds) return 'stale';

@@ -2,7 +2,8 @@
  * STUN message framing (RFC 8489 section 5 and 14; RFC 3489 classic messages without the magic cookie),
  * MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hmac } from './hmac';
 import { crc32 } from 'node:zlib';
 import {
   Attr,
@@ -270,7 +271,7 @@ function integrityHmac(raw: Buffer, attrAt: number, alg: 'sha1' | 'sha256', key:
   const head = Buffer.allocUnsafe(4);
   head.writeUInt16BE(raw.readUInt16BE(0), 0);
   head.writeUInt16BE(attrAt + 4 + valueLen - HEADER_LENGTH, 2);
-  return createHmac(alg, key).update(head).update(raw.subarray(4, attrAt)).digest();
+  return hmac(alg, key, head, raw.subarray(4, attrAt));
 }
 function hmacInto(out: Buffer, attrAt: number, alg: 'sha1' | 'sha256', key: Buffer, len: number): void {
   const mac = integrityHmac(out, attrAt, alg, key, len);

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import net from 'node:net';
 import tls from 'node:tls';
 import {
@@ -49,6 +50,11 @@ import {
 } from '@traverse/stun';
 
 export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
+
+/** Socket buffers of TURN listeners and relayed sockets as the media engine sets them (bytes): bursts of small packets fit. */
+export const TURN_SOCKET_BUFFER = 4 * 1024 * 1024;
+/** Buffers of each relayed socket: one allocation's bursts (about 2,000 packets of 200 B), bounded memory per allocation. */
+export const TURN_RELAY_SOCKET_BUFFER = 512 * 1024;
 
 export interface TurnListenerOptions {
   transport: TurnListenerTransport;
@@ -146,6 +152,8 @@ export interface TurnServerOptions {
   connectionBindGrace?: number;
   /** Receive and send buffer size for the listener and relayed UDP sockets (bytes); the OS default when absent. */
   socketBufferBytes?: number;
+  /** Receive and send buffer size of each relayed UDP socket (bytes); the OS default when absent. */
+  relaySocketBufferBytes?: number;
   /** Concurrent TCP/TLS client connections at most (further ones are closed at once). Default 10000. */
   maxConnections?: number;
   /** A TCP/TLS connection that holds no allocation (and is no RFC 6062 data connection) is closed after this many ms. Default 30000. */
@@ -319,7 +327,7 @@ export class TurnServer {
       const id = this.nextListenerId++;
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp') {
-        const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+        const socket = udpSocket(family);
         await new Promise<void>((resolve, reject) => {
           socket.once('error', (e) => reject(listenError(e, l)));
           socket.bind(l.port, l.address, () => {
@@ -329,7 +337,7 @@ export class TurnServer {
         });
         const local: TransportAddress = { family, address: l.address, port: socket.address().port };
         socket.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
-        this.tuneSocket(socket);
+        this.tuneSocket(socket, this.opts.socketBufferBytes);
         socket.on('message', (msg, rinfo) => this.onUdp(id, socket, local, msg, rinfo));
         this.udpListeners.push({ socket, id, local });
       } else {
@@ -1143,7 +1151,7 @@ export class TurnServer {
 
   private async tryBind(family: 4 | 6, address: string, port: number): Promise<dgram.Socket | undefined> {
     if (this.usedPorts.has(port) || port < this.relayMin || port > this.relayMax) return undefined;
-    const s = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+    const s = udpSocket(family);
     const ok = await new Promise<boolean>((resolve) => {
       s.once('error', () => resolve(false));
       s.bind(port, address, () => resolve(true));
@@ -1153,13 +1161,12 @@ export class TurnServer {
       return undefined;
     }
     s.on('error', () => undefined);
-    this.tuneSocket(s);
+    this.tuneSocket(s, this.opts.relaySocketBufferBytes);
     this.usedPorts.add(port);
     return s;
   }
 
-  private tuneSocket(s: dgram.Socket): void {
-    const n = this.opts.socketBufferBytes;
+  private tuneSocket(s: dgram.Socket, n: number | undefined): void {
     if (n === undefined) return;
     try {
       s.setRecvBufferSize(n);
@@ -1263,6 +1270,22 @@ export class TurnServer {
     this.sendToClient(link, b);
     return b;
   }
+}
+
+/**
+ * dgram resolves the destination of every send through its lookup function, by default dns.lookup,
+ * which answers IP literals on the next tick: a closure, a tick and an async hop per relayed packet.
+ * TURN only ever sends to IP literals (peers come as XOR-PEER-ADDRESS, clients as rinfo.address), so
+ * they are answered at once; anything else (a configured host name) still goes to dns.lookup.
+ */
+function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  const v = net.isIP(address);
+  if (v !== 0) callback(null, address, v);
+  else dns.lookup(address, family as number, callback);
+}
+
+export function udpSocket(family: 4 | 6): dgram.Socket {
+  return dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, lookup: literalLookup as never });
 }
 
 function uncork(s: net.Socket): void {

@@ -7,9 +7,9 @@
  * authenticated UDP datagram (HMAC-SHA256 with the media engine's shared secret token, a time
  * window and a replay cache) that the secondary's StunServer accepts on its control socket.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import dgram from 'node:dgram';
-import { TransportAddress, addressBytes, formatIp } from '@traverse/stun';
+import { TransportAddress, addressBytes, formatIp, hmac } from '@traverse/stun';
 
 /** Which of the secondary's two STUN ports sends: 0 = its port one, 1 = its port two. */
 export type SecondaryPort = 0 | 1;
@@ -59,7 +59,7 @@ export function encodeChangeIpDatagram(
   randomBytes(8).copy(head, 12);
   head.writeUInt16BE(to.port, 20);
   head.set(ip, 22);
-  const mac = createHmac('sha256', secret).update(head).update(response).digest().subarray(0, MAC_LEN);
+  const mac = hmac('sha256', secret, head, response).subarray(0, MAC_LEN);
   return Buffer.concat([head, response, mac]);
 }
 
@@ -82,7 +82,7 @@ export function decodeChangeIpDatagram(secret: Buffer, buf: Buffer, nowMs: numbe
   const ipLen = fam === 4 ? 4 : 16;
   const headLen = 22 + ipLen;
   const body = buf.subarray(0, buf.length - MAC_LEN);
-  const mac = createHmac('sha256', secret).update(body).digest().subarray(0, MAC_LEN);
+  const mac = hmac('sha256', secret, body).subarray(0, MAC_LEN);
   if (!timingSafeEqual(mac, buf.subarray(buf.length - MAC_LEN))) return undefined;
   const age = Math.floor(nowMs / 1000) - buf.readUInt32BE(8);
   if (Math.abs(age) > CHANGE_IP_WINDOW_SECONDS) return undefined;
