@@ -18,7 +18,7 @@ describe('hmac', () => {
         const k = Buffer.from(key);
         const ps = parts.map((p) => Buffer.from(p));
         const want = ps.reduce((h, p) => h.update(p), createHmac(alg, k)).digest();
-        assert.deepEqual(hmac(alg as 'sha1' | 'sha256', k, ...ps), want);
+        assert.deepEqual(hmac(alg, k, ...ps), want);
       }),
     );
     const k = randomBytes(64);

@@ -1285,7 +1285,7 @@ function literalLookup(address: string, family: unknown, callback: (err: Error |
 }
 
 export function udpSocket(family: 4 | 6): dgram.Socket {
-  return dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, lookup: literalLookup as never });
+  return dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, lookup: literalLookup });
 }
 
 function uncork(s: net.Socket): void {
