@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { StatusController } from './oam/status.controller';
 import { LoggingController } from './oam/logging.controller';
+import { SipSettingsController } from './oam/sip-settings.controller';
 import { ClusterController } from './oam/cluster.controller';
 import { SipModule } from './sip/sip.module';
 import { AuthModule } from '@traverse/auth';
@@ -9,6 +10,6 @@ import { StunModule } from './stun/stun.module';
 /** The signaling role: SIP, STUN, TURN front, tunnel endpoint and the O&M API. */
 @Module({
   imports: [AuthModule, SipModule, StunModule],
-  controllers: [StatusController, LoggingController, ClusterController],
+  controllers: [StatusController, LoggingController, SipSettingsController, ClusterController],
 })
 export class SignalingModule {}

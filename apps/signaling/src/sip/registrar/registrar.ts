@@ -107,6 +107,11 @@ export class Registrar {
     this.domains = new Set(opts.domains.map((d) => d.toLowerCase()));
   }
 
+  /** Settings changed at run time (the SIP settings API): in force for the next REGISTER. */
+  configure(s: Partial<Pick<RegistrarOptions, 'minExpires' | 'maxExpires' | 'defaultExpires' | 'rejectAcrossNat'>>): void {
+    Object.assign(this.opts, s);
+  }
+
   /** Whether a URI names a local user: local domain (any, when none is configured) or a local number prefix. */
   isLocal(uri: SipUri): boolean {
     if (this.domains.size === 0 || this.domains.has(uri.host.toLowerCase())) return true;
