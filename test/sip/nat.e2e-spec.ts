@@ -109,7 +109,7 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     s.run.child.kill();
   });
 
-  it('keeps a WebSocket client (reachable only over its connection) with OPTIONS on that connection', async () => {
+  it('keeps a WebSocket client (reachable only over its connection) with OPTIONS on that connection, and removes it when the connection closes', async () => {
     const c = await WsSipClient.connect(`ws://127.0.0.1:${n.wsPort}/`, { user: 'carol', domain: DOMAIN });
     try {
       assert.equal((await c.register(password)).status, 200);
@@ -123,6 +123,9 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     } finally {
       c.close();
     }
+    // its connection gone, nothing reaches it: the registration goes with it
+    await waitFor('carol removed', async () => ((await n.registrations(`sip:carol@${DOMAIN}`)).length === 0 ? true : undefined), 10_000, 100);
+    assert.deepEqual(await proxyRegistrations(`sip:carol@${DOMAIN}`), []);
   });
 
   it('releases the proxy registration when the operator unregisters the user', async () => {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequest } from '@traverse/sip';
+import { challengesFromHeaders, computeAuthorization, createRequest, serializeDigestCredentials } from '@traverse/sip';
 import { httpsGet, httpsRequest, waitFor } from '@traverse/testing';
 import { sipp, startSipNode, type SipNode } from './helpers';
 import { UdpSipClient } from './transport-helpers';
@@ -116,5 +116,53 @@ describe('SIP settings API of a node', () => {
     // still registering on the port in force
     const run = await sipp(n, 'register-auth.xml', { user: 'bob', password, keys: { domain: DOMAIN, expires: 300 } });
     assert.equal(run.code, 0, run.log);
+  });
+});
+
+describe('digest algorithms offered from the configuration (sip.digestAlgorithms)', () => {
+  let n: SipNode;
+  let password: string;
+
+  before(async () => {
+    n = await startSipNode({ TRAVERSE_REGISTRAR__DOMAINS: DOMAIN, TRAVERSE_SIP__DIGEST_ALGORITHMS: 'SHA-256,MD5' });
+    password = readFileSync(join(n.dataDir, 'secrets', 'fixed-password'), 'utf8').trim();
+  });
+
+  after(async () => {
+    if (n) await n.stop();
+  });
+
+  it('challenges with every configured algorithm, strongest first, and accepts an answer in SHA-256', async () => {
+    const c = await UdpSipClient.open();
+    try {
+      const register = (cseq: number, auth?: string) =>
+        createRequest({
+          method: 'REGISTER',
+          uri: `sip:${DOMAIN}`,
+          from: { uri: `sip:erin@${DOMAIN}`, tag: 'erin1' },
+          to: { uri: `sip:erin@${DOMAIN}` },
+          callId: 'digest-algorithms-1',
+          cseq,
+          via: { transport: 'UDP', host: '127.0.0.1', port: c.port },
+          contact: `<sip:erin@127.0.0.1:${c.port}>`,
+          headers: [['Expires', '300'], ...(auth ? ([['Authorization', auth]] as Array<[string, string]>) : [])],
+        });
+      const first = register(1);
+      c.send(first, n.sipPort);
+      const challenge = await c.response(first.topVia?.branch);
+      assert.equal(challenge.status, 401);
+      const offered = challengesFromHeaders(challenge.headerValues('www-authenticate'));
+      assert.deepEqual(
+        offered.map((ch) => ch.algorithm),
+        ['SHA-256', 'MD5'],
+      );
+      const creds = computeAuthorization(offered[0], { username: 'erin', password, method: 'REGISTER', uri: `sip:${DOMAIN}` });
+      assert.ok(creds.ok);
+      const second = register(2, serializeDigestCredentials(creds.value));
+      c.send(second, n.sipPort);
+      assert.equal((await c.response(second.topVia?.branch)).status, 200);
+    } finally {
+      c.close();
+    }
   });
 });

@@ -188,6 +188,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
           break;
         case 'connection-closed':
           tlog.finer({ id: e.connection.id, reason: e.reason }, 'connection closed');
+          this.nat?.flowClosed(e.connection.id);
           break;
         case 'send-failed':
           tlog.fine({ transport: e.transport, to: `${e.to.address}:${e.to.port}`, reason: e.reason }, 'send failed');

@@ -211,6 +211,14 @@ export class NatKeeper {
     }
   }
 
+  /** A connection closed: clients behind NAT that registered on it cannot be reached any more (RFC 5626 flow failure). */
+  flowClosed(flow: string): void {
+    for (const id of [...(this.byFlow.get(flow) ?? [])]) {
+      const e = this.entries.get(id);
+      if (e !== undefined && e.transport !== 'UDP') this.unreachable(e, 'its connection closed');
+    }
+  }
+
   /** Sends the keep-alives that are due; forgets expired entries. */
   tick(now = this.now()): void {
     const s = this.settings;

@@ -241,6 +241,30 @@ describe('NatKeeper', () => {
     }
   });
 
+  it('removes at once a client whose connection closed, keeping UDP clients', async () => {
+    const location = new InMemoryLocationService();
+    const events: NatKeeperEvent[] = [];
+    const k = new NatKeeper({ transport: t, layer, location, settings: { method: 'none', intervalMs: 1000, failures: 3 }, relay: () => true, onEvent: (e) => events.push(e) });
+    const c = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => c.once('connect', () => r()));
+    try {
+      sources.length = 0;
+      const req = register({ via: `10.0.0.5:${c.localPort}`, contact: 'sip:alice@10.0.0.5:5060;transport=tcp', transport: 'TCP' });
+      c.write(req.toBuffer());
+      const source = await waitFor('the REGISTER over TCP', () => sources[0]);
+      await registered(k, location, source, 'sip:alice@10.0.0.5:5060;transport=tcp', req);
+      assert.equal(k.size, 1);
+      k.flowClosed(udpFlow(port, '127.0.0.1', 5060));
+      assert.equal(k.size, 1, 'another flow: nothing happens');
+      k.flowClosed(source.flow);
+      await waitFor('the registration removed', () => (location.size === 0 && k.size === 0 ? true : undefined));
+      const u = events.find((x) => x.type === 'unreachable');
+      assert.ok(u && u.type === 'unreachable' && u.why === 'its connection closed');
+    } finally {
+      c.destroy();
+    }
+  });
+
   it('ignores a REGISTER that was refused and bindings other requests wrote', async () => {
     const location = new InMemoryLocationService();
     const k = new NatKeeper({ transport: t, layer, location, settings: { method: 'none', intervalMs: 1000, failures: 1 }, relay: () => true });
