@@ -219,9 +219,8 @@ async function startTraverse(securityLevel: 'none' | 'full', label: string): Pro
       TRAVERSE_TUNNEL__HTTP_PORT: '0',
       TRAVERSE_LOG__CONSOLE: 'json',
       TRAVERSE_REGISTRAR__SECURITY_LEVEL: securityLevel,
-      // 127.0.0.1 with a port SIPp never uses: exempt from the per-source flood limit (Kamailio runs
-      // no limiter either) while SIPp's own requests are still challenged
-      TRAVERSE_REGISTRAR__TRUSTED_HOSTS: '127.0.0.1:1',
+      // no per-source flood limit: all the load comes from one address, and Kamailio runs no limiter either
+      TRAVERSE_SIP__RATE_LIMIT: '0',
       TRAVERSE_AUTH__FIXED_PASSWORD: PASSWORD,
     },
   });
@@ -381,7 +380,7 @@ async function registerBench(kamailio: string | undefined): Promise<void> {
       `\n(with digest authentication a registration is REGISTER -> 401, REGISTER -> 200)`,
   );
   const servers: Array<{ key: string; label: string; server: Server; scenario: string; extra?: string[] }> = [];
-  const authArgs = ['-au', AUTH_USER, '-ap', PASSWORD];
+  const authArgs = ['-s', AUTH_USER, '-au', AUTH_USER, '-ap', PASSWORD];
   try {
     if (kamailio) {
       servers.push({ key: 'kam', label: 'Kamailio (kamailio.cfg, no auth)', server: await startKamailio(kamailio, 'kamailio.cfg', 'Kamailio'), scenario: 'register.xml' });
