@@ -3,6 +3,7 @@
  * logs (group 'proxy') and metrics, and binds it to SipCore: every method except REGISTER goes to
  * the proxy, and so do stray ACKs and responses and CANCELs of proxied INVITEs.
  */
+import { createHmac } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
 import type { DigestAuthenticator, SipRequest, TransactionLayer } from '@traverse/sip';
 import type { AuthenticationProvider } from '@traverse/auth';
@@ -36,6 +37,8 @@ export interface ProxySetup {
   trusted: TrustedHosts;
   auth: AuthenticationProvider;
   calls?: ProxyCallObserver;
+  /** The Route to another node of the cluster holding a party's flow. */
+  routeToNode?: ProxyDeps['routeToNode'];
   answerOptions: ProxyDeps['answerOptions'];
 }
 
@@ -88,7 +91,10 @@ export function createProxy(s: ProxySetup): SipProxy {
         location: s.location,
       }),
       ...(s.calls ? { calls: s.calls } : {}),
+      ...(s.routeToNode ? { routeToNode: s.routeToNode } : {}),
       flowAlive: (flow) => flow.startsWith('udp:') || transport.connection(flow)?.closed === false,
+      // nodes sharing the cluster secret trust each other's relays to a flow
+      relaySecret: createHmac('sha256', s.ctx.clusterSecret).update('traverse sip relay').digest(),
       answerOptions: s.answerOptions,
       log,
       onEvent: (e) => {

@@ -101,6 +101,12 @@ export interface ProxyDeps {
   flowAlive?: (flow: string) => boolean;
   /** The Route to another node of the cluster holding a party's flow (absent: bindings of other nodes are reached directly, or fail with 430 when only their flow reaches them). */
   routeToNode?: (node: string, flow: FlowToken) => string | undefined;
+  /**
+   * The cluster's relay secret: flow tokens this node hands to other nodes are signed with it, and a
+   * request another node relays to a flow here is trusted (not authenticated again, not a call of
+   * this node) only when its token verifies. Absent: tokens are neither signed nor trusted.
+   */
+  relaySecret?: Buffer;
   /** Answers an OPTIONS addressed to this node. */
   answerOptions: (tx: ServerTransaction) => void;
   log?: ProxyLog;

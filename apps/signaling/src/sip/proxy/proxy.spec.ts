@@ -23,7 +23,7 @@ import { LocalAddresses } from './local-addresses';
 import { ProxyAuthenticator } from './proxy-auth';
 import { SipProxy } from './proxy';
 import type { CalleeInfo, InviteOutcome, ProxyCallObserver, ProxyOptions } from './proxy-types';
-import { BRANCH_PREFIX, loopHash, type Hop } from './routing';
+import { BRANCH_PREFIX, encodeFlowToken, flowTokenMac, loopHash, type FlowToken, type Hop } from './routing';
 import type { ResolvedTarget, SipTargetResolver } from './target-resolver';
 
 const ME = '192.0.2.1';
@@ -92,7 +92,10 @@ const OPTIONS: ProxyOptions = {
   timerCMs: 180_000,
 };
 
-function setup(o: Partial<ProxyOptions> = {}, extra: { auth?: 'full'; userExists?: (u: string) => AuthLookup; failTo?: string; deadFlows?: string[] } = {}) {
+function setup(
+  o: Partial<ProxyOptions> = {},
+  extra: { auth?: 'full'; userExists?: (u: string) => AuthLookup; failTo?: string; deadFlows?: string[]; relaySecret?: Buffer; routeToNode?: (node: string, flow: FlowToken) => string | undefined } = {},
+) {
   const clock = new ManualScheduler(1_000_000);
   const layer = new TransactionLayer({ scheduler: clock });
   const location = new InMemoryLocationService(() => clock.now());
@@ -133,6 +136,8 @@ function setup(o: Partial<ProxyOptions> = {}, extra: { auth?: 'full'; userExists
       ...(auth ? { auth } : {}),
       calls,
       flowAlive: (f) => !(extra.deadFlows ?? []).includes(f),
+      ...(extra.relaySecret ? { relaySecret: extra.relaySecret } : {}),
+      ...(extra.routeToNode ? { routeToNode: extra.routeToNode } : {}),
       answerOptions: (tx) => {
         optionsAnswered.push(tx.request.callId);
         tx.reply(200);
@@ -652,5 +657,43 @@ describe('authentication', () => {
     h.receive(invite({ callId: 'c3', headers: [['Proxy-Authorization', serializeDigestCredentials(bad.value)]] }));
     assert.equal(h.upstream.at(-1)!.status, 403);
     assert.equal(h.calls.events.at(-1), 'refused 403 auth-failed');
+  });
+});
+
+describe('flows held by another node of the cluster', () => {
+  const secret = Buffer.from('cluster relay secret');
+
+  it('routes a call for a client behind NAT on another node through that node, with a signed flow token', async () => {
+    const h = setup({}, { relaySecret: secret, routeToNode: (node, flow) => (node === 'n2' ? `<sip:198.51.100.200:5060;transport=tcp;lr;tvf=${encodeFlowToken(flow)}>` : undefined) });
+    await h.register('bob', 'sip:bob@10.0.0.5:5070', { node: 'n2', received: '203.0.113.77:40001', behindNat: true });
+    h.receive(invite());
+    const [a] = h.requests('INVITE');
+    assert.deepEqual(a.hop, { transport: 'TCP', address: '198.51.100.200', port: 5060 });
+    const route = a.msg.headerValues('route')[0];
+    const flow: FlowToken = { transport: 'UDP', address: '203.0.113.77', port: 40001, strict: true };
+    assert.equal(route, `<sip:198.51.100.200:5060;transport=tcp;lr;tvf=${encodeFlowToken(flow)}~${flowTokenMac(flow, secret)}>`);
+    assert.equal(a.msg.requestUri, 'sip:bob@10.0.0.5:5070');
+  });
+
+  it('answers 430 when the node holding the flow is gone', async () => {
+    const h = setup({}, { relaySecret: secret, routeToNode: () => undefined });
+    await h.register('bob', 'sip:bob@10.0.0.5:5070', { node: 'n2', received: '203.0.113.77:40001', behindNat: true });
+    h.receive(invite());
+    assert.equal(h.upstream.at(-1)!.status, 430);
+  });
+
+  it('sends a relayed request to the flow without authenticating it again or counting a call; a forged token is not trusted', () => {
+    const h = setup({}, { auth: 'full', relaySecret: secret });
+    const flow: FlowToken = { transport: 'UDP', address: '203.0.113.77', port: 40001, strict: true };
+    const signed = `${encodeFlowToken(flow)}~${flowTokenMac(flow, secret)}`;
+    h.receive(invite({ uri: 'sip:bob@10.0.0.5:5070', route: [`<sip:${ME};lr;tvf=${signed}>`] }), h.source('198.51.100.200', 5060));
+    const [a] = h.requests('INVITE');
+    assert.ok(a, `forwarded: ${h.upstream.map((r) => r.status).join()}`);
+    assert.deepEqual(a.hop, { transport: 'UDP', address: '203.0.113.77', port: 40001 });
+    assert.match(a.msg.headerValues('record-route')[0], /;tvd=udp~203\.0\.113\.77~40001~s/);
+    assert.deepEqual(h.calls.events, [], 'the relaying node follows the call');
+    h.receive(invite({ callId: 'forged', uri: 'sip:bob@10.0.0.5:5070', route: [`<sip:${ME};lr;tvf=${encodeFlowToken(flow)}~AAAAAAAAAAAAAAAA>`] }), h.source('198.51.100.201', 5060));
+    assert.equal(h.upstream.at(-1)!.status, 407);
+    assert.equal(h.requests('INVITE').length, 1);
   });
 });

@@ -33,6 +33,8 @@ import type { InviteOutcome, ProxyDeps, ProxyOptions } from './proxy-types';
 import {
   BRANCH_PREFIX,
   decodeFlowToken,
+  flowTokenMac,
+  flowTokenVerifies,
   looped,
   loopHash,
   nextHopFromRoutes,
@@ -49,7 +51,7 @@ import {
   type RecordRouteSide,
 } from './routing';
 import { hopsOf, literalHop } from './target-resolver';
-import { bindingTarget, redirectTargets, uriKey, type Target } from './targets';
+import { bindingTarget, redirectTargets, uriKey, type BindingTargetOptions, type Target } from './targets';
 
 /** Methods whose initial request may create a dialog: they are record-routed. */
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
@@ -84,6 +86,8 @@ class ProxyTxn {
   recordRoute = false;
   upSide: RecordRouteSide | undefined;
   upFlow: FlowToken | undefined;
+  /** Another node of the cluster relays this request to a flow of this node. */
+  relayed: FlowToken | undefined;
 
   constructor(
     readonly tx: ServerTransaction,
@@ -271,6 +275,16 @@ export class SipProxy {
     return this.deps.layer.scheduler;
   }
 
+  private get bindingOptions(): BindingTargetOptions {
+    const secret = this.deps.relaySecret;
+    return {
+      nodeName: this.deps.nodeName,
+      flowAlive: this.deps.flowAlive ?? (() => true),
+      ...(this.deps.routeToNode ? { routeToNode: this.deps.routeToNode } : {}),
+      ...(secret !== undefined ? { sign: (f: FlowToken) => flowTokenMac(f, secret) } : {}),
+    };
+  }
+
   /** Server transactions being proxied now. */
   get size(): number {
     return this.txns.size;
@@ -320,9 +334,10 @@ export class SipProxy {
     }
     const txn = new ProxyTxn(tx, source, hash, work);
     txn.popped = pre.popped;
-    // authentication of requests outside a dialog
+    txn.relayed = this.relayedFlow(pre.popped);
+    // authentication of requests outside a dialog (a node of the cluster relaying to a flow here authenticated it)
     const auth = this.deps.auth;
-    if (auth !== undefined && auth.required(req, source)) {
+    if (auth !== undefined && txn.relayed === undefined && auth.required(req, source)) {
       this.txns.set(tx, txn);
       const r = auth.check(work, source);
       if (r instanceof Promise) {
@@ -337,6 +352,15 @@ export class SipProxy {
       return;
     }
     this.route(txn);
+  }
+
+  /** The flow another node of the cluster relays this request to (its token verified), from this node's popped Route. */
+  private relayedFlow(popped: readonly NameAddr[]): FlowToken | undefined {
+    const f = decodeFlowToken(poppedParam(popped, 'tvf'));
+    if (f === undefined) return undefined;
+    const secret = this.deps.relaySecret;
+    if (secret !== undefined && !flowTokenVerifies(f, secret)) return undefined;
+    return f;
   }
 
   private addressedToMe(req: SipRequest): boolean {
@@ -382,13 +406,13 @@ export class SipProxy {
     const req = txn.base;
     if (req.hasHeader('route')) {
       // a route set beyond this proxy: follow it without retargeting
-      const flow = decodeFlowToken(poppedParam(txn.popped, 'tvf'));
+      const flow = txn.relayed;
       this.forward(txn, [{ uri: req.uri as SipUri, q: 1, key: '', external: true, ...(flow ? { hop: hopOf(flow) } : {}) }]);
       return;
     }
     const ruri = req.uri as SipUri;
     if (txn.popped.length > 0) {
-      const toFlow = decodeFlowToken(poppedParam(txn.popped, 'tvf'));
+      const toFlow = txn.relayed;
       if (toFlow !== undefined) {
         // another node of the cluster sent this request to the flow it holds here
         this.forward(txn, [{ uri: ruri, q: 1, key: '', external: false, hop: hopOf(toFlow), downFlow: toFlow }]);
@@ -466,11 +490,7 @@ export class SipProxy {
     }
     const targets: Target[] = [];
     for (const b of bindings) {
-      const t = bindingTarget(b, {
-        nodeName: this.deps.nodeName,
-        flowAlive: this.deps.flowAlive ?? (() => true),
-        ...(this.deps.routeToNode ? { routeToNode: this.deps.routeToNode } : {}),
-      });
+      const t = bindingTarget(b, this.bindingOptions);
       if (t !== undefined) targets.push(t);
     }
     if (targets.length > 0) {
@@ -506,7 +526,7 @@ export class SipProxy {
   private forward(txn: ProxyTxn, targets: Target[]): void {
     const req = txn.base;
     const calls = this.deps.calls;
-    if (txn.isInvite && !txn.inDialog && calls !== undefined && !calls.has(req.callId)) {
+    if (txn.isInvite && !txn.inDialog && txn.relayed === undefined && calls !== undefined && !calls.has(req.callId)) {
       if (!calls.admit(req)) {
         this.refuseTxn(txn, 503, 'max-calls', { reason: 'Maximum Calls Reached', headers: [['Retry-After', '30']] });
         return;
@@ -717,7 +737,7 @@ export class SipProxy {
       txn.tried.add(t.key);
       if (this.isLocalTarget(t.uri) && t.uri.user !== undefined) {
         for (const binding of this.deps.location.lookup(canonicalAor(t.uri))) {
-          const bt = bindingTarget(binding, { nodeName: this.deps.nodeName, flowAlive: this.deps.flowAlive ?? (() => true) });
+          const bt = bindingTarget(binding, this.bindingOptions);
           if (bt === undefined || txn.tried.has(bt.key)) continue;
           txn.tried.add(bt.key);
           out.push({ ...bt, q: t.q });
@@ -819,12 +839,12 @@ export class SipProxy {
     if (route !== undefined) {
       if ('error' in route) return;
       uri = route.uri;
-      const flow = decodeFlowToken(poppedParam(pre.popped, 'tvf'));
+      const flow = this.relayedFlow(pre.popped);
       if (flow !== undefined) hop = hopOf(flow);
     } else if (pre.popped.length > 0) {
       const ftag = poppedParam(pre.popped, 'ftag');
       const towardsCallee = ftag === undefined || ack.fromTag === ftag;
-      const flow = decodeFlowToken(poppedParam(pre.popped, 'tvf') ?? poppedParam(pre.popped, towardsCallee ? 'tvd' : 'tvu'));
+      const flow = this.relayedFlow(pre.popped) ?? decodeFlowToken(poppedParam(pre.popped, towardsCallee ? 'tvd' : 'tvu'));
       if (flow !== undefined) hop = hopOf(flow);
       uri = ack.uri.kind === 'sip' ? ack.uri : undefined;
     } else {

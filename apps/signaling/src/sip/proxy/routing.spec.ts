@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequest, createResponse, parseMessage, type SipRequest, type SipResponse } from '@traverse/sip';
 import { chooseBest, mergeChallenges } from './best-response';
 import { LocalAddresses } from './local-addresses';
-import { decodeFlowToken, encodeFlowToken, loopHash, preprocessRoutes, recordRouteValues, removeOwnCredentials } from './routing';
+import { decodeFlowToken, encodeFlowToken, flowTokenMac, flowTokenVerifies, loopHash, preprocessRoutes, recordRouteValues, removeOwnCredentials } from './routing';
 import { literalHop, uriTransport } from './target-resolver';
 
 function req(o: { uri?: string; route?: string[]; headers?: Array<[string, string]> } = {}): SipRequest {
@@ -35,7 +35,14 @@ describe('flow tokens', () => {
       { transport: 'WSS' as const, address: '198.51.100.1', port: 443, strict: true },
     ])
       assert.deepEqual(decodeFlowToken(encodeFlowToken(f)), f);
-    for (const bad of ['', 'udp~1.2.3.4~5060', 'sctp~1.2.3.4~5060~s', 'udp~host.example~5060~s', 'udp~1.2.3.4~0~s', 'udp~1.2.3.4~70000~s', 'udp~~5060~s']) assert.equal(decodeFlowToken(bad), undefined, bad);
+    const secret = Buffer.from('k');
+    const f = { transport: 'UDP' as const, address: '203.0.113.7', port: 40000, strict: true };
+    const signed = decodeFlowToken(`${encodeFlowToken(f)}~${flowTokenMac(f, secret)}`);
+    assert.ok(signed && flowTokenVerifies(signed, secret), 'a signed token verifies');
+    assert.equal(flowTokenVerifies(signed, Buffer.from('other')), false);
+    assert.equal(flowTokenVerifies({ ...signed, port: 40001 }, secret), false, 'the MAC covers the flow');
+    assert.equal(flowTokenVerifies(f, secret), false, 'an unsigned token does not');
+    for (const bad of ['', 'udp~1.2.3.4~5060~s~short', 'udp~1.2.3.4~5060', 'sctp~1.2.3.4~5060~s', 'udp~host.example~5060~s', 'udp~1.2.3.4~0~s', 'udp~1.2.3.4~70000~s', 'udp~~5060~s']) assert.equal(decodeFlowToken(bad), undefined, bad);
   });
 });
 

@@ -5,6 +5,7 @@
  * transports or addresses, RFC 5658), and the flow tokens it records in them so that in-dialog
  * requests reach a party behind NAT or on a connection it opened (RFC 5626 flows).
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { formatUri, parseNameAddr, randomToken, type NameAddr, type SipRequest, type SipUri } from '@traverse/sip';
 import type { ProxyTransportName } from './local-addresses';
 
@@ -33,22 +34,46 @@ export interface Hop {
  */
 export interface FlowToken extends Hop {
   strict: boolean;
+  /**
+   * MAC of a token one node of the cluster gives another (in the Route to it): the receiving node
+   * trusts the request as relayed by a node (no authentication, not a call of its own) only when
+   * the MAC verifies under the cluster's secret.
+   */
+  mac?: string;
+}
+
+function tokenBody(f: FlowToken): string {
+  return `${f.transport.toLowerCase()}~${f.address}~${f.port}~${f.strict ? 's' : 'r'}`;
 }
 
 export function encodeFlowToken(f: FlowToken): string {
-  return `${f.transport.toLowerCase()}~${f.address}~${f.port}~${f.strict ? 's' : 'r'}`;
+  return f.mac !== undefined ? `${tokenBody(f)}~${f.mac}` : tokenBody(f);
+}
+
+/** The MAC of a flow token under a secret (16 base64url characters). */
+export function flowTokenMac(f: FlowToken, secret: Buffer): string {
+  return createHmac('sha256', secret).update(tokenBody(f)).digest('base64url').slice(0, 16);
+}
+
+/** Whether a token carries a valid MAC under the secret. */
+export function flowTokenVerifies(f: FlowToken, secret: Buffer): boolean {
+  if (f.mac === undefined) return false;
+  const want = Buffer.from(flowTokenMac(f, secret));
+  const got = Buffer.from(f.mac);
+  return want.length === got.length && timingSafeEqual(want, got);
 }
 
 export function decodeFlowToken(s: string | null | undefined): FlowToken | undefined {
   if (!s) return undefined;
   const p = s.split('~');
-  if (p.length !== 4) return undefined;
+  if (p.length !== 4 && p.length !== 5) return undefined;
+  if (p.length === 5 && !/^[A-Za-z0-9_-]{16}$/.test(p[4])) return undefined;
   const transport = p[0].toUpperCase();
   if (transport !== 'UDP' && transport !== 'TCP' && transport !== 'TLS' && transport !== 'WS' && transport !== 'WSS') return undefined;
   const port = Number(p[2]);
   if (!Number.isInteger(port) || port < 1 || port > 65535 || p[1] === '') return undefined;
   if (!/^[0-9A-Fa-f.:]+$/.test(p[1])) return undefined;
-  return { transport, address: p[1], port, strict: p[3] === 's' };
+  return { transport, address: p[1], port, strict: p[3] === 's', ...(p.length === 5 ? { mac: p[4] } : {}) };
 }
 
 // ---------------------------------------------------------------- Route pre-processing (16.4)

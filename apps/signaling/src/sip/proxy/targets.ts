@@ -35,6 +35,8 @@ export interface BindingTargetOptions {
   flowAlive: (flow: string) => boolean;
   /** The Route to another node of the cluster that holds a flow (undefined: no such route). */
   routeToNode?: (node: string, flow: FlowToken) => string | undefined;
+  /** Signs the flow token handed to another node (its MAC under the cluster's secret). */
+  sign?: (flow: FlowToken) => string;
 }
 
 /** Identity of a target URI: scheme, user, host (lower case), port and transport. */
@@ -64,7 +66,7 @@ export function bindingTarget(b: ContactBinding, o: BindingTargetOptions): Targe
   const strict = outbound || b.behindNat === true;
   const flow: FlowToken = { ...hop, strict };
   if (b.node !== o.nodeName) {
-    const route = o.routeToNode?.(b.node, flow);
+    const route = o.routeToNode?.(b.node, o.sign ? { ...flow, mac: o.sign(flow) } : flow);
     if (route !== undefined) return { ...base, routes: [route], downFlow: flow };
     return strict ? { ...base, flowGone: true } : base;
   }
