@@ -64,6 +64,7 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
       });
     }
     const bind = t.address || '0.0.0.0';
+    let lastNoEngineLog = 0;
     const cert = this.ctx.publicCertificate;
     const listeners: TurnFrontOptions['listeners'] = [];
     if (!sharing.plain)
@@ -99,10 +100,15 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
             authFailures.inc({ service: 'front', kind: 'unavailable' });
             log.warning({ user: e.username, reason: e.reason }, 'TURN authentication impossible: the user database does not answer (500 sent)');
             break;
-          case 'no-media-engine':
+          case 'no-media-engine': {
             noEngine.inc({ service: 'front' });
-            log.warning({ user: e.username, client: `${e.client.address}:${e.client.port}` }, 'no media engine for a TURN client (508 sent): none is up, or none offers its transport');
+            const now = Date.now();
+            if (now - lastNoEngineLog > 10_000) {
+              lastNoEngineLog = now;
+              log.warning({ user: e.username, client: `${e.client.address}:${e.client.port}` }, 'no media engine for a TURN client (508 sent): none is up, or none offers its transport (logged at most every 10 s)');
+            }
             break;
+          }
           case 'socket-error':
             log.warning({ err: e.error.message }, 'TURN front socket error');
             break;
