@@ -658,6 +658,13 @@ describe('authentication', () => {
     assert.equal(h.upstream.at(-1)!.status, 403);
     assert.equal(h.calls.events.at(-1), 'refused 403 auth-failed');
   });
+
+  it('answers an OPTIONS for the node itself without a challenge', () => {
+    const h = setup({}, { auth: 'full' });
+    h.receive(createRequest({ method: 'OPTIONS', uri: `sip:${ME}`, from: { uri: `sip:alice@${DOMAIN}` }, to: { uri: `sip:${ME}` }, via: { transport: 'UDP', host: '198.51.100.7', port: 5062 }, callId: 'ping' }));
+    assert.deepEqual(h.optionsAnswered, ['ping']);
+    assert.equal(h.upstream.at(-1)!.status, 200);
+  });
 });
 
 describe('flows held by another node of the cluster', () => {

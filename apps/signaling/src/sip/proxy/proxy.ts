@@ -335,9 +335,10 @@ export class SipProxy {
     const txn = new ProxyTxn(tx, source, hash, work);
     txn.popped = pre.popped;
     txn.relayed = this.relayedFlow(pre.popped);
-    // authentication of requests outside a dialog (a node of the cluster relaying to a flow here authenticated it)
+    // authentication of requests outside a dialog (not of those for this node itself, e.g. OPTIONS
+    // keep-alives, nor of those a node of the cluster relays to a flow here: it authenticated them)
     const auth = this.deps.auth;
-    if (auth !== undefined && txn.relayed === undefined && auth.required(req, source)) {
+    if (auth !== undefined && txn.relayed === undefined && !this.addressedToMe(work) && auth.required(req, source)) {
       this.txns.set(tx, txn);
       const r = auth.check(work, source);
       if (r instanceof Promise) {
