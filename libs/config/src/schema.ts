@@ -279,6 +279,8 @@ const callsSchema = z
   .object({
     maxConcurrent: z.number().int().min(0).default(500).describe('Max concurrent calls (0: no calls).'),
     closedCallsKept: z.number().int().min(0).max(1000000).default(1000).describe('Closed calls kept in the call table.'),
+    maxDuration: z.number().int().min(0).max(604800).default(14400)
+      .describe('An answered call with no BYE is released after this many seconds (CALL_REL_TIMEOUT), sooner when its session interval (RFC 4028) runs out unrefreshed; 0: never.'),
   })
   .strict();
 

@@ -1,7 +1,7 @@
 // The call table's state per INVITE and the seed's end reasons.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualScheduler, createRequest, parseMessage, type SipRequest } from '@traverse/sip';
+import { ManualScheduler, createRequest, createResponse, parseMessage, type SipRequest } from '@traverse/sip';
 import type { CallEndReason, CallStartedData } from '@traverse/cluster';
 import type { SipSource } from '../transport/sip-transport';
 import { CallTracker, type CallRecorder } from './call-tracker';
@@ -32,10 +32,19 @@ function invite(callId: string): SipRequest {
   return r.value as SipRequest;
 }
 
-function tracker(max = 2) {
+function tracker(max = 2, maxDurationMs = 0) {
   const clock = new ManualScheduler(5000);
   const rec = new Recorder();
-  const t = new CallTracker({ nodeName: 'n1', maxConcurrent: () => max, recorder: rec, scheduler: clock, ackTimeoutMs: 32_000, country: (ip) => (ip === '81.2.69.160' ? 'GB' : undefined), now: () => clock.now() });
+  const t = new CallTracker({
+    nodeName: 'n1',
+    maxConcurrent: () => max,
+    recorder: rec,
+    scheduler: clock,
+    ackTimeoutMs: 32_000,
+    maxDurationMs: () => maxDurationMs,
+    country: (ip) => (ip === '81.2.69.160' ? 'GB' : undefined),
+    now: () => clock.now(),
+  });
   return { clock, rec, t };
 }
 
@@ -64,6 +73,32 @@ describe('call tracker', () => {
     t.answered(invite('c2'));
     clock.advance(32_000);
     assert.equal(rec.log.at(-1), 'ended c2 NO_RESPONSE_TO_OK');
+  });
+
+  it('releases an answered call whose session is not refreshed (RFC 4028), and one that outlives calls.maxDuration', () => {
+    const { clock, rec, t } = tracker(2, 3_600_000);
+    const inv = invite('c6');
+    t.started(inv, source, { userId: 'sip:bob@example.com', external: false });
+    const ok = createResponse(inv, 200, { headers: [['Session-Expires', '90;refresher=uac']] });
+    t.answered(inv, ok);
+    t.ack(inv);
+    clock.advance(80_000);
+    const reinvite = invite('c6');
+    reinvite.setHeader('Session-Expires', '120');
+    t.refreshed(reinvite);
+    clock.advance(119_000);
+    assert.equal(t.localCount, 1, 'refreshed in time');
+    clock.advance(1_000);
+    assert.equal(rec.log.at(-1), 'ended c6 CALL_REL_TIMEOUT');
+
+    const other = tracker(2, 3_600_000);
+    other.t.started(invite('c7'), source, { userId: 'sip:bob@example.com', external: false });
+    other.t.answered(invite('c7'), createResponse(invite('c7'), 200));
+    other.t.ack(invite('c7'));
+    other.clock.advance(3_599_999);
+    assert.equal(other.t.localCount, 1);
+    other.clock.advance(1);
+    assert.equal(other.rec.log.at(-1), 'ended c7 CALL_REL_TIMEOUT');
   });
 
   it('enforces the max concurrent calls and records refused attempts as ended at once', () => {

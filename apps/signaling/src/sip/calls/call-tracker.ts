@@ -3,11 +3,12 @@
  * answered on its first 2xx, ended by BYE (NORMAL), by the INVITE's failure with the seed's end
  * reason, or when no ACK follows the 2xx (NO_RESPONSE_TO_OK). Also refused attempts (wrong
  * credentials, no such user, max concurrent calls reached) are recorded, started and ended at
- * once. What happens goes to a CallRecorder (the cluster's call events); the local count enforces
+ * once. An answered call whose session (RFC 4028 Session-Expires) is not refreshed, or that outlives
+ * calls.maxDuration, is released (CALL_REL_TIMEOUT). What happens goes to a CallRecorder (the cluster's call events); the local count enforces
  * calls.maxConcurrent.
  */
 import type { CallEndReason, CallParty, CallStartedData } from '@traverse/cluster';
-import type { Scheduler, SipRequest, TimerRef } from '@traverse/sip';
+import type { Scheduler, SipRequest, SipResponse, TimerRef } from '@traverse/sip';
 import { canonicalAor } from '../registrar/registrar';
 import type { SipSource } from '../transport/sip-transport';
 import type { CalleeInfo, InviteOutcome, ProxyCallObserver } from '../proxy/proxy-types';
@@ -33,6 +34,8 @@ export interface CallTrackerOptions {
   scheduler: Scheduler;
   /** How long after a 2xx its ACK may take (64*T1). */
   ackTimeoutMs: number;
+  /** calls.maxDuration in ms (0: none): an answered call without a BYE is released after it (CALL_REL_TIMEOUT). */
+  maxDurationMs?: () => number;
   /** Country (ISO 3166 alpha-2) of a public address; undefined for local and unknown ones. */
   country?: (ip: string) => string | undefined;
   now?: () => number;
@@ -44,6 +47,17 @@ interface LocalCall {
   startedAt: number;
   answered: boolean;
   ackTimer?: TimerRef;
+  /** Releases the call when its session is not refreshed (RFC 4028) or it outlives calls.maxDuration. */
+  releaseTimer?: TimerRef;
+  /** Session interval (s) the dialog negotiated, if any. */
+  sessionExpires?: number;
+}
+
+/** The session interval of a Session-Expires header (RFC 4028), in seconds. */
+function sessionExpires(value: string | undefined): number | undefined {
+  const m = value === undefined ? null : /^\s*(\d{1,9})/.exec(value);
+  const n = m ? Number(m[1]) : NaN;
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 export class CallTracker implements ProxyCallObserver {
@@ -100,7 +114,7 @@ export class CallTracker implements ProxyCallObserver {
     this.o.log?.fine({ callId: req.callId, callee: callee.userId }, 'call started');
   }
 
-  answered(req: SipRequest): void {
+  answered(req: SipRequest, ok?: SipResponse): void {
     const c = this.calls.get(req.callId);
     if (c === undefined || c.answered) return;
     c.answered = true;
@@ -109,7 +123,32 @@ export class CallTracker implements ProxyCallObserver {
       c.ackTimer = undefined;
       if (this.calls.get(c.callId) === c) this.end(c, 'NO_RESPONSE_TO_OK');
     });
-    this.o.log?.fine({ callId: c.callId }, 'call answered');
+    const se = sessionExpires(ok?.header('session-expires')) ?? sessionExpires(req.header('session-expires'));
+    if (se !== undefined) c.sessionExpires = se;
+    this.armRelease(c);
+    this.o.log?.fine({ callId: c.callId, ...(se !== undefined ? { sessionExpires: se } : {}) }, 'call answered');
+  }
+
+  refreshed(req: SipRequest): void {
+    const c = this.calls.get(req.callId);
+    if (c === undefined || !c.answered) return;
+    const se = sessionExpires(req.header('session-expires'));
+    if (se !== undefined) c.sessionExpires = se;
+    this.armRelease(c);
+  }
+
+  /** (Re)starts the release timer: the session interval when one was negotiated, else calls.maxDuration. */
+  private armRelease(c: LocalCall): void {
+    if (c.releaseTimer !== undefined) this.o.scheduler.clear(c.releaseTimer);
+    c.releaseTimer = undefined;
+    const max = this.o.maxDurationMs?.() ?? 0;
+    const se = c.sessionExpires !== undefined ? c.sessionExpires * 1000 : 0;
+    const ms = se > 0 && max > 0 ? Math.min(se, max) : se || max;
+    if (ms <= 0) return;
+    c.releaseTimer = this.o.scheduler.set(ms, () => {
+      c.releaseTimer = undefined;
+      if (this.calls.get(c.callId) === c) this.end(c, 'CALL_REL_TIMEOUT');
+    });
   }
 
   failed(req: SipRequest, outcome: InviteOutcome): void {
@@ -143,6 +182,7 @@ export class CallTracker implements ProxyCallObserver {
 
   private end(c: LocalCall, reason: CallEndReason, sipStatus?: number): void {
     if (c.ackTimer !== undefined) this.o.scheduler.clear(c.ackTimer);
+    if (c.releaseTimer !== undefined) this.o.scheduler.clear(c.releaseTimer);
     this.calls.delete(c.callId);
     this.o.recorder.ended(c.callId, this.now(), reason, sipStatus);
     this.o.log?.fine({ callId: c.callId, reason, ...(sipStatus !== undefined ? { sipStatus } : {}) }, 'call ended');
@@ -150,7 +190,7 @@ export class CallTracker implements ProxyCallObserver {
 
   /** Forgets local state (node stopping); the cluster ends the calls of a node that went away. */
   stop(): void {
-    for (const c of this.calls.values()) if (c.ackTimer !== undefined) this.o.scheduler.clear(c.ackTimer);
+    for (const c of this.calls.values()) for (const t of [c.ackTimer, c.releaseTimer]) if (t !== undefined) this.o.scheduler.clear(t);
     this.calls.clear();
   }
 }

@@ -35,6 +35,7 @@ export function createCallTracker(ctx: NodeContext, metrics: Metrics, recorder: 
     recorder: counting,
     scheduler,
     ackTimeoutMs: 64 * t1Ms,
+    maxDurationMs: () => ctx.config.calls.maxDuration * 1000,
     country: (ip) => geo.locate(ip)?.country,
     log,
   });

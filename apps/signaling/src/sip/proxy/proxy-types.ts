@@ -1,5 +1,5 @@
 /** What the proxy needs from the node and tells it: options, collaborators, the call observer, logs and events. */
-import type { SipMessage, SipRequest, SipUri, TransactionChannel, TransactionLayer, ServerTransaction } from '@traverse/sip';
+import type { SipMessage, SipRequest, SipResponse, SipUri, TransactionChannel, TransactionLayer, ServerTransaction } from '@traverse/sip';
 import type { AuthLookup } from '@traverse/auth';
 import type { LocationService } from '../registrar/location-service';
 import type { SipSource } from '../transport/sip-transport';
@@ -65,7 +65,10 @@ export interface ProxyCallObserver {
   /** Whether a call with this Call-ID is already followed (the INVITE spirals back through this node). */
   has(callId: string): boolean;
   started(req: SipRequest, source: SipSource, callee: CalleeInfo): void;
-  answered(req: SipRequest): void;
+  /** The first 2xx of the INVITE (its Session-Expires, RFC 4028, bounds the call without a refresh). */
+  answered(req: SipRequest, ok: SipResponse): void;
+  /** A re-INVITE or UPDATE inside the call's dialog (a session refresh). */
+  refreshed(req: SipRequest): void;
   /** The INVITE got a final non-2xx response, sent upstream. */
   failed(req: SipRequest, outcome: InviteOutcome): void;
   /** An initial INVITE this proxy refused before forwarding it (wrong credentials, no such user, max calls, routing). */

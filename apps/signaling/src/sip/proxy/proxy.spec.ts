@@ -57,6 +57,9 @@ class Calls implements ProxyCallObserver {
   answered(): void {
     this.events.push('answered');
   }
+  refreshed(): void {
+    this.events.push('refreshed');
+  }
   failed(req: SipRequest, o: InviteOutcome): void {
     this.active.delete(req.callId);
     this.events.push(`failed ${o.status} ${o.origin} ${o.cause ?? '-'}`);

@@ -543,6 +543,7 @@ export class SipProxy {
       });
     }
     if (txn.inDialog && req.method === 'BYE') calls?.bye(txn.request);
+    else if (txn.inDialog && (req.method === 'INVITE' || req.method === 'UPDATE')) calls?.refreshed(txn.request);
     // 16.6 step 3: Max-Forwards (capped)
     const mf = req.decrementMaxForwards();
     if (mf > this.opts.maxForwards) req.setHeader('Max-Forwards', String(this.opts.maxForwards));
@@ -698,7 +699,7 @@ export class SipProxy {
       if (txn.isInvite) {
         txn.targets = [];
         for (const other of txn.branches) if (other !== b) other.cancel('SIP;cause=200;text="Call completed elsewhere"');
-        if (txn.call) this.deps.calls?.answered(txn.request);
+        if (txn.call) this.deps.calls?.answered(txn.request, res);
       }
       this.settle(txn);
       return;
