@@ -83,7 +83,7 @@ export class ClusterMember {
   cluster(): Promise<ClusterView> {
     return this.get<ClusterView>('/api/cluster');
   }
-  async registrations(): Promise<{ sipUri: string; contact: string; node: string }[]> {
+  async registrations(): Promise<{ sipUri: string; contact: string; node: string; instance?: string; regId?: number }[]> {
     return this.get('/api/registrations');
   }
 

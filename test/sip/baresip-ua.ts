@@ -25,6 +25,8 @@ export interface BaresipOptions {
   outbound: string;
   transport: 'udp' | 'tcp' | 'tls';
   answer: 'auto' | 'manual';
+  /** RFC 5626 outbound: the UA registers a flow (instance and reg-id) and is reached only through it. */
+  outboundFlow?: boolean;
 }
 
 export class BaresipUa {
@@ -68,7 +70,7 @@ export class BaresipUa {
     );
     writeFileSync(
       join(dir, 'accounts'),
-      `<sip:${o.user}@${o.domain};transport=${o.transport}>;auth_pass=${o.password};outbound="${o.outbound}";regint=600;answermode=${o.answer}\n`,
+      `<sip:${o.user}@${o.domain};transport=${o.transport}>;auth_pass=${o.password};outbound="${o.outbound}";regint=600;answermode=${o.answer}${o.outboundFlow ? ';sipnat=outbound' : ''}\n`,
     );
     const run = runChild('baresip', ['-f', dir], { cwd: dir });
     const ctrl = await waitFor(

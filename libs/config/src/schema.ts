@@ -270,6 +270,8 @@ const clusterSchema = z
     leaseMs: z.number().int().min(1000).max(600000).default(10000).describe('Master lease time (ms): a new master takes over within it.'),
     heartbeatMs: z.number().int().min(100).max(60000).default(2000)
       .describe('Interval of node heartbeats (ms); a node that misses three is shown down in the Servers table.'),
+    nodeAddress: z.string().default('')
+      .describe('Address the other nodes of the cluster reach this node at, for requests to flows it holds (empty: the first non-loopback IPv4 address of the host, else 127.0.0.1).'),
     shards: z.number().int().min(1).max(1024).default(16)
       .describe('Number of event stream shards. Fixed for the life of the data: every node of a cluster must use the same value.'),
   })

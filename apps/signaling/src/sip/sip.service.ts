@@ -24,6 +24,7 @@ import { attachProxy, createProxy } from './proxy/proxy-setup';
 import type { SipProxy } from './proxy/proxy';
 import type { CallRecorder, CallTracker } from './calls/call-tracker';
 import { CALL_RECORDER, createCallTracker } from './calls/calls-setup';
+import { routeToClusterNode } from './cluster-routing';
 
 export const LOCATION_SERVICE = Symbol.for('traverse.LocationService');
 
@@ -228,6 +229,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       trusted,
       auth: this.auth,
       calls: this.calls,
+      ...(this.cluster ? { routeToNode: routeToClusterNode(this.cluster) } : {}),
       answerOptions: (tx) => this.core!.answerOptions(tx),
     });
     this.proxy = proxy;

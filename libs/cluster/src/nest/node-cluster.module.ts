@@ -1,9 +1,17 @@
 import { Global, Inject, Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { NODE_CONTEXT, Readiness, StatusSources, type NodeContext } from '@traverse/runtime';
 import { ClusterNode } from '../cluster-node';
 import { ClusterModule, type ClusterModuleOptions } from './cluster.module';
+
+/** The address other nodes reach this one at: cluster.nodeAddress, else the first non-loopback IPv4 address. */
+export function clusterNodeAddress(configured: string): string {
+  if (configured !== '') return configured;
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
+}
 
 /** The cluster member options of a running node, from its configuration. */
 export function clusterOptionsFor(ctx: NodeContext): ClusterModuleOptions {
@@ -24,6 +32,10 @@ export function clusterOptionsFor(ctx: NodeContext): ClusterModuleOptions {
     closedCallsKept: config.calls.closedCallsKept,
     eventTableSize: config.events.tableSize,
     logger: { log: (m) => log.fine(m), warn: (m) => log.warning(m), error: (m) => log.severe(m) },
+    // where the other nodes send requests for the flows this node holds
+    ...(ctx.roles.includes('signaling')
+      ? { announceExtra: () => ({ sip: { host: clusterNodeAddress(config.cluster.nodeAddress), udp: config.sip.udpPort, tcp: config.sip.tcpPort } }) }
+      : {}),
   };
 }
 
