@@ -146,40 +146,40 @@ export class UdpChangeIpRelay implements ChangeIpRelay {
  * media engine may change while the node runs). relayTo() gives the ChangeIpRelay of one target.
  */
 export class UdpChangeIpSender {
-  private socket?: dgram.Socket;
+  private v4?: dgram.Socket;
+  private v6?: dgram.Socket;
   private readonly relays = new Map<string, ChangeIpRelay>();
   constructor(
     private readonly secret: Buffer,
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /** Binds an IPv4 socket, and an IPv6 one where the host has IPv6. */
   async start(): Promise<void> {
-    const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-    s.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, () => {
-        s.off('error', reject);
-        resolve();
+    const open = async (type: 'udp4' | 'udp6'): Promise<dgram.Socket | undefined> => {
+      const s = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+      s.on('error', () => undefined);
+      const ok = await new Promise<boolean>((resolve) => {
+        s.once('error', () => resolve(false));
+        s.bind(0, () => resolve(true));
       });
-    }).catch(async () => {
-      // no IPv6 stack: an IPv4 socket
-      const s4 = dgram.createSocket('udp4');
-      s4.on('error', () => undefined);
-      await new Promise<void>((r) => s4.bind(0, () => r()));
-      this.socket = s4;
-    });
-    this.socket ??= s;
+      if (!ok) s.close();
+      return ok ? s : undefined;
+    };
+    this.v4 = await open('udp4');
+    this.v6 = await open('udp6');
   }
 
   relayTo(target: { address: string; port: number }): ChangeIpRelay {
     const k = `${target.address}|${target.port}`;
     let r = this.relays.get(k);
     if (!r) {
+      const v6 = target.address.includes(':');
       r = {
         send: (port, to, response) => {
           const d = encodeChangeIpDatagram(this.secret, port, to, response, this.clock());
-          if (d && this.socket) this.socket.send(d, target.port, target.address);
+          const s = v6 ? this.v6 : this.v4;
+          if (d && s) s.send(d, target.port, target.address);
         },
       };
       if (this.relays.size > 64) this.relays.clear();
@@ -189,8 +189,8 @@ export class UdpChangeIpSender {
   }
 
   async stop(): Promise<void> {
-    const s = this.socket;
-    this.socket = undefined;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+    const all = [this.v4, this.v6].filter((s): s is dgram.Socket => s !== undefined);
+    this.v4 = this.v6 = undefined;
+    await Promise.all(all.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 }
