@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { createRequest, createResponse, parseMessage, TransactionLayer, type SipRequest } from '@traverse/sip';
-import { freePort } from '@traverse/testing';
+import { freePort, waitFor } from '@traverse/testing';
 import { NatBindings, NatBindingCreated, NatBindingRefreshed, type StoredEvent } from '@traverse/cluster';
 import { SipTransport, udpFlow, type SipSource } from '../transport/sip-transport';
 import { InMemoryLocationService } from '../registrar/location-service';
@@ -14,18 +14,6 @@ import { detectNat, isPrivateAddress } from './nat-detection';
 import { NatKeeper, type NatKeeperEvent } from './nat-keeper';
 import { natBindingData } from './nat-setup';
 
-function waitFor<T>(what: string, fn: () => T | undefined, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const v = fn();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() > end) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
 function register(opts: { via: string; contact: string; transport?: string; callId?: string; cseq?: number }): SipRequest {
   const [host, port] = [opts.via.slice(0, opts.via.lastIndexOf(':')), Number(opts.via.slice(opts.via.lastIndexOf(':') + 1))];

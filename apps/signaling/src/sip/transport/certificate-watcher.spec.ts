@@ -9,23 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { createRequest, createResponse, SipStreamParser, type SipMessage, type SipRequest } from '@traverse/sip';
-import { freePort } from '@traverse/testing';
+import { freePort, waitFor } from '@traverse/testing';
 import { loadOrCreateCertificate, type CertificatePair } from '@traverse/runtime';
 import { CertificateWatcher, loadCertificateFiles, type LoadedCertificate } from './certificate-watcher';
 import { SipTransport, type SipSource } from './sip-transport';
 
-function waitFor<T>(what: string, fn: () => T | undefined, ms = 8000): Promise<T> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const v = fn();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() > end) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
 
 /** Replaces a file atomically, as certificate managers do. */
 function replace(path: string, text: string): void {

@@ -5,22 +5,10 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { createRequest, parseMessage, SipStreamParser, type SipMessage, type SipRequest } from '@traverse/sip';
-import { freePort } from '@traverse/testing';
+import { freePort, waitFor } from '@traverse/testing';
 import { SipTransport, parseUdpFlow, selectTransport, udpFlow, type SipSource, type SipTransportEvent } from './sip-transport';
 import { SourceRateLimiter } from './rate-limiter';
 
-function waitFor<T>(what: string, fn: () => T | undefined, ms = 3000): Promise<T> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const v = fn();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() > end) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
 function request(method: string, viaHost: string, viaPort: number, body = ''): SipRequest {
   return createRequest({

@@ -7,22 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createRequest, createResponse, parseMessage, type SipMessage, type SipRequest } from '@traverse/sip';
-import { freePort } from '@traverse/testing';
+import { freePort, waitFor } from '@traverse/testing';
 import { loadOrCreateCertificate, type CertificatePair } from '@traverse/runtime';
 import { SipTransport, type SipSource, type SipTransportEvent } from './sip-transport';
 
-function waitFor<T>(what: string, fn: () => T | undefined, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const v = fn();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() > end) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
 /** A request as a browser client sends it: Via SIP/2.0/WS with an invented .invalid host. */
 function wsRequest(method: string, transport: 'WS' | 'WSS' = 'WS'): SipRequest {

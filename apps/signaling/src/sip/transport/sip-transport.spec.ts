@@ -4,21 +4,9 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { createRequest, createResponse, parseMessage, SipStreamParser, type SipMessage, type SipRequest } from '@traverse/sip';
-import { freePort } from '@traverse/testing';
+import { freePort, waitFor } from '@traverse/testing';
 import { SipTransport, type SipSource, type SipTransportEvent } from './sip-transport';
 
-function waitFor<T>(what: string, fn: () => T | undefined, ms = 3000): Promise<T> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const v = fn();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() > end) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
 function request(method: string, viaPort: number, transport = 'UDP', body?: string): SipRequest {
   return createRequest({
