@@ -410,7 +410,8 @@ export function coreSuite(title: string, fixture: () => Promise<RedisFixture>): 
       const a = await node(p, 'a');
       const b = await node(p, 'b');
       const r = await b.publish(new RegistrationAdded(registration(42, { node: 'b', flow: 'tls:9' })));
-      await a.waitFor(r);
+      // both nodes route from their own read models: wait until each has folded the event
+      await Promise.all([a.waitFor(r), b.waitFor(r)]);
       await a.membership.refresh();
       const key = a.location.lookup('sip:user42@example.net')[0].key;
       assert.deepEqual(a.router.route('sip:user42@example.net', key).kind, 'remote');
