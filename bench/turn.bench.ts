@@ -301,6 +301,71 @@ async function coturnTarget(): Promise<Target | undefined> {
   };
 }
 
+/**
+ * The floor of any relay written on node:dgram: a plain forwarder (no TURN: the client side strips
+ * 4 bytes, the peer side forwards as is), IP-literal lookup, under the same paced load. What TURN
+ * adds is the difference to this; what Node itself costs per packet is the difference to coturn.
+ */
+async function floorLoad(packets: number, pps: number): Promise<{ cpuUsPerPacket: number; delivered: number; sent: number }> {
+  const child = fork(__filename, ['--forwarder'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ask = <T>(m: unknown): Promise<T> =>
+    new Promise((r) => {
+      child.once('message', (x: T) => r(x));
+      child.send(m as string);
+    });
+  const ports = await new Promise<{ a: number; b: number }>((r) => child.once('message', r));
+  const client = await udpSocket(true);
+  const peer = await udpSocket(true);
+  await ask({ client: client.address().port, peer: peer.address().port });
+  let delivered = 0;
+  client.on('message', () => delivered++);
+  peer.on('message', () => delivered++);
+  const toPeer = Buffer.concat([channelDataHeader(0x4001, 160), Buffer.alloc(160, 0x80)]);
+  const toClient = Buffer.alloc(160, 0x81);
+  const cpu0 = (await ask<{ cpuMs: number }>('cpu')).cpuMs;
+  let sent = 0;
+  const perTick = Math.max(2, Math.round((pps * 5) / 1000));
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      for (let i = 0; i < perTick && sent < packets; i++, sent++) {
+        if (sent & 1) peer.send(toClient, ports.b, '127.0.0.1');
+        else client.send(toPeer, ports.a, '127.0.0.1');
+      }
+      if (sent < packets) setTimeout(tick, 5);
+      else setTimeout(resolve, 500);
+    };
+    tick();
+  });
+  const cpu1 = (await ask<{ cpuMs: number }>('cpu')).cpuMs;
+  client.close();
+  peer.close();
+  child.kill();
+  return { cpuUsPerPacket: ((cpu1 - cpu0) * 1000) / Math.max(delivered, 1), delivered, sent };
+}
+
+async function forward(): Promise<void> {
+  const lookup = (address: string, _f: unknown, cb: (e: null, a: string, f: number) => void) => cb(null, address, 4);
+  const a = dgram.createSocket({ type: 'udp4', lookup: lookup });
+  const b = dgram.createSocket({ type: 'udp4', lookup: lookup });
+  await new Promise<void>((r) => a.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => b.bind(0, '127.0.0.1', () => r()));
+  let client = 0;
+  let peer = 0;
+  a.on('message', (m) => b.send(m.subarray(4), peer, '127.0.0.1'));
+  b.on('message', (m) => a.send(m, client, '127.0.0.1'));
+  process.on('message', (m: string | { client: number; peer: number }) => {
+    if (typeof m === 'object') {
+      client = m.client;
+      peer = m.peer;
+      process.send!({ ok: true });
+      return;
+    }
+    const u = process.cpuUsage();
+    process.send!({ cpuMs: (u.user + u.system) / 1000 });
+  });
+  process.send!({ a: a.address().port, b: b.address().port });
+}
+
 async function serve(): Promise<void> {
   // as the media engine runs it (apps/media-engine/src/media-engine.service.ts), on loopback
   const s = new TurnServer({
@@ -359,6 +424,7 @@ async function measure(target: Target, packets: number, allocations: number): Pr
 
 async function main(): Promise<void> {
   if (process.argv.includes('--server')) return serve();
+  if (process.argv.includes('--forwarder')) return forward();
   const packets = Number(process.argv[2] ?? 200_000);
   const allocations = Number(process.argv[3] ?? 800);
   console.log('codec');
@@ -372,7 +438,9 @@ async function main(): Promise<void> {
       `${name.padEnd(20)} ${f.relay.cpuUsPerPacket.toFixed(2).padStart(7)} us CPU/relayed packet (${f.relay.delivered}/${f.relay.sent} delivered)   ` +
         `${Math.round(f.alloc.perSecond).toString().padStart(6)} allocations/s, ${f.alloc.cpuUsPerAllocation.toFixed(0).padStart(5)} us CPU/allocation (${f.alloc.ok}/${allocations})`,
     );
+  const floor = await floorLoad(packets, 20_000);
   row('traverse TurnServer', ours);
+  console.log(`${'node:dgram floor'.padEnd(20)} ${floor.cpuUsPerPacket.toFixed(2).padStart(7)} us CPU/forwarded packet (${floor.delivered}/${floor.sent} delivered): a bare forwarder, no TURN`);
   if (!anchor) {
     console.log('coturn anchor: turnserver not available (Debian package "coturn")');
     return;

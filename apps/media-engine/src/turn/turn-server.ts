@@ -493,11 +493,22 @@ export class TurnServer {
     const channel = alloc.channelForPeer(rinfo.address, rinfo.port, now);
     const link = relay.link;
     if (channel !== 0) {
+      const n = msg.length;
+      if (link.udp !== undefined) {
+        // one datagram buffer: cheaper in dgram than a two-buffer list, and the copy of a media packet is small
+        const out = Buffer.allocUnsafe(n + 4);
+        out[0] = channel >>> 8;
+        out[1] = channel & 0xff;
+        out[2] = n >>> 8;
+        out[3] = n & 0xff;
+        msg.copy(out, 4);
+        link.udp.send(out, link.remote.port, link.remote.address);
+        return;
+      }
       const header = Buffer.allocUnsafe(4);
       header.writeUInt16BE(channel, 0);
-      header.writeUInt16BE(msg.length, 2);
-      if (link.udp !== undefined) link.udp.send([header, msg], link.remote.port, link.remote.address);
-      else this.writeStream(link.stream!, header, msg, channelDataPadding(msg.length));
+      header.writeUInt16BE(n, 2);
+      this.writeStream(link.stream!, header, msg, channelDataPadding(n));
       return;
     }
     const ind = encodeMessage({ method: StunMethod.Data, cls: StunClass.Indication, transactionId: this.nextIndicationId() }, [
