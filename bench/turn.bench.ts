@@ -394,6 +394,7 @@ async function serve(): Promise<void> {
         if (m.profile) {
           profiling = m.profile;
           await post('Profiler.enable');
+          await new Promise((r) => session.post('Profiler.setSamplingInterval', { interval: 100 }, r));
           await post('Profiler.start');
         } else if (profiling) {
           const r = (await post('Profiler.stop')) as { profile: unknown };
