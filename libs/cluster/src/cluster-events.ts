@@ -182,6 +182,8 @@ export interface MediaEngineData {
   version?: string;
   /** Region the engine serves (DE, US-CA), for TURN redirect by client location. */
   region?: string;
+  /** IPv6 address of the same TURN listeners (same ports), for IPv6 clients. */
+  address6?: string;
   /** TURN listener ports on `address`; absent or 0: not offered. */
   turn?: { udp?: number; tcp?: number; tls?: number };
   /** Secondary STUN server (IP B of RFC 3489/5780): address, port one and two, change-IP control port. */
