@@ -43,6 +43,8 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
   readonly region: string;
   /** The address clients and peers reach this engine at. */
   readonly advertised: string;
+  /** Its IPv6 address for IPv6 clients, when the TURN listeners also bound IPv6 (same ports). */
+  advertised6: string | undefined;
   readonly sharing: TurnSharing;
   turn: TurnServer | undefined;
   secondaryStun: StunServer | undefined;
@@ -71,7 +73,8 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
   /** TURN ports this engine offers on `advertised` (0: none). */
   get turnPorts(): { udp: number; tcp: number; tls: number } {
     const l = this.turn?.listeners ?? [];
-    const port = (t: string) => l.find((x) => x.transport === t && !x.address.includes(':'))?.port ?? 0;
+    // the IPv4 listeners' ports (the IPv6 ones, when bound, have the same); an IPv6-only engine has only those
+    const port = (t: string) => (l.find((x) => x.transport === t && !x.address.includes(':')) ?? l.find((x) => x.transport === t))?.port ?? 0;
     return { udp: port('udp'), tcp: port('tcp'), tls: port('tls') };
   }
 
@@ -128,6 +131,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       ...(this.region ? { region: this.region } : {}),
     };
     if (this.turn) data.turn = this.turnPorts;
+    if (this.advertised6) data.address6 = this.advertised6;
     const stun = this.stunEndpoints;
     const control = this.stunControl;
     if (stun) data.stun = { address: this.advertised, ports: stun.map((e) => e.port), ...(control ? { control: control.port } : {}) };
@@ -169,9 +173,14 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       { transport: 'udp', address: bind, port: t.mediaEnginePort },
       { transport: 'tcp', address: bind, port: t.mediaEnginePort },
     ];
-    if (t.mediaEngineTlsPort !== 0)
-      listeners.push({ transport: 'tls', address: bind, port: t.mediaEngineTlsPort, tls: { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) } });
+    const tlsOptions = { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) };
+    if (t.mediaEngineTlsPort !== 0) listeners.push({ transport: 'tls', address: bind, port: t.mediaEngineTlsPort, tls: tlsOptions });
     const v6 = hasIPv6();
+    // on all addresses: IPv6 clients too, where the host has IPv6 (skipped quietly where it cannot bind)
+    if (isWildcard(me.address) && v6) {
+      listeners.push({ transport: 'udp', address: '::', port: t.mediaEnginePort, optional: true }, { transport: 'tcp', address: '::', port: t.mediaEnginePort, optional: true });
+      if (t.mediaEngineTlsPort !== 0) listeners.push({ transport: 'tls', address: '::', port: t.mediaEngineTlsPort, tls: tlsOptions, optional: true });
+    }
     const registry = this.metrics.registry;
     const allocationEvents = sharedCounter(registry, 'traverse_turn_allocation_events_total', 'TURN allocations created and deleted (by reason)', ['event']);
     const authFailures = sharedCounter(registry, 'traverse_turn_auth_failures_total', 'TURN requests refused for bad credentials (401) or an unavailable user database (500)', ['service', 'kind']);
@@ -219,6 +228,9 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
             redirects.inc({ service: 'media-engine' });
             log.fine({ user: e.username, client: `${e.client.address}:${e.client.port}`, to: `${e.to.address}:${e.to.port}` }, 'Allocate redirected');
             break;
+          case 'listener-skipped':
+            log.info({ listener: e.listener, err: e.error.message }, 'TURN listener not bound (IPv6 unavailable?): serving without it');
+            break;
           case 'socket-error':
             log.warning({ err: e.error.message }, 'TURN socket error');
             break;
@@ -233,6 +245,11 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       throw new Error(`cannot listen for TURN (media engine) on ${err.message} (set ${setting} or mediaEngine.address, or stop what uses it)`, { cause: e });
     }
     const turn = this.turn;
+    const ports4 = this.turnPorts;
+    const l6 = turn.listeners.filter((l) => l.address.includes(':'));
+    const same6 = l6.length > 0 && l6.every((l) => l.port === ports4[l.transport]);
+    const pub = me.publicAddress;
+    this.advertised6 = pub.includes(':') ? pub : !isWildcard(me.address) && me.address.includes(':') ? me.address : same6 ? (firstInterfaceAddress(6) ?? '::1') : undefined;
     gauge(registry, 'traverse_turn_allocations', 'Live TURN allocations on this media engine', () => turn.table.size);
     totalCounter(registry, 'traverse_turn_relayed_packets_total', 'Packets relayed by TURN allocations', ['direction'], () => {
       const c = turn.totals();
@@ -258,6 +275,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
         engine: this.name,
         listeners: turn.listeners.map((l) => `${l.transport} ${l.address}:${l.port}`),
         advertised: this.advertised,
+        ...(this.advertised6 ? { advertised6: this.advertised6 } : {}),
         relayPorts: `${me.relayPortMin}-${me.relayPortMax}`,
         realm,
         sharedWithFront: this.sharing.plain || this.sharing.tls,

@@ -63,6 +63,8 @@ export interface TurnListenerOptions {
   port: number;
   /** Certificate and key for 'tls'. */
   tls?: tls.TlsOptions;
+  /** A listener that may fail to bind (e.g. IPv6 on a host without it): skipped with a 'listener-skipped' event. */
+  optional?: boolean;
 }
 
 /**
@@ -175,6 +177,7 @@ export type TurnEvent =
   | { type: 'auth-failed'; username: string; client: TransportAddress }
   | { type: 'auth-unavailable'; username: string; client: TransportAddress; reason: string }
   | { type: 'redirected'; username: string; client: TransportAddress; to: TransportAddress }
+  | { type: 'listener-skipped'; listener: string; error: Error }
   | { type: 'socket-error'; error: Error };
 
 /** How the server talks back to one client. */
@@ -324,14 +327,29 @@ export class TurnServer {
 
   private async bindAll(): Promise<void> {
     for (const l of this.opts.listeners) {
+      try {
+        await this.bindListener(l);
+      } catch (e) {
+        if (!l.optional) throw e;
+        this.opts.onEvent?.({ type: 'listener-skipped', listener: `${l.transport} ${l.address}:${l.port}`, error: e as Error });
+      }
+    }
+  }
+
+  private async bindListener(l: TurnListenerOptions): Promise<void> {
+    {
       const id = this.nextListenerId++;
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp') {
         const socket = udpSocket(family);
         await new Promise<void>((resolve, reject) => {
-          socket.once('error', (e) => reject(listenError(e, l)));
+          const fail = (e: Error) => {
+            socket.close();
+            reject(listenError(e, l));
+          };
+          socket.once('error', fail);
           socket.bind(l.port, l.address, () => {
-            socket.off('error', reject);
+            socket.off('error', fail);
             resolve();
           });
         });
@@ -346,9 +364,13 @@ export class TurnServer {
         server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         if (l.transport === 'tls') server.on('tlsClientError', () => undefined);
         await new Promise<void>((resolve, reject) => {
-          server.once('error', (e) => reject(listenError(e, l)));
+          const fail = (e: Error) => {
+            server.close();
+            reject(listenError(e, l));
+          };
+          server.once('error', fail);
           server.listen({ port: l.port, host: l.address, ipv6Only: family === 6 }, () => {
-            server.off('error', reject);
+            server.off('error', fail);
             resolve();
           });
         });

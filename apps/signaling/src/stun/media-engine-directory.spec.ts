@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GeoIpLocator, RegionMap } from '@traverse/geo';
-import { selectMediaEngine, type MediaEngineEntry, type SelectOptions } from './media-engine-directory';
+import { engineAddress, selectMediaEngine, type MediaEngineEntry, type SelectOptions } from './media-engine-directory';
 
 const engine = (name: string, region = '', source: MediaEngineEntry['source'] = 'cluster', turn = { udp: 3560, tcp: 3560, tls: 5349 }): MediaEngineEntry => ({
   name,
@@ -42,7 +42,7 @@ describe('selectMediaEngine (TURN redirect by client location)', () => {
   });
 
   it('sends loopback, private and unlocated clients to the default engine (the local one, or turn.defaultMediaEngine)', () => {
-    for (const ip of ['127.0.0.1', '10.1.2.3', '192.168.0.7', '::1', '1.1.1.1'])
+    for (const ip of ['127.0.0.1', '10.1.2.3', '192.168.0.7', '1.1.1.1'])
       assert.deepEqual([ip, selectMediaEngine(engines, ip, 'udp', options())?.engine.name, selectMediaEngine(engines, ip, 'udp', options())?.reason], [ip, 'me-local', 'default']);
     assert.equal(selectMediaEngine(engines, '127.0.0.1', 'udp', options({ defaultName: 'me-fra' }))?.engine.name, 'me-fra');
     assert.equal(selectMediaEngine(engines.slice(1), '127.0.0.1', 'udp', options())?.engine.name, 'me-fra', 'first by name without a local engine');
@@ -57,6 +57,16 @@ describe('selectMediaEngine (TURN redirect by client location)', () => {
     assert.equal(selectMediaEngine(noTls, '8.8.8.8', 'tls', options())?.engine.name, 'me-b');
     assert.equal(selectMediaEngine(noTls.slice(0, 2), '8.8.8.8', 'tls', options()), undefined);
     assert.equal(selectMediaEngine([], '8.8.8.8', 'udp', options()), undefined);
+  });
+
+  it('keeps the client address family: IPv6 clients go to engines with an IPv6 address', () => {
+    const v6 = { ...engine('me-six', '', 'cluster'), address6: '2001:db8::6' };
+    const list = [engine('me-local', '', 'local'), v6];
+    assert.equal(selectMediaEngine(list, '2001:4860:4860::8888', 'udp', options({ redirectByLocation: false }))?.engine.name, 'me-six');
+    assert.equal(selectMediaEngine(list, '::ffff:8.8.8.8', 'udp', options({ redirectByLocation: false }))?.engine.name, 'me-local');
+    assert.equal(selectMediaEngine([engine('me-local', '', 'local')], '::1', 'udp', options()), undefined);
+    assert.equal(engineAddress(v6, 6), '2001:db8::6');
+    assert.equal(engineAddress(v6, 4), v6.address);
   });
 
   it('skips a region entry whose engine is not available', () => {

@@ -18,6 +18,8 @@ export interface MediaEngineEntry {
   name: string;
   /** Address clients reach its TURN (and secondary STUN) at. */
   address: string;
+  /** Its IPv6 address (same TURN ports), for IPv6 clients. */
+  address6?: string;
   /** Node it runs on ('' for configured ones). */
   node: string;
   region: string;
@@ -36,6 +38,13 @@ export interface SelectOptions {
   geo: GeoLocator;
 }
 
+/** The address of an engine that a client of this family can be sent to (ALTERNATE-SERVER keeps the client's family). */
+export function engineAddress(e: MediaEngineEntry, family: 4 | 6): string | undefined {
+  const v6 = e.address.includes(':');
+  if (family === 4) return v6 ? undefined : e.address;
+  return e.address6 ?? (v6 ? e.address : undefined);
+}
+
 /**
  * The engine for a client: with redirect by location, the one turn.regions names for the client's
  * country-region or country, else one that announces that region; otherwise (or for clients that
@@ -48,7 +57,8 @@ export function selectMediaEngine(
   transport: TurnTransport,
   o: SelectOptions,
 ): { engine: MediaEngineEntry; location?: GeoLocation; reason: 'region' | 'default' } | undefined {
-  const usable = engines.filter((e) => e.turn[transport] > 0);
+  const family = client.includes(':') && !/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(client) ? 6 : 4;
+  const usable = engines.filter((e) => e.turn[transport] > 0 && engineAddress(e, family) !== undefined);
   if (usable.length === 0) return undefined;
   if (o.redirectByLocation) {
     const location = o.geo.locate(client);
@@ -100,6 +110,7 @@ export class MediaEngineDirectory {
       out.set(l.name, {
         name: l.name,
         address: l.advertised,
+        ...(l.advertised6 ? { address6: l.advertised6 } : {}),
         node: this.ctx.nodeName,
         region: l.region,
         turn: l.turnPorts,
@@ -112,6 +123,7 @@ export class MediaEngineDirectory {
       out.set(e.name, {
         name: e.name,
         address: e.address,
+        ...(e.address6 ? { address6: e.address6 } : {}),
         node: e.node,
         region: (e.region ?? '').toUpperCase(),
         turn: { udp: e.turn?.udp ?? 0, tcp: e.turn?.tcp ?? 0, tls: e.turn?.tls ?? 0 },

@@ -11,9 +11,9 @@ import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/
 import { Metrics, NODE_CONTEXT, Readiness, type NodeContext } from '@traverse/runtime';
 import type { TransportAddress } from '@traverse/stun';
 import { TurnFront, type TurnFrontEvent, type TurnFrontOptions } from './turn-front';
-import { MediaEngineDirectory, type TurnTransport } from './media-engine-directory';
+import { MediaEngineDirectory, engineAddress, type TurnTransport } from './media-engine-directory';
 import { turnAuthenticator } from '../../../media-engine/src/turn/turn-auth';
-import { SOFTWARE, turnRealm, turnSharing } from '../../../media-engine/src/addresses';
+import { SOFTWARE, hasIPv6, isWildcard, turnRealm, turnSharing } from '../../../media-engine/src/addresses';
 import { turnNonceSecret } from '../../../media-engine/src/media-engine.service';
 import { sharedCounter } from '../../../media-engine/src/metrics-util';
 
@@ -35,7 +35,8 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
     const sel = this.directory.select(client, transport);
     if (!sel) return undefined;
     const e = sel.engine;
-    return { to: { family: e.address.includes(':') ? 6 : 4, address: e.address, port: e.turn[transport] }, engine: e.name, local: e.source === 'local', reason: sel.reason };
+    const address = engineAddress(e, client.family)!;
+    return { to: { family: client.family, address, port: e.turn[transport] }, engine: e.name, local: e.source === 'local', reason: sel.reason };
   }
 
   async onModuleInit(): Promise<void> {
@@ -67,10 +68,14 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
     let lastNoEngineLog = 0;
     const cert = this.ctx.publicCertificate;
     const listeners: TurnFrontOptions['listeners'] = [];
-    if (!sharing.plain)
-      listeners.push({ transport: 'udp', address: bind, port: t.port }, { transport: 'tcp', address: bind, port: t.port });
-    if (t.tlsPort !== 0 && !sharing.tls)
-      listeners.push({ transport: 'tls', address: bind, port: t.tlsPort, tls: { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) } });
+    const tlsOptions = { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) };
+    // on all addresses: IPv6 clients too, where the host has IPv6 (skipped quietly where it cannot bind)
+    const hosts = isWildcard(t.address) && hasIPv6() ? [bind, '::'] : [bind];
+    for (const host of hosts) {
+      const optional = host === '::';
+      if (!sharing.plain) listeners.push({ transport: 'udp', address: host, port: t.port, optional }, { transport: 'tcp', address: host, port: t.port, optional });
+      if (t.tlsPort !== 0 && !sharing.tls) listeners.push({ transport: 'tls', address: host, port: t.tlsPort, tls: tlsOptions, optional });
+    }
     if (listeners.length === 0) {
       this.up = true;
       log.info({ port: t.port, tlsPort: t.tlsPort }, 'TURN front served by the media engine of this process (same address and ports): it allocates here');
@@ -109,6 +114,9 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
             }
             break;
           }
+          case 'listener-skipped':
+            log.info({ listener: e.listener, err: e.error.message }, 'TURN front listener not bound (IPv6 unavailable?): serving without it');
+            break;
           case 'socket-error':
             log.warning({ err: e.error.message }, 'TURN front socket error');
             break;

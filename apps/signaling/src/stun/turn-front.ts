@@ -31,7 +31,8 @@ import { TurnAuthUnavailableError, listenError, type TurnAuthenticator } from '.
 export type TurnFrontTransport = 'udp' | 'tcp' | 'tls';
 
 export interface TurnFrontOptions {
-  listeners: { transport: TurnFrontTransport; address: string; port: number; tls?: tls.TlsOptions }[];
+  /** `optional` listeners (e.g. IPv6 on a host without it) that fail to bind are skipped with a 'listener-skipped' event. */
+  listeners: { transport: TurnFrontTransport; address: string; port: number; tls?: tls.TlsOptions; optional?: boolean }[];
   realm: string;
   /**
    * Long-term key for the password algorithm (1: MD5(username:realm:password), 2: SHA-256 of the same), or
@@ -59,6 +60,7 @@ export type TurnFrontEvent =
   | { type: 'auth-failed'; username: string; client: TransportAddress }
   | { type: 'auth-unavailable'; username: string; client: TransportAddress; reason: string }
   | { type: 'no-media-engine'; username: string; client: TransportAddress }
+  | { type: 'listener-skipped'; listener: string; error: Error }
   | { type: 'socket-error'; error: Error };
 
 type Reply = (b: Buffer) => void;
@@ -100,13 +102,28 @@ export class TurnFront {
 
   private async bindAll(): Promise<void> {
     for (const l of this.opts.listeners) {
+      try {
+        await this.bindListener(l);
+      } catch (e) {
+        if (!l.optional) throw e;
+        this.opts.onEvent?.({ type: 'listener-skipped', listener: `${l.transport} ${l.address}:${l.port}`, error: e as Error });
+      }
+    }
+  }
+
+  private async bindListener(l: TurnFrontOptions['listeners'][number]): Promise<void> {
+    {
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp') {
         const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
         await new Promise<void>((resolve, reject) => {
-          socket.once('error', (e) => reject(listenError(e, l)));
+          const fail = (e: Error) => {
+            socket.close();
+            reject(listenError(e, l));
+          };
+          socket.once('error', fail);
           socket.bind(l.port, l.address, () => {
-            socket.off('error', reject);
+            socket.off('error', fail);
             resolve();
           });
         });
@@ -122,9 +139,13 @@ export class TurnFront {
         server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         if (l.transport === 'tls') server.on('tlsClientError', () => undefined);
         await new Promise<void>((resolve, reject) => {
-          server.once('error', (e) => reject(listenError(e, l)));
+          const fail = (e: Error) => {
+            server.close();
+            reject(listenError(e, l));
+          };
+          server.once('error', fail);
           server.listen({ port: l.port, host: l.address, ipv6Only: family === 6 }, () => {
-            server.off('error', reject);
+            server.off('error', fail);
             resolve();
           });
         });
