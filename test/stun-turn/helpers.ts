@@ -159,6 +159,18 @@ export class TestTurnClient {
     this.socket = s;
   }
 
+  /**
+   * Allocate, on a fresh local port if the first one answers 437: a UDP allocation that an earlier
+   * client left to expire keeps its 5-tuple, and the OS may hand that port out again.
+   */
+  async allocate(attrs: OutAttribute[]): Promise<StunMessage> {
+    const r = await this.request(StunMethod.Allocate, attrs);
+    if (this.transport !== 'udp' || attributeValue(r, Attr.ErrorCode)?.code !== 437) return r;
+    await this.close();
+    await this.open();
+    return this.request(StunMethod.Allocate, attrs);
+  }
+
   close(): Promise<void> {
     if (this.stream) {
       const t = this.stream;

@@ -114,7 +114,7 @@ describe('STUN and TURN on a node started with ./traverse start (signaling on 12
     const c = new TestTurnClient({ address: A, port: p.front }, 'alice', PASSWORD);
     await c.open();
     try {
-      const r = await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+      const r = await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
       assert.equal(errorCodeOf(r), 300);
       assert.deepEqual(attributeValue(r, Attr.AlternateServer), { family: 4, address: B, port: p.engine });
     } finally {
@@ -123,7 +123,7 @@ describe('STUN and TURN on a node started with ./traverse start (signaling on 12
     const bad = new TestTurnClient({ address: A, port: p.front }, 'alice', 'not-the-password');
     await bad.open();
     try {
-      assert.equal(errorCodeOf(await bad.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])), 401);
+      assert.equal(errorCodeOf(await bad.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])), 401);
     } finally {
       await bad.close();
     }
@@ -187,7 +187,7 @@ describe('STUN and TURN on a node started with ./traverse start (signaling on 12
     before(async () => {
       client = new TestTurnClient({ address: B, port: p.engine }, 'alice-e2e', PASSWORD);
       await client.open();
-      const r = await client.request(StunMethod.Allocate, [
+      const r = await client.allocate([
         { type: Attr.RequestedTransport, value: TransportProtocol.UDP },
         { type: Attr.AdditionalAddressFamily, value: 6 },
       ]);
@@ -237,7 +237,7 @@ describe('STUN and TURN on a node started with ./traverse start (signaling on 12
       const tcp = new TestTurnClient({ address: B, port: p.engine }, 'alice-e2e', PASSWORD, 'tcp');
       await tcp.open();
       try {
-        const r = await tcp.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.TCP }]);
+        const r = await tcp.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.TCP }]);
         assert.equal(r.cls, StunClass.SuccessResponse, `allocate: ${errorCodeOf(r)}`);
         for (const a of local) assert.equal(errorCodeOf(await tcp.request(StunMethod.Connect, [{ type: Attr.XorPeerAddress, value: peer(a, 5000) }])), 403, a);
       } finally {

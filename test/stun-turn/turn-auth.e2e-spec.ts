@@ -57,7 +57,7 @@ describe('TURN long-term credentials (RFC 5389 and RFC 8489 clients)', () => {
     c.modern = true;
     await c.open();
     try {
-      const r = await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+      const r = await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
       assert.equal(r.cls, StunClass.SuccessResponse, `error ${errorCodeOf(r)}`);
       assert.ok(verifyIntegritySha256(r, c.currentKey!));
       assert.equal(asked[asked.length - 1], PasswordAlgorithm.SHA256);
@@ -72,7 +72,7 @@ describe('TURN long-term credentials (RFC 5389 and RFC 8489 clients)', () => {
     c.anonymous = true;
     await c.open();
     try {
-      const r = await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+      const r = await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
       assert.equal(r.cls, StunClass.SuccessResponse, `error ${errorCodeOf(r)}`);
     } finally {
       await c.close();
@@ -83,7 +83,7 @@ describe('TURN long-term credentials (RFC 5389 and RFC 8489 clients)', () => {
     const c = new TestTurnClient({ address: '127.0.0.1', port }, 'alice', 'wonderland');
     await c.open();
     try {
-      const r = await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+      const r = await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
       assert.equal(r.cls, StunClass.SuccessResponse, `error ${errorCodeOf(r)}`);
       assert.ok(verifyIntegrity(r, longTermKey('alice', REALM, 'wonderland')));
       assert.equal(asked[asked.length - 1], PasswordAlgorithm.MD5);

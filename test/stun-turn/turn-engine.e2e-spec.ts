@@ -44,7 +44,7 @@ describe('TurnServer: redirect hook, unavailable user database, bandwidth cap, a
     const c = new TestTurnClient({ address: '127.0.0.1', port }, 'carol', 'wonderland');
     await c.open();
     try {
-      const r = await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+      const r = await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
       assert.equal(errorCodeOf(r), 300);
       assert.deepEqual(attributeValue(r, Attr.AlternateServer), { family: 4, address: '192.0.2.50', port: 3560 });
       assert.equal(server.allocations({ user: 'carol' }).length, 0);
@@ -58,7 +58,7 @@ describe('TurnServer: redirect hook, unavailable user database, bandwidth cap, a
     await c.open();
     down = true;
     try {
-      assert.equal(errorCodeOf(await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])), 500);
+      assert.equal(errorCodeOf(await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])), 500);
     } finally {
       down = false;
       await c.close();
@@ -73,7 +73,7 @@ describe('TurnServer: redirect hook, unavailable user database, bandwidth cap, a
     const c = new TestTurnClient({ address: '127.0.0.1', port }, 'alice', 'wonderland');
     await c.open();
     try {
-      assert.equal((await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])).cls, StunClass.SuccessResponse);
+      assert.equal((await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])).cls, StunClass.SuccessResponse);
       const bind = await c.request(StunMethod.ChannelBind, [
         { type: Attr.ChannelNumber, value: 0x4000 },
         { type: Attr.XorPeerAddress, value: peer('127.0.0.1', sink.address().port) },

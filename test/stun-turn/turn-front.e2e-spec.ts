@@ -60,7 +60,7 @@ describe('TURN front on the signaling node', () => {
     const c = new TestTurnClient({ address: '127.0.0.1', port: front.listeners[0].port }, 'alice', 'wonderland');
     await c.open();
     try {
-      const r = await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+      const r = await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
       assert.equal(r.cls, StunClass.ErrorResponse);
       assert.equal(errorCodeOf(r), 300);
       assert.deepEqual(attributeValue(r, Attr.AlternateServer), { family: 4, address: '127.0.0.1', port: enginePort });
@@ -73,7 +73,7 @@ describe('TURN front on the signaling node', () => {
     await bad.open();
     try {
       assert.equal(
-        errorCodeOf(await bad.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])),
+        errorCodeOf(await bad.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])),
         401,
       );
     } finally {

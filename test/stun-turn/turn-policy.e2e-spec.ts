@@ -68,7 +68,7 @@ describe('TURN peer policy and quotas', () => {
     const received: Buffer[] = [];
     sink.on('message', (m) => received.push(m));
     try {
-      const alloc = await client.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+      const alloc = await client.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
       assert.equal(alloc.cls, StunClass.SuccessResponse, `allocate failed with ${errorCodeOf(alloc)}`);
       let channel = 0x4000;
       for (const host of DENIED) {
@@ -125,7 +125,7 @@ describe('TURN peer policy and quotas', () => {
     const client = new TestTurnClient(tcp, 'bob', 'pw', 'tcp');
     await client.open();
     try {
-      const alloc = await client.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.TCP }]);
+      const alloc = await client.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.TCP }]);
       assert.equal(alloc.cls, StunClass.SuccessResponse, `allocate failed with ${errorCodeOf(alloc)}`);
       for (const host of DENIED)
         for (const spelling of wireSpellings(host)) {
@@ -160,17 +160,13 @@ describe('TURN peer policy and quotas', () => {
     try {
       for (const c of [...clients, other]) await c.open();
       const codes: number[] = [];
-      for (const c of clients)
-        codes.push(errorCodeOf(await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])));
+      for (const c of clients) codes.push(errorCodeOf(await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])));
       assert.deepEqual(codes, [0, 0, 0, 0, 486]);
-      assert.equal(
-        errorCodeOf(await other.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])),
-        0,
-      );
+      assert.equal(errorCodeOf(await other.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])), 0);
       // Refresh with LIFETIME 0 frees a slot
       assert.equal(errorCodeOf(await clients[0].request(StunMethod.Refresh, [{ type: Attr.Lifetime, value: 0 }])), 0);
       assert.equal(
-        errorCodeOf(await clients[4].request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])),
+        errorCodeOf(await clients[4].allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])),
         0,
       );
     } finally {
@@ -194,7 +190,7 @@ describe('TURN peer policy and quotas', () => {
       const codes: number[] = [];
       for (const c of clients) {
         await c.open();
-        codes.push(errorCodeOf(await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])));
+        codes.push(errorCodeOf(await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }])));
       }
       assert.deepEqual(codes, [0, 0, 508]);
     } finally {
@@ -241,7 +237,7 @@ describe('TURN peer policy and quotas', () => {
     await a.open();
     await b.open();
     try {
-      const first = await a.request(StunMethod.Allocate, [
+      const first = await a.allocate([
         { type: Attr.RequestedTransport, value: TransportProtocol.UDP },
         { type: Attr.EvenPort, value: { reserve: true } },
       ]);
@@ -250,7 +246,7 @@ describe('TURN peer policy and quotas', () => {
       const token = attributeValue(first, Attr.ReservationToken);
       assert.equal(port % 2, 0);
       assert.ok(token);
-      const second = await b.request(StunMethod.Allocate, [
+      const second = await b.allocate([
         { type: Attr.RequestedTransport, value: TransportProtocol.UDP },
         { type: Attr.ReservationToken, value: token },
       ]);
@@ -259,7 +255,7 @@ describe('TURN peer policy and quotas', () => {
       // a token is good once
       const c = new TestTurnClient(udp, 'bob', 'pw');
       await c.open();
-      const third = await c.request(StunMethod.Allocate, [
+      const third = await c.allocate([
         { type: Attr.RequestedTransport, value: TransportProtocol.UDP },
         { type: Attr.ReservationToken, value: token },
       ]);
@@ -268,7 +264,7 @@ describe('TURN peer policy and quotas', () => {
       // RESERVATION-TOKEN together with EVEN-PORT is a bad request
       const d = new TestTurnClient(udp, 'dave', 'pw');
       await d.open();
-      const bad = await d.request(StunMethod.Allocate, [
+      const bad = await d.allocate([
         { type: Attr.RequestedTransport, value: TransportProtocol.UDP },
         { type: Attr.ReservationToken, value: token },
         { type: Attr.EvenPort, value: { reserve: false } },
@@ -291,12 +287,12 @@ describe('TURN peer policy and quotas', () => {
         errorCodeOf(await c.request(StunMethod.CreatePermission, [{ type: Attr.XorPeerAddress, value: peer('127.0.0.1', 9) }])),
         437,
       );
-      assert.equal(errorCodeOf(await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: 99 }])), 442);
+      assert.equal(errorCodeOf(await c.allocate([{ type: Attr.RequestedTransport, value: 99 }])), 442);
       assert.equal(
-        errorCodeOf(await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.TCP }])),
+        errorCodeOf(await c.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.TCP }])),
         442,
       );
-      const df = await c.request(StunMethod.Allocate, [
+      const df = await c.allocate([
         { type: Attr.RequestedTransport, value: TransportProtocol.UDP },
         { type: Attr.DontFragment, value: true },
       ]);

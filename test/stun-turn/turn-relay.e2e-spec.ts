@@ -116,7 +116,7 @@ describe('TURN relay with turnutils_uclient and turnutils_peer', () => {
     await control.open();
     let peer: net.Socket | undefined;
     try {
-      const alloc = await control.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.TCP }]);
+      const alloc = await control.allocate([{ type: Attr.RequestedTransport, value: TransportProtocol.TCP }]);
       const relayed = attributeValue(alloc, Attr.XorRelayedAddress);
       assert.ok(relayed, `allocate: ${errorCodeOf(alloc)}`);
       assert.equal(
