@@ -1,7 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GeoIpLocator, RegionMap } from '@traverse/geo';
-import { engineAddress, selectMediaEngine, type MediaEngineEntry, type SelectOptions } from './media-engine-directory';
+import { configSchema } from '@traverse/config';
+import type { MediaEngines } from '@traverse/cluster';
+import type { NodeContext } from '@traverse/runtime';
+import { MediaEngineDirectory, engineAddress, selectMediaEngine, type MediaEngineEntry, type SelectOptions } from './media-engine-directory';
 
 const engine = (name: string, region = '', source: MediaEngineEntry['source'] = 'cluster', turn = { udp: 3560, tcp: 3560, tls: 5349 }): MediaEngineEntry => ({
   name,
@@ -72,5 +75,42 @@ describe('selectMediaEngine (TURN redirect by client location)', () => {
   it('skips a region entry whose engine is not available', () => {
     const s = selectMediaEngine([engine('me-local', '', 'local'), engine('me-sfo')], '8.8.8.8', 'udp', options());
     assert.equal(s?.engine.name, 'me-local');
+  });
+});
+
+describe('MediaEngineDirectory.list (where the engines come from)', () => {
+  const ctx = (turn: Record<string, unknown> = {}) =>
+    ({ nodeName: 'n1', config: configSchema.parse({ turn: { mediaEngines: [{ name: 'me-conf', address: '198.51.100.7' }, { name: 'me-b', address: '198.51.100.8' }], ...turn } }) }) as unknown as NodeContext;
+  const cluster = {
+    list: () => [
+      { name: 'me-b', address: '203.0.113.2', node: 'n2', up: true, since: 0, region: 'de', turn: { udp: 3560, tcp: 3560, tls: 5349 }, stun: { address: '203.0.113.2', ports: [3478, 34501], control: 8043 } },
+      { name: 'me-down', address: '203.0.113.3', node: 'n3', up: false, since: 0, turn: { udp: 3560 } },
+      { name: 'me-old', address: '203.0.113.4', node: 'n4', up: true, since: 0 },
+    ],
+  } as unknown as MediaEngines;
+
+  it('merges the cluster (up only, announced ports) and the configured list; the cluster wins a name', () => {
+    const d = new MediaEngineDirectory(ctx(), undefined, cluster);
+    assert.deepEqual(
+      d.list().map((e) => [e.name, e.address, e.source, e.region, e.turn.udp, e.turn.tls]),
+      [
+        ['me-b', '203.0.113.2', 'cluster', 'DE', 3560, 5349],
+        ['me-old', '203.0.113.4', 'cluster', '', 0, 0],
+        ['me-conf', '198.51.100.7', 'configuration', '', 3560, 5349],
+      ],
+    );
+    assert.equal(d.primaryStunEngine()?.name, 'me-b');
+    // an engine that announced no TURN ports is never chosen
+    assert.equal(d.select({ family: 4, address: '127.0.0.1', port: 1 }, 'udp')?.engine.name, 'me-b');
+  });
+
+  it('without the cluster, the configured media engines are the ones redirected to', () => {
+    const d = new MediaEngineDirectory(ctx({ defaultMediaEngine: 'me-conf' }));
+    assert.deepEqual(
+      d.list().map((e) => e.name),
+      ['me-conf', 'me-b'],
+    );
+    assert.equal(d.select({ family: 4, address: '127.0.0.1', port: 1 }, 'tls')?.engine.name, 'me-conf');
+    assert.equal(d.primaryStunEngine(), undefined);
   });
 });
