@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
-import { freePort, runChild, waitFor, type ChildRun } from '@traverse/testing';
+import { freePort, freePortPair, runChild, waitFor, type ChildRun } from '@traverse/testing';
 
 export interface BaresipEvent {
   type: string;
@@ -45,7 +45,8 @@ export class BaresipUa {
 
   static async start(o: BaresipOptions): Promise<BaresipUa> {
     const dir = mkdtempSync(join(tmpdir(), `traverse-baresip-${o.user}-`));
-    const sipPort = await freePort();
+    // baresip listens for SIP over TLS on sip_listen's port + 1
+    const sipPort = await freePortPair();
     const ctrlPort = await freePort();
     const rtp = 20000 + Math.floor(Math.random() * 20000);
     writeFileSync(

@@ -2,6 +2,25 @@ import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { request } from 'node:https';
 
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port p on 127.0.0.1 with p and p+1 both free a moment ago (TCP and UDP), for peers that take
+ * the next port too (baresip listens for SIP over TLS on its SIP port + 1).
+ */
+export async function freePortPair(): Promise<number> {
+  for (;;) {
+    const p = await freePort();
+    if (p < 65535 && (await tcpFree(p + 1))) return p;
+  }
+}
+
 /** A TCP port on 127.0.0.1 that was free a moment ago (and free for UDP too). */
 export async function freePort(): Promise<number> {
   for (;;) {
