@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import dns from 'node:dns';
 import net from 'node:net';
 import tls from 'node:tls';
 import {
@@ -48,6 +47,7 @@ import {
   unknownComprehensionRequired,
   verifyFingerprint,
 } from '@traverse/stun';
+import { bindUdp, listenServer, udpSocket } from '@traverse/net';
 
 export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
 
@@ -341,18 +341,7 @@ export class TurnServer {
       const id = this.nextListenerId++;
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp') {
-        const socket = udpSocket(family);
-        await new Promise<void>((resolve, reject) => {
-          const fail = (e: Error) => {
-            socket.close();
-            reject(listenError(e, l));
-          };
-          socket.once('error', fail);
-          socket.bind(l.port, l.address, () => {
-            socket.off('error', fail);
-            resolve();
-          });
-        });
+        const socket = await bindUdp(l.address, l.port);
         const local: TransportAddress = { family, address: l.address, port: socket.address().port };
         socket.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         this.tuneSocket(socket, this.opts.socketBufferBytes);
@@ -361,20 +350,9 @@ export class TurnServer {
       } else {
         const onConn = (s: net.Socket) => this.onStream(l.transport as 'tcp' | 'tls', s);
         const server = l.transport === 'tls' ? tls.createServer(l.tls ?? {}, onConn) : net.createServer(onConn);
-        server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         if (l.transport === 'tls') server.on('tlsClientError', () => undefined);
-        await new Promise<void>((resolve, reject) => {
-          const fail = (e: Error) => {
-            server.close();
-            reject(listenError(e, l));
-          };
-          server.once('error', fail);
-          server.listen({ port: l.port, host: l.address, ipv6Only: family === 6 }, () => {
-            server.off('error', fail);
-            resolve();
-          });
-        });
-        const port = (server.address() as net.AddressInfo).port;
+        const port = await listenServer(server, l);
+        server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         this.streamListeners.push({ server, id, local: { family, address: l.address, port }, transport: l.transport });
       }
     }
@@ -1305,35 +1283,10 @@ export class TurnServer {
   }
 }
 
-/**
- * dgram resolves the destination of every send through its lookup function, by default dns.lookup,
- * which answers IP literals on the next tick: a closure, a tick and an async hop per relayed packet.
- * TURN only ever sends to IP literals (peers come as XOR-PEER-ADDRESS, clients as rinfo.address), so
- * they are answered at once; anything else (a configured host name) still goes to dns.lookup.
- */
-function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
-  const v = net.isIP(address);
-  if (v !== 0) callback(null, address, v);
-  else dns.lookup(address, family as number, callback);
-}
-
-export function udpSocket(family: 4 | 6): dgram.Socket {
-  return dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, lookup: literalLookup });
-}
-
 function uncork(s: net.Socket): void {
   s.uncork();
 }
 
 function findRaw(m: StunMessage, type: number): boolean {
   return m.attributes.some((a) => a.type === type);
-}
-
-/** A bind/listen error that names the listener (transport, address, port) for the start-up message. */
-export function listenError(e: Error, l: { transport: string; address: string; port: number }): Error {
-  const code = (e as NodeJS.ErrnoException).code ?? e.message;
-  return Object.assign(new Error(`${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}: ${code}`, { cause: e }), {
-    code,
-    listener: l,
-  });
 }

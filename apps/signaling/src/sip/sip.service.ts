@@ -5,6 +5,7 @@
  */
 import { Inject, Injectable, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ClusterNode } from '@traverse/cluster';
+import type { ListenerName } from '@traverse/net';
 import { createHmac } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
 import { DigestAuthenticator, TransactionLayer } from '@traverse/sip';
@@ -253,9 +254,10 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     try {
       await this.transport.start();
     } catch (e) {
-      const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
+      const err = e as Error & { code?: string; listener?: ListenerName };
+      const where = err.listener ? `${err.listener.transport} ${err.listener.address.includes(':') ? `[${err.listener.address}]` : err.listener.address}:${err.listener.port}` : '';
       throw new Error(
-        `cannot listen for SIP on ${err.address ?? ''}:${err.port ?? ''}: ${err.code ?? err.message} (set sip.listenAddresses, sip.udpPort, sip.tcpPort, sip.tlsPort, sip.wsPort, sip.wssPort or stop what uses them)`,
+        `cannot listen for SIP on ${where}: ${err.code ?? err.message} (set sip.listenAddresses, sip.udpPort, sip.tcpPort, sip.tlsPort, sip.wsPort, sip.wssPort or stop what uses them)`,
         { cause: e },
       );
     }

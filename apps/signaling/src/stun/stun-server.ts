@@ -27,7 +27,7 @@ import {
   verifyFingerprint,
 } from '@traverse/stun';
 import { ChangeIpRelay, ChangeIpSender, SecondaryPort, decodeChangeIpDatagram } from './change-ip-relay';
-import { listenError } from '../../../media-engine/src/turn/turn-server';
+import { bindUdp } from '@traverse/net';
 
 export interface StunEndpoint {
   address: string;
@@ -115,16 +115,15 @@ export class StunServer implements ChangeIpSender {
   }
 
   private async bindAll(): Promise<void> {
-    const type = this.opts.address.includes(':') ? 'udp6' : 'udp4';
     for (const [i, port] of this.opts.ports.entries()) {
-      const s = await bindUdp(type, this.opts.address, port);
+      const s = await bindUdp(this.opts.address, port);
       s.on('message', (msg, rinfo) => this.onMessage(i as SecondaryPort, msg, rinfo));
       s.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
       this.sockets.push(s);
     }
     if (this.opts.control) {
       const c = this.opts.control;
-      const s = await bindUdp(c.address.includes(':') ? 'udp6' : 'udp4', c.address, c.port);
+      const s = await bindUdp(c.address, c.port);
       s.on('message', (msg, rinfo) => this.onControl(msg, rinfo));
       s.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
       this.control = s;
@@ -300,18 +299,4 @@ function findPadding(m: StunMessage): number | undefined {
 
 export function remote(rinfo: dgram.RemoteInfo): TransportAddress {
   return { family: rinfo.family === 'IPv6' ? 6 : 4, address: rinfo.address, port: rinfo.port };
-}
-
-export function bindUdp(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
-  const s = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
-  return new Promise((resolve, reject) => {
-    s.once('error', (e) => {
-      s.close();
-      reject(listenError(e, { transport: 'udp', address, port }));
-    });
-    s.bind(port, address, () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-  });
 }

@@ -26,7 +26,8 @@ import {
   encodeMessage,
   verifyFingerprint,
 } from '@traverse/stun';
-import { TurnAuthUnavailableError, listenError, type TurnAuthenticator } from '../../../media-engine/src/turn/turn-server';
+import { bindUdp, listenServer } from '@traverse/net';
+import { TurnAuthUnavailableError, type TurnAuthenticator } from '../../../media-engine/src/turn/turn-server';
 
 export type TurnFrontTransport = 'udp' | 'tcp' | 'tls';
 
@@ -115,18 +116,7 @@ export class TurnFront {
     {
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp') {
-        const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
-        await new Promise<void>((resolve, reject) => {
-          const fail = (e: Error) => {
-            socket.close();
-            reject(listenError(e, l));
-          };
-          socket.once('error', fail);
-          socket.bind(l.port, l.address, () => {
-            socket.off('error', fail);
-            resolve();
-          });
-        });
+        const socket = await bindUdp(l.address, l.port);
         socket.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         socket.on('message', (msg, rinfo) => {
           const from: TransportAddress = { family: rinfo.family === 'IPv6' ? 6 : 4, address: rinfo.address, port: rinfo.port };
@@ -136,22 +126,12 @@ export class TurnFront {
       } else {
         const onConn = (s: net.Socket) => this.onStream(s, l.transport === 'tls' ? 'tls' : 'tcp');
         const server = l.transport === 'tls' ? tls.createServer(l.tls ?? {}, onConn) : net.createServer(onConn);
-        server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         if (l.transport === 'tls') server.on('tlsClientError', () => undefined);
-        await new Promise<void>((resolve, reject) => {
-          const fail = (e: Error) => {
-            server.close();
-            reject(listenError(e, l));
-          };
-          server.once('error', fail);
-          server.listen({ port: l.port, host: l.address, ipv6Only: family === 6 }, () => {
-            server.off('error', fail);
-            resolve();
-          });
-        });
+        const port = await listenServer(server, l);
+        server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         this.tcp.push({
           server,
-          local: { family, address: l.address, port: (server.address() as net.AddressInfo).port },
+          local: { family, address: l.address, port },
           transport: l.transport === 'tls' ? 'tls' : 'tcp',
         });
       }

@@ -10,7 +10,6 @@
  */
 import { isUtf8 } from 'node:buffer';
 import dgram from 'node:dgram';
-import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -33,6 +32,7 @@ import {
   type TransactionChannel,
   type Via,
 } from '@traverse/sip';
+import { bindUdp, listenServer } from '@traverse/net';
 import { canonicalIp, stampVia } from './addresses';
 import { SourceRateLimiter } from './rate-limiter';
 
@@ -321,18 +321,6 @@ function secureOptions(m: TlsMaterial): tls.SecureContextOptions {
   return { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) };
 }
 
-/**
- * dgram resolves the destination of every send through its lookup, by default dns.lookup, which
- * answers IP literals only on the next tick (a closure, a tick and an async hop per message). SIP
- * sends to resolved addresses (sources, flows, RFC 3263 results), answered here at once; a host
- * name still goes to dns.lookup.
- */
-function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
-  const v = net.isIP(address);
-  if (v !== 0) callback(null, address, v);
-  else dns.lookup(address, family as number, callback);
-}
-
 export class SipTransport {
   private udp: UdpListener[] = [];
   private streams: StreamListener[] = [];
@@ -429,14 +417,7 @@ export class SipTransport {
   private async listenOn(host: string, family: 4 | 6): Promise<void> {
     const o = this.opts;
     if (o.udpPort > 0) {
-      const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, reuseAddr: false, lookup: literalLookup });
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind(o.udpPort, host, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
+      const socket = await bindUdp(host, o.udpPort, { reuseAddr: false, name: 'UDP' });
       const local = { address: socket.address().address, port: socket.address().port };
       const l: UdpListener = { socket, local, family };
       socket.on('message', (buf, rinfo) => this.onDatagram(l, buf, rinfo));
@@ -467,13 +448,7 @@ export class SipTransport {
   }
 
   private async listenServer(server: net.Server, port: number, host: string, family: 4 | 6, transport: ConnectionTransport): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port, host, ipv6Only: family === 6 }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenServer(server, { transport, address: host, port });
     const a = server.address() as net.AddressInfo;
     const local = { address: a.address, port: a.port };
     server.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', transport, error }));
