@@ -7,15 +7,16 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRedisClient, startRedisCluster, startRedisServer, type RedisConnectionOptions } from '@traverse/redis';
 import { KeySpace } from '@traverse/cluster';
 import { challengesFromHeaders, computeAuthorization, parseMessage, serializeDigestCredentials, type SipResponse } from '@traverse/sip';
-import { freePort, repoRoot, runChild, waitFor } from '@traverse/testing';
+import { waitFor } from '@traverse/testing';
 import { ClusterMember, type ClusterView } from './cluster-node';
 import { BaresipUa } from '../sip/baresip-ua';
+import { sipp } from '../sip/helpers';
 
 const PASSWORD = 'cluster-e2e-secret';
 const DOMAIN = 'cluster.test';
@@ -24,30 +25,8 @@ const SHARDS = 16;
 
 /** Registers one user with SIPp (REGISTER, 401, REGISTER with digest authentication, 200) on a node. */
 async function registerUser(node: ClusterMember, user: string, expires: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-sipp-cluster-'));
-  const errors = join(dir, 'errors.log');
-  const args = [
-    `127.0.0.1:${node.sipPort}`,
-    '-sf', join(repoRoot(), 'test', 'sip', 'scenarios', 'register-auth.xml'),
-    '-t', 'u1',
-    '-i', '127.0.0.1',
-    '-p', String(await freePort()),
-    '-s', user,
-    '-ap', PASSWORD,
-    '-key', 'domain', DOMAIN,
-    '-key', 'expires', String(expires),
-    '-m', '1',
-    '-nostdin',
-    '-timeout', '30s',
-    '-timeout_error',
-    '-trace_err',
-    '-error_file', errors,
-  ];
-  const run = runChild('sipp', args, { cwd: dir });
-  const code = await run.exited;
-  const log = existsSync(errors) ? readFileSync(errors, 'utf8') : '';
-  rmSync(dir, { recursive: true, force: true });
-  assert.equal(code, 0, `sipp ${args.join(' ')}\nexit ${code}\n${run.stderr()}\n${log}\n--- node ${node.name}\n${node.log().slice(-3000)}`);
+  const r = await sipp(node, 'register-auth.xml', { user, password: PASSWORD, keys: { domain: DOMAIN, expires } });
+  assert.equal(r.code, 0, `${r.log}\n--- node ${node.name}\n${node.log().slice(-3000)}`);
 }
 
 /** Registers users on a node, ten SIPp runs at a time. */

@@ -4,8 +4,9 @@ import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { freePort, httpsGet, repoRoot, runChild, waitFor, type ChildRun } from '@traverse/testing';
+import { freePort, httpsGet, runChild, waitFor, type ChildRun } from '@traverse/testing';
 import { SipStreamParser, type SipMessage, type SipResponse } from '@traverse/sip';
+import { spawnSipp } from './sipp';
 
 export interface SipNode {
   dataDir: string;
@@ -116,48 +117,20 @@ export interface SippRun {
 
 /** Runs one call of a scenario of test/sip/scenarios against the node with SIPp. */
 export async function sipp(
-  node: SipNode,
+  node: Pick<SipNode, 'sipPort'>,
   scenario: string,
   opts: { user: string; transport?: 'u1' | 't1'; password?: string; keys?: Record<string, string | number> },
 ): Promise<SippRun> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-sipp-'));
-  const errors = join(dir, 'errors.log');
-  const messages = join(dir, 'messages.log');
-  const args = [
-    `127.0.0.1:${node.sipPort}`,
-    '-sf',
-    join(repoRoot(), 'test', 'sip', 'scenarios', scenario),
-    '-t',
-    opts.transport ?? 'u1',
-    '-s',
-    opts.user,
-    '-ap',
-    opts.password ?? 'password',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-m',
-    '1',
-    '-nostdin',
-    '-timeout',
-    '30s',
-    '-timeout_error',
-    '-trace_err',
-    '-error_file',
-    errors,
-    '-trace_msg',
-    '-message_file',
-    messages,
-    ...Object.entries(opts.keys ?? {}).flatMap(([k, v]) => ['-key', k, String(v)]),
-  ];
-  const run = runChild('sipp', args, { cwd: dir });
-  const code = await run.exited;
-  const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
-  const log = `sipp ${args.join(' ')}\nexit ${code}\n${run.stderr()}\n${read(errors)}\n${read(messages).slice(-6000)}`;
-  rmSync(dir, { recursive: true, force: true });
-  return { code, log, port };
+  const p = await spawnSipp({
+    scenario,
+    remote: `127.0.0.1:${node.sipPort}`,
+    transport: opts.transport ?? 'u1',
+    service: opts.user,
+    password: opts.password ?? 'password',
+    ...(opts.keys ? { keys: opts.keys } : {}),
+  });
+  const { code, log } = await p.done;
+  return { code, log, port: p.port };
 }
 
 /** A SIP client over TLS: send messages, await the next response. */

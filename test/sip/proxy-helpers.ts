@@ -1,14 +1,14 @@
 // Helpers of the proxy end-to-end suites: a signaling node for proxy tests, SIPp callers and callees
 // run as child processes (Debian's sip-tester), the messages a SIPp instance received, the calls
 // O&M API, and a TLS relay for SIPp (which Debian builds without TLS).
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
-import { freePort, httpsGet, repoRoot, runChild, waitFor, type ChildRun } from '@traverse/testing';
+import { httpsGet, waitFor, type ChildRun } from '@traverse/testing';
 import { parseMessage, type SipRequest, type SipResponse } from '@traverse/sip';
 import { startSipNode, type SipNode } from './helpers';
+import { spawnSipp, type SippOutcome } from './sipp';
 
 export const DOMAIN = 'example.com';
 
@@ -26,15 +26,7 @@ export function startProxyNode(env: Record<string, string> = {}): Promise<SipNod
   });
 }
 
-export interface SippResult {
-  code: number | string;
-  /** Command, exit, errors and the end of the message trace, for assertion messages. */
-  log: string;
-  /** The whole message trace. */
-  messages: string;
-  /** Lines the scenario logged (<log message=...>). */
-  logs: string;
-}
+export type SippResult = SippOutcome;
 
 export interface SippProcess {
   port: number;
@@ -61,56 +53,18 @@ export interface SippOptions {
 
 /** Starts SIPp on a scenario of test/sip/scenarios, as a client (remote given) or a server. */
 export async function startSipp(o: SippOptions): Promise<SippProcess> {
-  const port = o.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-sipp-'));
-  const files = { errors: join(dir, 'errors.log'), messages: join(dir, 'messages.log'), logs: join(dir, 'logs.log') };
-  const args = [
-    ...(o.remote ? [o.remote] : []),
-    '-sf',
-    join(repoRoot(), 'test', 'sip', 'scenarios', o.scenario),
-    '-t',
-    o.transport ?? 'u1',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-m',
-    '1',
-    '-nostdin',
-    '-timeout',
-    o.timeout ?? '30s',
-    '-timeout_error',
-    '-trace_err',
-    '-error_file',
-    files.errors,
-    '-trace_msg',
-    '-message_file',
-    files.messages,
-    '-trace_logs',
-    '-log_file',
-    files.logs,
-    ...(o.service ? ['-s', o.service] : []),
-    ...(o.callId ? ['-cid_str', o.callId] : []),
-    ...(o.auth ? ['-au', o.auth.user, '-ap', o.auth.password] : []),
-    ...Object.entries(o.keys ?? {}).flatMap(([k, v]) => ['-key', k, String(v)]),
-  ];
-  const run = runChild('sipp', args, { cwd: dir });
-  let done: Promise<SippResult> | undefined;
-  return {
-    port,
-    run,
-    result() {
-      done ??= run.exited.then((code) => {
-        const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
-        const messages = read(files.messages);
-        const logs = read(files.logs);
-        const log = `sipp ${args.join(' ')}\nexit ${code}\n${run.stderr()}\n${read(files.errors)}\n${logs}\n${messages.slice(-8000)}`;
-        rmSync(dir, { recursive: true, force: true });
-        return { code, log, messages, logs };
-      });
-      return done;
-    },
-  };
+  const p = await spawnSipp({
+    scenario: o.scenario,
+    ...(o.remote ? { remote: o.remote } : {}),
+    transport: o.transport ?? 'u1',
+    ...(o.port !== undefined ? { port: o.port } : {}),
+    ...(o.service ? { service: o.service } : {}),
+    ...(o.callId ? { callId: o.callId } : {}),
+    ...(o.auth ? { authUser: o.auth.user, password: o.auth.password } : {}),
+    ...(o.keys ? { keys: o.keys } : {}),
+    ...(o.timeout ? { timeout: o.timeout } : {}),
+  });
+  return { port: p.port, run: p.run, result: () => p.done };
 }
 
 /** Waits until a SIPp server listening on TCP accepts connections. */

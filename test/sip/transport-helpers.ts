@@ -1,12 +1,10 @@
 // Helpers of the transport and NAT end-to-end suites: SIPp against any address of the node
 // (IPv4 or IPv6, as SIPp's own -i address), run in the background while the test acts on the node.
 import dgram from 'node:dgram';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, repoRoot, runChild, waitFor, type ChildRun } from '@traverse/testing';
+import { waitFor, type ChildRun } from '@traverse/testing';
 import { parseMessage, type SipMessage, type SipResponse } from '@traverse/sip';
 import type { SipNode } from './helpers';
+import { spawnSipp } from './sipp';
 
 export interface SippOptions {
   /** SIPp's own address (-i): 127.0.0.1 or ::1. */
@@ -41,49 +39,21 @@ export interface SippProcess {
 /** Starts SIPp with a scenario of test/sip/scenarios against the node; does not wait for it. */
 export async function startSipp(node: SipNode, scenario: string, o: SippOptions): Promise<SippProcess> {
   const local = o.localIp ?? '127.0.0.1';
-  const v6 = local.includes(':');
-  const remote = o.remoteIp ?? (v6 ? '::1' : '127.0.0.1');
-  const port = o.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-sipp-'));
-  const errors = join(dir, 'errors.log');
-  const messages = join(dir, 'messages.log');
-  const args = [
-    ...(o.server ? [] : [`${remote.includes(':') ? `[${remote}]` : remote}:${o.remotePort ?? node.sipPort}`]),
-    '-sf',
-    join(repoRoot(), 'test', 'sip', 'scenarios', scenario),
-    '-t',
-    o.transport ?? 'u1',
-    '-s',
-    o.user,
-    '-ap',
-    o.password ?? 'password',
-    '-i',
-    local,
-    '-p',
-    String(port),
-    '-m',
-    String(o.calls ?? 1),
-    '-nostdin',
-    '-timeout',
-    o.timeout ?? '30s',
-    '-timeout_error',
-    '-trace_err',
-    '-error_file',
-    errors,
-    '-trace_msg',
-    '-message_file',
-    messages,
-    ...Object.entries(o.keys ?? {}).flatMap(([k, v]) => ['-key', k, String(v)]),
-    ...(o.extraArgs ?? []),
-  ];
-  const run = runChild('sipp', args, { cwd: dir });
-  const done = run.exited.then((code) => {
-    const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
-    const log = `sipp ${args.join(' ')}\nexit ${code}\n${run.stderr()}\n${read(errors)}\n${read(messages).slice(-8000)}`;
-    rmSync(dir, { recursive: true, force: true });
-    return { code, log };
+  const remote = o.remoteIp ?? (local.includes(':') ? '::1' : '127.0.0.1');
+  const p = await spawnSipp({
+    scenario,
+    ...(o.server ? {} : { remote: `${remote.includes(':') ? `[${remote}]` : remote}:${o.remotePort ?? node.sipPort}` }),
+    transport: o.transport ?? 'u1',
+    localIp: local,
+    ...(o.port !== undefined ? { port: o.port } : {}),
+    service: o.user,
+    password: o.password ?? 'password',
+    calls: o.calls ?? 1,
+    ...(o.timeout ? { timeout: o.timeout } : {}),
+    ...(o.keys ? { keys: o.keys } : {}),
+    ...(o.extraArgs ? { extraArgs: o.extraArgs } : {}),
   });
-  return { port, run, done };
+  return { port: p.port, run: p.run, done: p.done.then(({ code, log }) => ({ code, log })) };
 }
 
 /** Runs SIPp to its end. */
