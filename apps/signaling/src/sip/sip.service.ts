@@ -18,7 +18,7 @@ import { createNatKeeper } from './nat/nat-setup';
 import type { NatKeeper } from './nat/nat-keeper';
 import type { CertificateWatcher } from './transport/certificate-watcher';
 import { Registrar, type RegisterOutcome } from './registrar/registrar';
-import { InMemoryLocationService, type LocationService } from './registrar/location-service';
+import type { LocationService } from './registrar/location-service';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
 import { SIP_TARGET_RESOLVER, type SipTargetResolver } from './dns';
 import { attachProxy, createProxy } from './proxy/proxy-setup';
@@ -40,7 +40,6 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
   /** The digest realm REGISTER is challenged with. */
   realm = '';
   private listening = false;
-  private sweeper: NodeJS.Timeout | undefined;
   private certificates: CertificateWatcher | undefined;
   /** Clients registered from behind NAT, kept open with keep-alives (the Proxy Registrations table). */
   nat: NatKeeper | undefined;
@@ -96,11 +95,6 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       });
     }
     this.location.onRemoved((b, reason) => rlog.fine({ aor: b.aor, contact: b.contact, reason }, 'binding removed'));
-    if (this.location instanceof InMemoryLocationService) {
-      const mem = this.location;
-      this.sweeper = setInterval(() => mem.sweep(), 1000);
-      this.sweeper.unref();
-    }
 
     // ---------------------------------------------------------------- metrics
     const registers = [this.metrics.registry];
@@ -273,7 +267,6 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     this.listening = false;
     this.certificates?.stop();
     this.nat?.stop();
-    if (this.sweeper) clearInterval(this.sweeper);
     this.proxy?.stop();
     this.calls?.stop();
     this.layer?.stop();

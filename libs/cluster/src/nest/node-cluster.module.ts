@@ -17,6 +17,10 @@ export function clusterNodeAddress(configured: string): string {
 export function clusterOptionsFor(ctx: NodeContext): ClusterModuleOptions {
   const { config } = ctx;
   const log = ctx.logging.group('cluster');
+  // where the other nodes send requests for the flows this node holds (found once, announced in every heartbeat)
+  const sip = ctx.roles.includes('signaling')
+    ? { host: clusterNodeAddress(config.cluster.nodeAddress), udp: config.sip.udpPort, tcp: config.sip.tcpPort }
+    : undefined;
   return {
     nodeName: ctx.nodeName,
     address: config.node.publicAddress || hostname(),
@@ -32,10 +36,7 @@ export function clusterOptionsFor(ctx: NodeContext): ClusterModuleOptions {
     closedCallsKept: config.calls.closedCallsKept,
     eventTableSize: config.events.tableSize,
     logger: { log: (m) => log.fine(m), warn: (m) => log.warning(m), error: (m) => log.severe(m) },
-    // where the other nodes send requests for the flows this node holds
-    ...(ctx.roles.includes('signaling')
-      ? { announceExtra: () => ({ sip: { host: clusterNodeAddress(config.cluster.nodeAddress), udp: config.sip.udpPort, tcp: config.sip.tcpPort } }) }
-      : {}),
+    ...(sip ? { announceExtra: () => ({ sip }) } : {}),
   };
 }
 
