@@ -1,0 +1,391 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
+import { RelayRemoteInfo, RelaySocket, UdpRelay, udpRelayAvailability } from './udp-relay';
+
+const availability = udpRelayAvailability();
+
+interface Received {
+  msg: Buffer;
+  rinfo: RelayRemoteInfo;
+}
+
+/** A handed-up datagram sink with a wait for the next arrivals. */
+function collector() {
+  const got: Received[] = [];
+  const waiters: (() => void)[] = [];
+  return {
+    got,
+    onMessage: (msg: Buffer, rinfo: RelayRemoteInfo) => {
+      got.push({ msg, rinfo });
+      for (const w of waiters.splice(0)) w();
+    },
+    async waitFor(n: number, ms = 2000): Promise<Received[]> {
+      const end = Date.now() + ms;
+      while (got.length < n) {
+        const left = end - Date.now();
+        if (left <= 0) throw new Error(`waited for ${n} handed-up datagrams, got ${got.length}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+      return got;
+    },
+  };
+}
+
+async function udp(family: 4 | 6): Promise<dgram.Socket> {
+  const s = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+  s.bind(0, family === 6 ? '::1' : '127.0.0.1');
+  await once(s, 'listening');
+  return s;
+}
+
+/** Next datagram on a node socket, or undefined after `ms`. */
+function next(s: dgram.Socket, ms = 2000): Promise<{ msg: Buffer; rinfo: dgram.RemoteInfo } | undefined> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      s.off('message', on);
+      resolve(undefined);
+    }, ms);
+    const on = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      clearTimeout(t);
+      s.off('message', on);
+      resolve({ msg, rinfo });
+    };
+    s.on('message', on);
+  });
+}
+
+function channelData(channel: number, payload: Buffer, declared = payload.length): Buffer {
+  const h = Buffer.alloc(4);
+  h.writeUInt16BE(channel, 0);
+  h.writeUInt16BE(declared, 2);
+  return Buffer.concat([h, payload]);
+}
+
+for (const family of [4, 6] as const) {
+  const loop = family === 6 ? '::1' : '127.0.0.1';
+  describe(
+    `UdpRelay over ${family === 6 ? 'IPv6 (::1)' : 'IPv4 (127.0.0.1)'}`,
+    { skip: availability.available ? false : availability.reason },
+    () => {
+      let relay: UdpRelay;
+      let listener: RelaySocket;
+      let relayed: RelaySocket;
+      const up = collector();
+      const down = collector();
+      let client: dgram.Socket;
+      let peer: dgram.Socket;
+      let route = 0;
+
+      before(async () => {
+        relay = UdpRelay.create();
+        listener = relay.openSocket(loop, 0, { kind: 'listener', bufferBytes: 1 << 20, onMessage: up.onMessage });
+        relayed = relay.openSocket(loop, 0, { kind: 'relay', bufferBytes: 1 << 18, onMessage: down.onMessage });
+        client = await udp(family);
+        peer = await udp(family);
+      });
+      after(() => {
+        relay.close();
+        client.close();
+        peer.close();
+      });
+
+      it('binds to a free port and hands up what no route forwards, with its source', async () => {
+        assert.ok(listener.address().port > 0);
+        assert.equal(listener.address().family, family === 6 ? 'IPv6' : 'IPv4');
+        const stun = Buffer.from('000100002112a442000102030405060708090a0b', 'hex');
+        client.send(stun, listener.address().port, loop);
+        const [m] = await up.waitFor(1);
+        assert.deepEqual(m.msg, stun);
+        assert.equal(m.rinfo.address, loop);
+        assert.equal(m.rinfo.port, client.address().port);
+        assert.equal(m.rinfo.family, family === 6 ? 'IPv6' : 'IPv4');
+        assert.equal(m.rinfo.size, stun.length);
+      });
+
+      it('sends from JavaScript through a socket it owns', async () => {
+        const got = next(client);
+        assert.equal(listener.send(Buffer.from('answer'), client.address().port, loop), true);
+        const r = await got;
+        assert.equal(r?.msg.toString(), 'answer');
+        assert.equal(r?.rinfo.port, listener.address().port);
+      });
+
+      it('forwards ChannelData to the peer (payload only) and peer datagrams to the client as ChannelData', async () => {
+        route = relay.setRoute({
+          listener,
+          client: { address: loop, port: client.address().port },
+          channel: 0x4001,
+          relay: relayed,
+          peer: { address: loop, port: peer.address().port },
+          ttlMs: 60_000,
+        });
+        assert.ok(route > 0);
+        const before = up.got.length;
+        const atPeer = next(peer);
+        // padded as over a stream: the padding is not forwarded
+        client.send(Buffer.concat([channelData(0x4001, Buffer.from('hello')), Buffer.alloc(3)]), listener.address().port, loop);
+        const p = await atPeer;
+        assert.equal(p?.msg.toString(), 'hello');
+        assert.equal(p?.rinfo.port, relayed.address().port);
+
+        const atClient = next(client);
+        peer.send(Buffer.from('world!'), relayed.address().port, loop);
+        const c = await atClient;
+        assert.deepEqual(c?.msg, channelData(0x4001, Buffer.from('world!')));
+        assert.equal(c?.rinfo.port, listener.address().port);
+        assert.equal(up.got.length, before, 'forwarded datagrams are not handed up');
+
+        assert.deepEqual(relay.routeStats(route), { packetsToPeer: 1, bytesToPeer: 5, packetsToClient: 1, bytesToClient: 6 });
+        const st = relay.stats();
+        assert.equal(st.forwardedToPeers, 1);
+        assert.equal(st.forwardedToClients, 1);
+        assert.equal(st.routes, 1);
+        assert.equal(st.sockets, 2);
+      });
+
+      it('forwards a burst in order, both ways', async () => {
+        const n = 200;
+        const seen: number[] = [];
+        const done = new Promise<void>((resolve) => {
+          const on = (msg: Buffer) => {
+            seen.push(msg.readUInt32BE(0));
+            if (seen.length === n) {
+              peer.off('message', on);
+              resolve();
+            }
+          };
+          peer.on('message', on);
+        });
+        for (let i = 0; i < n; i++) {
+          const b = Buffer.alloc(160);
+          b.writeUInt32BE(i, 0);
+          client.send(channelData(0x4001, b), listener.address().port, loop);
+        }
+        await done;
+        assert.deepEqual(
+          seen,
+          Array.from({ length: n }, (_, i) => i),
+        );
+        const s = relay.routeStats(route)!;
+        assert.equal(s.packetsToPeer, 1 + n);
+        assert.equal(s.bytesToPeer, 5 + n * 160);
+      });
+
+      it('hands up ChannelData of another channel or client, short or malformed ChannelData, and peers without a route', async () => {
+        const start = up.got.length;
+        const port = listener.address().port;
+        const bad = [
+          channelData(0x4002, Buffer.from('other channel')),
+          channelData(0x4001, Buffer.from('abc'), 10), // declared longer than the datagram
+          Buffer.from([0x40, 0x01, 0x00]), // shorter than the header
+          Buffer.from([0x40]),
+        ];
+        const atPeer = next(peer, 300);
+        for (const b of bad) client.send(b, port, loop);
+        const got = await up.waitFor(start + bad.length);
+        assert.deepEqual(
+          got.slice(start).map((g) => g.msg),
+          bad,
+        );
+        assert.equal(await atPeer, undefined, 'nothing reached the peer');
+
+        const other = await udp(family);
+        try {
+          const downStart = down.got.length;
+          other.send(Buffer.from('stranger'), relayed.address().port, loop);
+          const d = await down.waitFor(downStart + 1);
+          assert.equal(d[downStart].msg.toString(), 'stranger');
+          assert.equal(d[downStart].rinfo.port, other.address().port);
+        } finally {
+          other.close();
+        }
+      });
+
+      it('an expired route forwards nothing (handed up), a refreshed one forwards again', async () => {
+        assert.equal(relay.setRouteTtl(route, 0), true);
+        const start = up.got.length;
+        const atPeer = next(peer, 300);
+        client.send(channelData(0x4001, Buffer.from('late')), listener.address().port, loop);
+        await up.waitFor(start + 1);
+        assert.equal(await atPeer, undefined);
+        relay.setRouteTtl(route, 60_000);
+        const again = next(peer);
+        client.send(channelData(0x4001, Buffer.from('again')), listener.address().port, loop);
+        assert.equal((await again)?.msg.toString(), 'again');
+      });
+
+      it('a removed route stops forwarding at once and returns its counts', async () => {
+        const s = relay.removeRoute(route);
+        assert.ok(s && s.packetsToPeer > 0);
+        assert.equal(relay.routeStats(route), undefined);
+        assert.equal(relay.removeRoute(route), undefined);
+        const start = down.got.length;
+        const atClient = next(client, 300);
+        peer.send(Buffer.from('after removal'), relayed.address().port, loop);
+        const d = await down.waitFor(start + 1);
+        assert.equal(d[start].msg.toString(), 'after removal');
+        assert.equal(await atClient, undefined);
+        assert.equal(relay.stats().routes, 0);
+      });
+
+      it('a new route for the same peer replaces the old one', () => {
+        const opts = {
+          listener,
+          client: { address: loop, port: client.address().port },
+          relay: relayed,
+          peer: { address: loop, port: peer.address().port },
+          ttlMs: 60_000,
+        };
+        const a = relay.setRoute({ ...opts, channel: 0x4003 });
+        const b = relay.setRoute({ ...opts, channel: 0x4004 });
+        assert.notEqual(a, b);
+        assert.equal(relay.routeStats(a), undefined);
+        assert.equal(relay.stats().routes, 1);
+        relay.removeRoute(b);
+      });
+
+      it('refuses bad routes and addresses with a clear error and changes nothing', () => {
+        const base = {
+          listener,
+          client: { address: loop, port: client.address().port },
+          channel: 0x4005,
+          relay: relayed,
+          peer: { address: loop, port: peer.address().port },
+          ttlMs: 1000,
+        };
+        assert.throws(() => relay.setRoute({ ...base, channel: 0x3fff }), /channel number/);
+        assert.throws(() => relay.setRoute({ ...base, listener: relayed, relay: listener }), /no such listener/);
+        assert.throws(() => relay.setRoute({ ...base, peer: { address: 'peer.example', port: 1 } }), /bad client or peer address/);
+        assert.throws(() => relay.setRoute({ ...base, peer: { address: family === 6 ? '127.0.0.1' : '::1', port: 1 } }), /family/);
+        assert.throws(() => listener.send(Buffer.from('x'), 1, 'not-an-address'), /bad destination/);
+        assert.throws(() => relay.openSocket('nowhere', 0, { kind: 'relay', onMessage: () => undefined }), /not an IP address/);
+        assert.equal(relay.stats().routes, 0);
+      });
+
+      it('a bind to a port in use fails with EADDRINUSE', () => {
+        assert.throws(
+          () => relay.openSocket(loop, listener.address().port, { kind: 'relay', onMessage: () => undefined }),
+          (e: Error & { code?: string }) => e.code === 'EADDRINUSE',
+        );
+      });
+
+      it('closing a socket drops its routes and frees its port', async () => {
+        const extra = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
+        const port = extra.address().port;
+        relay.setRoute({
+          listener,
+          client: { address: loop, port: client.address().port },
+          channel: 0x4006,
+          relay: extra,
+          peer: { address: loop, port: peer.address().port },
+          ttlMs: 60_000,
+        });
+        assert.equal(relay.stats().routes, 1);
+        extra.close();
+        assert.equal(extra.send(Buffer.from('x'), 9, loop), false);
+        assert.equal(relay.stats().routes, 0);
+        const again = relay.openSocket(loop, port, { kind: 'relay', onMessage: () => undefined });
+        assert.equal(again.address().port, port);
+        again.close();
+      });
+    },
+  );
+}
+
+describe('UdpRelay lifecycle', { skip: availability.available ? false : availability.reason }, () => {
+  it('close() stops the thread and closes the sockets; calls after it are refused or inert', async () => {
+    const relay = UdpRelay.create();
+    const got = collector();
+    const s = relay.openSocket('127.0.0.1', 0, { kind: 'listener', onMessage: got.onMessage });
+    const port = s.address().port;
+    relay.close();
+    relay.close();
+    assert.equal(relay.closed, true);
+    assert.equal(s.closed, true);
+    assert.equal(s.send(Buffer.from('x'), 9, '127.0.0.1'), false);
+    assert.throws(() => relay.openSocket('127.0.0.1', 0, { kind: 'relay', onMessage: () => undefined }), /closed/);
+    // the port is free again
+    const probe = dgram.createSocket('udp4');
+    probe.bind(port, '127.0.0.1');
+    await once(probe, 'listening');
+    probe.close();
+  });
+
+  it('a process that exits with a relay still open (thread running, sockets bound) exits cleanly', () => {
+    const script = `
+      const { UdpRelay } = require(${JSON.stringify(require.resolve('./udp-relay'))});
+      const relay = UdpRelay.create();
+      const l = relay.openSocket('127.0.0.1', 0, { kind: 'listener', onMessage: () => undefined });
+      const r = relay.openSocket('127.0.0.1', 0, { kind: 'relay', onMessage: () => undefined });
+      relay.setRoute({ listener: l, client: { address: '127.0.0.1', port: 9 }, channel: 0x4000, relay: r, peer: { address: '127.0.0.1', port: 9 }, ttlMs: 1000 });
+      l.send(Buffer.from('x'), r.address().port, '127.0.0.1');
+      setTimeout(() => process.exit(3), 50);
+    `;
+    const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(res.stderr, '');
+    assert.equal(res.status, 3);
+  });
+
+  it('many relays and sockets opened and closed leave no sockets behind', () => {
+    for (let i = 0; i < 20; i++) {
+      const relay = UdpRelay.create();
+      const socks = Array.from({ length: 10 }, () => relay.openSocket('127.0.0.1', 0, { kind: 'relay', onMessage: () => undefined }));
+      assert.equal(relay.stats().sockets, 10);
+      for (const s of socks.slice(0, 5)) s.close();
+      assert.equal(relay.stats().sockets, 5);
+      relay.close();
+    }
+  });
+
+  it('survives arbitrary bytes from the network: every datagram is handed up intact', async () => {
+    const relay = UdpRelay.create();
+    const got = collector();
+    const l = relay.openSocket('127.0.0.1', 0, { kind: 'listener', onMessage: got.onMessage });
+    const r = relay.openSocket('127.0.0.1', 0, { kind: 'relay', onMessage: () => undefined });
+    const client = await udp(4);
+    try {
+      relay.setRoute({
+        listener: l,
+        client: { address: '127.0.0.1', port: client.address().port },
+        channel: 0x4000,
+        relay: r,
+        peer: { address: '127.0.0.1', port: 9 },
+        ttlMs: 60_000,
+      });
+      const sent: Buffer[] = [];
+      let seed = 7;
+      const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+      for (let i = 0; i < 100; i++) {
+        const b = Buffer.alloc(1 + (rnd() % 40));
+        for (let j = 0; j < b.length; j++) b[j] = rnd() & 0xff;
+        // never valid ChannelData of the routed channel
+        if (b.length >= 4 && b[0] === 0x40 && b[1] === 0x00) b[0] = 0x41;
+        sent.push(b);
+        client.send(b, l.address().port, '127.0.0.1');
+      }
+      const got2 = await got.waitFor(100);
+      assert.deepEqual(got2.map((g) => g.msg.toString('hex')).sort(), sent.map((b) => b.toString('hex')).sort());
+    } finally {
+      client.close();
+      relay.close();
+    }
+  });
+});
+
+describe('udpRelayAvailability', () => {
+  it('says whether the native data plane runs here, and why not', () => {
+    const a = udpRelayAvailability();
+    if (a.available) assert.match(a.path, /udp_relay\.node$/);
+    else assert.ok(a.reason.length > 0);
+    if (!a.available) assert.throws(() => UdpRelay.create(), /not available/);
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * Batched UDP data plane (Linux, native addon built from ../native with node-gyp): UDP sockets
+ * read and written by one native thread with recvmmsg/sendmmsg, forwarding TURN ChannelData to
+ * peers and peer datagrams to clients along routes set from JavaScript, without entering
+ * JavaScript. Every other datagram is handed up to the socket's `onMessage`, in batches.
+ *
+ * A route is one channel binding of a UDP client: (listener socket, client address, channel)
+ * <-> (relayed socket, peer address). It forwards while its time to live runs (the caller keeps
+ * it at the earliest of the channel's and the peer permission's expiry) and counts what it
+ * relayed. Packets of an expired route, short or malformed ChannelData, and datagrams of unknown
+ * sources are handed up, never forwarded.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+
+/** The native module's functions (see native/udp_relay.c). */
+interface Addon {
+  create(onPacket: (socketId: number, address: string, port: number, bytes: Buffer) => void): unknown;
+  open(handle: unknown, address: string, port: number, kind: number, bufferBytes: number): [number, number];
+  closeSocket(handle: unknown, socketId: number): boolean;
+  send(handle: unknown, socketId: number, bytes: Uint8Array, address: string, port: number): boolean;
+  setRoute(
+    handle: unknown,
+    listener: number,
+    clientAddress: string,
+    clientPort: number,
+    channel: number,
+    relay: number,
+    peerAddress: string,
+    peerPort: number,
+    ttlMs: number,
+  ): number;
+  setRouteTtl(handle: unknown, route: number, ttlMs: number): boolean;
+  routeStats(handle: unknown, route: number, remove: boolean): [number, number, number, number] | undefined;
+  stats(handle: unknown): [number, number, number, number, number, number, number];
+  close(handle: unknown): void;
+}
+
+export type UdpRelayAvailability = { available: true; path: string } | { available: false; reason: string };
+
+/** Where the build puts the addon (dist/libs/udp-relay/native), seen from the compiled wrapper. */
+const ADDON_DIR = join(__dirname, '..', 'native');
+
+let loaded: { addon: Addon; path: string } | { reason: string } | undefined;
+
+function load(): { addon: Addon; path: string } | { reason: string } {
+  if (loaded) return loaded;
+  const path = join(ADDON_DIR, 'udp_relay.node');
+  if (process.platform !== 'linux') loaded = { reason: `no native data plane on ${process.platform}` };
+  else if (!existsSync(path)) {
+    const why = join(ADDON_DIR, 'unavailable.txt');
+    loaded = { reason: existsSync(why) ? readFileSync(why, 'utf8').trim() : `addon not built (${path} missing)` };
+  } else {
+    try {
+      const m = { exports: {} as Addon };
+      process.dlopen(m, path);
+      loaded = { addon: m.exports, path };
+    } catch (e) {
+      loaded = { reason: `addon did not load: ${(e as Error).message}` };
+    }
+  }
+  return loaded;
+}
+
+/** Whether the native data plane can run here, and if not why. */
+export function udpRelayAvailability(): UdpRelayAvailability {
+  const l = load();
+  return 'addon' in l ? { available: true, path: l.path } : { available: false, reason: l.reason };
+}
+
+/** Source of a handed-up datagram (the fields of dgram's RemoteInfo the relay uses). */
+export interface RelayRemoteInfo {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+  size: number;
+}
+
+export type RelaySocketKind = 'listener' | 'relay';
+
+export interface RelaySocketOptions {
+  /** 'listener' sockets take ChannelData from clients; 'relay' sockets take datagrams from peers. */
+  kind: RelaySocketKind;
+  /** SO_RCVBUF and SO_SNDBUF (bytes); the OS default when absent. */
+  bufferBytes?: number;
+  /** Datagrams no route forwarded. */
+  onMessage: (msg: Buffer, rinfo: RelayRemoteInfo) => void;
+}
+
+/** Packets and bytes one route relayed toward the peer (up) and the client (down). */
+export interface RouteStats {
+  packetsToPeer: number;
+  bytesToPeer: number;
+  packetsToClient: number;
+  bytesToClient: number;
+}
+
+export interface RouteOptions {
+  listener: RelaySocket;
+  client: { address: string; port: number };
+  /** 0x4000-0x7FFE */
+  channel: number;
+  relay: RelaySocket;
+  peer: { address: string; port: number };
+  /** Milliseconds the route forwards from now. */
+  ttlMs: number;
+}
+
+export interface UdpRelayStats {
+  forwardedToPeers: number;
+  forwardedToClients: number;
+  handedUp: number;
+  /** Handed-up datagrams dropped because JavaScript fell too far behind. */
+  droppedHandUp: number;
+  /** Datagrams the OS refused (socket buffer full, unreachable). */
+  sendErrors: number;
+  routes: number;
+  sockets: number;
+}
+
+const MAX_TTL = 0xffff_ffff;
+
+function ttl(ms: number): number {
+  if (!(ms > 0)) return 0;
+  return Math.min(MAX_TTL, Math.ceil(ms));
+}
+
+/** One UDP socket of the data plane. `send` has dgram's argument order. */
+export class RelaySocket {
+  private open = true;
+  constructor(
+    private readonly owner: UdpRelay,
+    readonly id: number,
+    readonly local: { address: string; port: number; family: 4 | 6 },
+    readonly kind: RelaySocketKind,
+    readonly onMessage: (msg: Buffer, rinfo: RelayRemoteInfo) => void,
+  ) {}
+
+  /** Sends one datagram at once; false when the OS did not take it (buffer full, unreachable, closed). */
+  send(msg: Uint8Array, port: number, address: string): boolean {
+    return this.open && this.owner.sendFrom(this.id, msg, port, address);
+  }
+
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } {
+    return { address: this.local.address, port: this.local.port, family: this.local.family === 6 ? 'IPv6' : 'IPv4' };
+  }
+
+  get closed(): boolean {
+    return !this.open;
+  }
+
+  /** Closes the socket and drops the routes through it. */
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.owner.closeSocket(this);
+  }
+}
+
+export class UdpRelay {
+  private readonly addon: Addon;
+  private readonly handle: unknown;
+  private readonly sockets: (RelaySocket | undefined)[] = [];
+  private closedFlag = false;
+
+  private constructor(addon: Addon) {
+    this.addon = addon;
+    this.handle = addon.create((id, address, port, bytes) => {
+      const s = this.sockets[id];
+      if (s === undefined) return;
+      s.onMessage(bytes, { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port, size: bytes.length });
+    });
+  }
+
+  /** Starts a data plane (its thread); throws with the reason when the addon is not available. */
+  static create(): UdpRelay {
+    const l = load();
+    if (!('addon' in l))
+      throw Object.assign(new Error(`native UDP data plane not available: ${l.reason}`), { code: 'ERR_UDP_RELAY_UNAVAILABLE' });
+    return new UdpRelay(l.addon);
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /**
+   * Binds a UDP socket (IPv6 sockets IPv6 only) and adds it to the thread. Throws an Error with
+   * the errno name as `code` (EADDRINUSE...) when the bind fails.
+   */
+  openSocket(address: string, port: number, opts: RelaySocketOptions): RelaySocket {
+    const family = isIP(address);
+    if (family === 0) throw Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' });
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw Object.assign(new Error(`bad port: ${port}`), { code: 'EINVAL' });
+    const [id, bound] = this.addon.open(
+      this.handle,
+      address,
+      port,
+      opts.kind === 'listener' ? 0 : 1,
+      Math.max(0, Math.floor(opts.bufferBytes ?? 0)),
+    );
+    const s = new RelaySocket(this, id, { address, port: bound, family: family as 4 | 6 }, opts.kind, opts.onMessage);
+    this.sockets[id] = s;
+    return s;
+  }
+
+  /** @internal */
+  sendFrom(id: number, msg: Uint8Array, port: number, address: string): boolean {
+    if (this.closedFlag) return false;
+    return this.addon.send(this.handle, id, msg, address, port);
+  }
+
+  /** @internal */
+  closeSocket(s: RelaySocket): void {
+    if (this.sockets[s.id] === s) this.sockets[s.id] = undefined;
+    if (!this.closedFlag) this.addon.closeSocket(this.handle, s.id);
+  }
+
+  /**
+   * Adds a route (replacing one of the same client channel or the same peer on that relayed
+   * socket) and returns its id. Throws on a closed socket, a wrong kind, or a family mismatch.
+   */
+  setRoute(r: RouteOptions): number {
+    if (r.listener.closed || r.relay.closed) throw Object.assign(new Error('route through a closed socket'), { code: 'EINVAL' });
+    return this.addon.setRoute(
+      this.handle,
+      r.listener.id,
+      r.client.address,
+      r.client.port,
+      r.channel,
+      r.relay.id,
+      r.peer.address,
+      r.peer.port,
+      ttl(r.ttlMs),
+    );
+  }
+
+  /** Sets how long a route forwards from now; false when there is no such route. */
+  setRouteTtl(id: number, ttlMs: number): boolean {
+    if (this.closedFlag) return false;
+    return this.addon.setRouteTtl(this.handle, id, ttl(ttlMs));
+  }
+
+  routeStats(id: number): RouteStats | undefined {
+    if (this.closedFlag) return undefined;
+    return statsOf(this.addon.routeStats(this.handle, id, false));
+  }
+
+  /** Removes a route (it stops forwarding at once); returns what it relayed. */
+  removeRoute(id: number): RouteStats | undefined {
+    if (this.closedFlag) return undefined;
+    return statsOf(this.addon.routeStats(this.handle, id, true));
+  }
+
+  stats(): UdpRelayStats {
+    if (this.closedFlag)
+      return { forwardedToPeers: 0, forwardedToClients: 0, handedUp: 0, droppedHandUp: 0, sendErrors: 0, routes: 0, sockets: 0 };
+    const [forwardedToPeers, forwardedToClients, handedUp, droppedHandUp, sendErrors, routes, sockets] = this.addon.stats(this.handle);
+    return { forwardedToPeers, forwardedToClients, handedUp, droppedHandUp, sendErrors, routes, sockets };
+  }
+
+  /** Stops the thread and closes every socket; the sockets' objects turn closed. */
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.addon.close(this.handle);
+    for (const s of this.sockets) s?.close();
+    this.sockets.length = 0;
+  }
+}
+
+function statsOf(v: [number, number, number, number] | undefined): RouteStats | undefined {
+  return v === undefined ? undefined : { packetsToPeer: v[0], bytesToPeer: v[1], packetsToClient: v[2], bytesToClient: v[3] };
+}
