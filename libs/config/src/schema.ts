@@ -166,6 +166,8 @@ const stunSchema = z
     enabled: z.boolean().default(true).describe('Run the STUN server.'),
     address: z.string().default('')
       .describe('IPv4 address of the STUN server on the signaling node, IP A of RFC 3489/5780 (empty: all addresses, advertised as node.publicAddress when that is an IP).'),
+    address6: z.string().refine((s) => s === '' || isIP(s) === 6, 'an IPv6 address, or empty').default('::')
+      .describe('IPv6 address the STUN server listens on too, with port one and port two (:: every IPv6 address, skipped when the host has no IPv6; empty: IPv4 only).'),
     portOne: port.default(3478).describe('STUN server port one.'),
     portTwo: port.default(34501).describe('STUN server port two.'),
     mediaEnginePort: port.default(34501)
