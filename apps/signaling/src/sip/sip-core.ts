@@ -42,9 +42,10 @@ export interface SipCoreOptions {
 export class SipCore {
   private readonly handlers = new Map<string, RequestHandler>();
   private fallback: RequestHandler | undefined;
+  private registerProxy: RequestHandler | undefined;
 
   constructor(private readonly opts: SipCoreOptions) {
-    if (opts.registrar) this.handlers.set('REGISTER', (req, tx, source) => this.register(opts.registrar!, req, tx, source));
+    if (opts.registrar) this.handlers.set('REGISTER', (req, tx, source) => this.dispatchRegister(req, tx, source));
     this.handlers.set('OPTIONS', (_req, tx) => this.answerOptions(tx));
   }
 
@@ -61,6 +62,24 @@ export class SipCore {
   /** Binds a method to a handler (the proxy binds INVITE, BYE, ...). */
   setHandler(method: string, handler: RequestHandler): void {
     this.handlers.set(method.toUpperCase(), handler);
+  }
+
+  /**
+   * The handler of REGISTERs for users that are not local (another domain's registrar, through
+   * the proxy). Local users always register with the registrar.
+   */
+  setRegisterProxy(handler: RequestHandler): void {
+    this.registerProxy = handler;
+    this.handlers.set('REGISTER', (req, tx, source) => this.dispatchRegister(req, tx, source));
+  }
+
+  private dispatchRegister(req: SipRequest, tx: ServerTransaction, source: SipSource): void {
+    const registrar = this.opts.registrar;
+    const to = req.to.uri;
+    const local = registrar !== undefined && (req.uri.kind !== 'sip' || to.kind !== 'sip' || registrar.isLocal(to));
+    if (!local && this.registerProxy !== undefined) this.registerProxy(req, tx, source);
+    else if (registrar !== undefined) this.register(registrar, req, tx, source);
+    else tx.reply(501, { headers: [['Allow', this.allow().join(', ')]] });
   }
 
   /** The handler of methods without one of their own (a proxy forwards methods it does not know). */

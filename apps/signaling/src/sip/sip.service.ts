@@ -14,7 +14,8 @@ import { SipCore } from './sip-core';
 import { SipTransport, type SipTransportEvent } from './transport/sip-transport';
 import { TrustedHosts } from './transport/addresses';
 import { watchTlsCertificate } from './transport/transport-setup';
-import { createNatKeeper } from './nat/nat-setup';
+import { createNatKeeper, createProxiedRegistrations } from './nat/nat-setup';
+import type { ProxiedRegistrations } from './proxy/registration-proxy';
 import type { NatKeeper } from './nat/nat-keeper';
 import type { CertificateWatcher } from './transport/certificate-watcher';
 import { Registrar, type RegisterOutcome } from './registrar/registrar';
@@ -43,6 +44,8 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
   private certificates: CertificateWatcher | undefined;
   /** Clients registered from behind NAT, kept open with keep-alives (the Proxy Registrations table). */
   nat: NatKeeper | undefined;
+  /** Registrations this node proxied to other domains' registrars (in the Proxy Registrations table too). */
+  proxied: ProxiedRegistrations | undefined;
 
   constructor(
     @Inject(NODE_CONTEXT) private readonly ctx: NodeContext,
@@ -185,6 +188,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
         case 'connection-closed':
           tlog.finer({ id: e.connection.id, reason: e.reason }, 'connection closed');
           this.nat?.flowClosed(e.connection.id);
+          this.proxied?.flowClosed(e.connection.id);
           break;
         case 'send-failed':
           tlog.fine({ transport: e.transport, to: `${e.to.address}:${e.to.port}`, reason: e.reason }, 'send failed');
@@ -211,6 +215,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       onMessage: (m, s) => this.core!.handle(m, s),
       onEvent,
     });
+    this.proxied = createProxiedRegistrations({ nodeName: this.ctx.nodeName, log: logging.group('nat'), metrics: this.metrics, ...(this.cluster ? { cluster: this.cluster } : {}) });
     this.calls = createCallTracker(this.ctx, this.metrics, this.callRecorder, this.layer.scheduler, this.layer.timers.t1);
     const proxy = createProxy({
       ctx: this.ctx,
@@ -226,6 +231,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       calls: this.calls,
       ...(this.cluster ? { routeToNode: routeToClusterNode(this.cluster) } : {}),
       answerOptions: (tx) => this.core!.answerOptions(tx),
+      registrations: this.proxied,
     });
     this.proxy = proxy;
     this.core = new SipCore({
@@ -267,6 +273,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     this.listening = false;
     this.certificates?.stop();
     this.nat?.stop();
+    this.proxied?.stop();
     this.proxy?.stop();
     this.calls?.stop();
     this.layer?.stop();

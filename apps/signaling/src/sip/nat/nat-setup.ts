@@ -13,6 +13,7 @@ import { NatBindingCreated, NatBindingRefreshed, NatBindingReleased, type Cluste
 import type { SipTransport } from '../transport/sip-transport';
 import type { LocationService } from '../registrar/location-service';
 import { NatKeeper, type NatKeepAliveSettings, type ProxyRegistration } from './nat-keeper';
+import { ProxiedRegistrations, type ProxiedRegistration } from '../proxy/registration-proxy';
 
 export function natKeepAliveSettings(sip: TraverseConfig['sip']): NatKeepAliveSettings {
   return { method: sip.natKeepAlive, intervalMs: sip.natKeepAliveInterval * 1000, failures: sip.natKeepAliveFailures };
@@ -98,4 +99,65 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
   });
   keeper.start();
   return keeper;
+}
+
+/** A registration proxied to another domain's registrar as the cluster's NAT binding data (the Proxy Registrations table). */
+export function proxiedBindingData(e: ProxiedRegistration, node: string): NatBindingData {
+  return {
+    id: e.id,
+    aor: e.aor,
+    transport: e.transport,
+    publicAddress: e.publicAddress,
+    ...(e.privateAddress !== undefined ? { privateAddress: e.privateAddress } : {}),
+    node,
+    expiresAt: e.expiresAt,
+    contact: e.contact,
+    relay: e.relay,
+    registeredAt: e.registeredAt,
+    lastSeen: e.lastSeen,
+    rate: e.rate,
+  };
+}
+
+export interface ProxiedRegistrationsOptions {
+  nodeName: string;
+  log: GroupLogger;
+  metrics: Metrics;
+  cluster?: ClusterNode;
+}
+
+/**
+ * The registrations this node proxies to other domains' registrars, published as the cluster's
+ * NAT binding events (ids `proxied <aor> <contact>`) so every node lists them in the Proxy
+ * Registrations table, with logs (group nat) and a gauge.
+ */
+export function createProxiedRegistrations(o: ProxiedRegistrationsOptions): ProxiedRegistrations {
+  const publish = (what: string, event: Parameters<ClusterNode['publish']>[0]) => {
+    o.cluster?.publish(event).catch((e: Error) => o.log.warning({ err: e.message }, `could not publish the proxied registration ${what}`));
+  };
+  const table = new ProxiedRegistrations((e) => {
+    switch (e.type) {
+      case 'created':
+        o.log.fine({ aor: e.entry.aor, contact: e.entry.contact, publicAddress: e.entry.publicAddress, transport: e.entry.transport, via: e.entry.via }, 'registration proxied to another domain');
+        publish('creation', new NatBindingCreated(proxiedBindingData(e.entry, o.nodeName)));
+        break;
+      case 'refreshed':
+        publish('refresh', new NatBindingRefreshed({ id: e.entry.id, expiresAt: e.entry.expiresAt, lastSeen: e.entry.lastSeen, rate: e.entry.rate }));
+        break;
+      case 'released':
+        o.log.fine({ aor: e.entry.aor, contact: e.entry.contact, reason: e.reason }, 'proxied registration removed');
+        publish('release', new NatBindingReleased({ id: e.entry.id, reason: e.reason }));
+        break;
+    }
+  });
+  new Gauge({
+    name: 'traverse_sip_proxied_registrations',
+    help: 'Registrations this node proxied to the registrars of other domains',
+    registers: [o.metrics.registry],
+    collect() {
+      this.set(table.size);
+    },
+  });
+  table.start();
+  return table;
 }

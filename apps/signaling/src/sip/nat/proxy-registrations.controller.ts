@@ -4,6 +4,7 @@ import { NatBindings, type NatBindingData } from '@traverse/cluster';
 import { aorFromText } from '../registrar/registrar';
 import { SipService } from '../sip.service';
 import type { ProxyRegistration } from './nat-keeper';
+import { proxiedBindingData } from './nat-setup';
 
 export class KeepAliveStats {
   @ApiProperty({ description: 'Keep-alives sent to the client' }) sent!: number;
@@ -25,6 +26,8 @@ export class ProxyRegistrationRow {
   @ApiProperty({ description: 'Seconds until the registration expires if not refreshed' }) expires!: number;
   @ApiProperty({ description: 'When it expires (ISO 8601)' }) expiresAt!: string;
   @ApiProperty({ description: 'Node holding the flow to the client' }) node!: string;
+  @ApiPropertyOptional({ description: 'Registered with the registrar of this domain through this server (proxied), not with the local registrar', example: 'example.net' })
+  proxiedTo?: string;
   @ApiPropertyOptional({ type: KeepAliveStats, description: 'Keep-alives (on the node that holds the client)' }) keepAlive?: KeepAliveStats;
 }
 
@@ -46,6 +49,7 @@ function fromCluster(b: NatBindingData, now: number, local: ProxyRegistration | 
   if (b.lastSeen !== undefined) row.lastSeen = iso(b.lastSeen)!;
   if (b.rate !== undefined) row.rate = b.rate;
   if (local !== undefined) row.keepAlive = stats(local);
+  if (b.id.startsWith('proxied ') && b.aor !== undefined) row.proxiedTo = b.aor.slice(b.aor.lastIndexOf('@') + 1);
   return row;
 }
 
@@ -72,7 +76,10 @@ function fromLocal(e: ProxyRegistration, now: number, node: string): ProxyRegist
   };
 }
 
-/** The Proxy Registrations page: registrations from clients connecting through SIP from behind a NAT. */
+/**
+ * The Proxy Registrations page: registrations from clients connecting through SIP from behind a
+ * NAT to the local registrar, and registrations this server proxied to other domains' registrars.
+ */
 @ApiTags('sip')
 @Controller('api/sip/proxy-registrations')
 export class ProxyRegistrationsController {
@@ -89,6 +96,7 @@ export class ProxyRegistrationsController {
     const keeper = this.sip.nat;
     const node = this.sip.nodeName;
     const local = new Map((keeper?.list(now) ?? []).map((e) => [e.id, e]));
+    const proxied = (this.sip.proxied?.list(now) ?? []).map((e) => proxiedBindingData(e, node));
     let rows: ProxyRegistrationRow[];
     if (this.clusterTable !== undefined) {
       const seen = new Set<string>();
@@ -98,7 +106,8 @@ export class ProxyRegistrationsController {
       });
       // held here but not (yet) read back from the cluster streams
       for (const [id, e] of local) if (!seen.has(id)) rows.push(fromLocal(e, now, node));
-    } else rows = [...local.values()].map((e) => fromLocal(e, now, node));
+      for (const b of proxied) if (!seen.has(b.id)) rows.push(fromCluster(b, now, undefined));
+    } else rows = [...[...local.values()].map((e) => fromLocal(e, now, node)), ...proxied.map((b) => fromCluster(b, now, undefined))];
     const wanted = aor ? aorFromText(aor) : undefined;
     return rows.filter((r) => wanted === undefined || r.sipUri === wanted).sort((a, b) => a.sipUri.localeCompare(b.sipUri) || a.publicAddress.localeCompare(b.publicAddress));
   }

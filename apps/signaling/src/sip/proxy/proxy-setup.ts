@@ -18,6 +18,7 @@ import { SipProxy } from './proxy';
 import { ProxyAuthenticator } from './proxy-auth';
 import type { ProxyCallObserver, ProxyDeps } from './proxy-types';
 import type { SipTargetResolver } from './target-resolver';
+import type { ProxiedRegistrations } from './registration-proxy';
 
 /** Timer C of INVITE branches: RFC 3261 16.8 asks for more than 3 minutes. */
 export const TIMER_C_MS = 181_000;
@@ -40,6 +41,8 @@ export interface ProxySetup {
   /** The Route to another node of the cluster holding a party's flow. */
   routeToNode?: ProxyDeps['routeToNode'];
   answerOptions: ProxyDeps['answerOptions'];
+  /** Registrations proxied to other domains' registrars. */
+  registrations?: ProxiedRegistrations;
 }
 
 export function createProxy(s: ProxySetup): SipProxy {
@@ -67,6 +70,7 @@ export function createProxy(s: ProxySetup): SipProxy {
       forking: config.sip.forking,
       sequentialForkingTimeMs: config.sip.sequentialForkingTime * 1000,
       homeRouting: config.sip.homeRouting,
+      domainRegistrationPolicy: config.sip.domainRegistrationPolicy,
       homeProxy: config.sip.homeProxy,
       alwaysRecordRoute: config.sip.alwaysRecordRoute,
       maxForwards: config.sip.maxForwards,
@@ -96,6 +100,9 @@ export function createProxy(s: ProxySetup): SipProxy {
       // nodes sharing the cluster secret trust each other's relays to a flow
       relaySecret: createHmac('sha256', s.ctx.clusterSecret).update('traverse sip relay').digest(),
       answerOptions: s.answerOptions,
+      ...(s.registrations ? { registrations: s.registrations } : {}),
+      relayNeeded: () => config.media.relay !== 'none',
+      telRouting: { prefixes: config.registrar.prefixes, domains: config.registrar.domains },
       log,
       onEvent: (e) => {
         if (e.type === 'final') finals.inc({ method: e.method, status: String(e.status) });
@@ -124,4 +131,5 @@ export function attachProxy(core: SipCore, proxy: SipProxy): void {
   const handler = (req: SipRequest, tx: Parameters<SipProxy['handle']>[1], source: Parameters<SipProxy['handle']>[2]) => proxy.handle(req, tx, source);
   for (const m of PROXIED_METHODS) core.setHandler(m, handler);
   core.setFallbackHandler(handler);
+  core.setRegisterProxy((req, tx, source) => proxy.register(req, tx, source));
 }

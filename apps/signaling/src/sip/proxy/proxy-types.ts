@@ -7,6 +7,8 @@ import type { LocalAddresses } from './local-addresses';
 import type { ProxyAuthenticator } from './proxy-auth';
 import type { FlowToken, Hop } from './routing';
 import type { SipTargetResolver } from './target-resolver';
+import type { ProxiedRegistrations } from './registration-proxy';
+import type { TelRouting } from './tel';
 
 export interface ProxyOptions {
   /** forward: requests between external parties are forwarded; redirect: they are answered 302 with the target. */
@@ -17,6 +19,8 @@ export interface ProxyOptions {
   forking: 'parallel' | 'sequential';
   /** How long one contact rings before the next is tried, in sequential forking (ms). */
   sequentialForkingTimeMs: number;
+  /** Domains a REGISTER may be proxied to (empty: every domain); see registration-proxy.ts for the matching rule. */
+  domainRegistrationPolicy: readonly string[];
   /** Route requests from non-local users to non-local destinations through their home proxy. */
   homeRouting: boolean;
   /** The home proxy (a SIP URI or host[:port]); empty: the domain of the caller's From URI. */
@@ -110,6 +114,12 @@ export interface ProxyDeps {
    * this node) only when its token verifies. Absent: tokens are neither signed nor trusted.
    */
   relaySecret?: Buffer;
+  /** Registrations this node proxied to other domains (the table learns what their registrars granted). */
+  registrations?: ProxiedRegistrations;
+  /** Whether clients behind NAT need the media relay (media.relay is not 'none'). */
+  relayNeeded?: () => boolean;
+  /** Local number prefixes and domains, for tel: Request-URIs (absent: every tel: URI gets 404). */
+  telRouting?: TelRouting;
   /** Answers an OPTIONS addressed to this node. */
   answerOptions: (tx: ServerTransaction) => void;
   log?: ProxyLog;

@@ -10,6 +10,7 @@ import {
   computeAuthorization,
   createRequest,
   createResponse,
+  formatUri,
   parseMessage,
   serializeDigestCredentials,
   type SipMessage,
@@ -25,6 +26,7 @@ import { SipProxy } from './proxy';
 import type { CalleeInfo, InviteOutcome, ProxyCallObserver, ProxyOptions } from './proxy-types';
 import { BRANCH_PREFIX, encodeFlowToken, flowTokenMac, loopHash, type FlowToken, type Hop } from './routing';
 import type { ResolvedTarget, SipTargetResolver } from './target-resolver';
+import { ProxiedRegistrations } from './registration-proxy';
 
 const ME = '192.0.2.1';
 const DOMAIN = 'example.com';
@@ -89,6 +91,7 @@ const OPTIONS: ProxyOptions = {
   forking: 'parallel',
   sequentialForkingTimeMs: 10_000,
   homeRouting: false,
+  domainRegistrationPolicy: [],
   homeProxy: '',
   alwaysRecordRoute: true,
   maxForwards: 70,
@@ -97,7 +100,7 @@ const OPTIONS: ProxyOptions = {
 
 function setup(
   o: Partial<ProxyOptions> = {},
-  extra: { auth?: 'full'; userExists?: (u: string) => AuthLookup; failTo?: string; deadFlows?: string[]; relaySecret?: Buffer; routeToNode?: (node: string, flow: FlowToken) => string | undefined } = {},
+  extra: { auth?: 'full'; userExists?: (u: string) => AuthLookup; failTo?: string; deadFlows?: string[]; relaySecret?: Buffer; routeToNode?: (node: string, flow: FlowToken) => string | undefined; registrations?: ProxiedRegistrations; prefixes?: string[] } = {},
 ) {
   const clock = new ManualScheduler(1_000_000);
   const layer = new TransactionLayer({ scheduler: clock });
@@ -141,6 +144,8 @@ function setup(
       flowAlive: (f) => !(extra.deadFlows ?? []).includes(f),
       ...(extra.relaySecret ? { relaySecret: extra.relaySecret } : {}),
       ...(extra.routeToNode ? { routeToNode: extra.routeToNode } : {}),
+      ...(extra.registrations ? { registrations: extra.registrations, relayNeeded: () => true } : {}),
+      telRouting: { prefixes: extra.prefixes ?? [], domains: [DOMAIN] },
       answerOptions: (tx) => {
         optionsAnswered.push(tx.request.callId);
         tx.reply(200);
@@ -180,7 +185,8 @@ function setup(
       if (invite !== undefined && !invite.answered && !proxy.cancel(invite)) invite.reply(487);
       return;
     }
-    proxy.handle(r, tx, src);
+    if (r.method === 'REGISTER') proxy.register(r, tx, src);
+    else proxy.handle(r, tx, src);
   }
   /** A downstream element answers a request the proxy sent. */
   function answer(to: SipRequest, status: number, opts: Parameters<typeof createResponse>[2] = {}): SipResponse {
@@ -707,3 +713,163 @@ describe('flows held by another node of the cluster', () => {
     assert.equal(h.requests('INVITE').length, 1);
   });
 });
+
+describe('registrations proxied to another domain', () => {
+  const secret = Buffer.from('cluster relay secret');
+  const REMOTE = 'remote.test';
+
+  function register(o: { user?: string; domain?: string; uri?: string; contact?: string; expires?: number; supported?: string; cseq?: number } = {}): SipRequest {
+    const domain = o.domain ?? REMOTE;
+    const user = o.user ?? 'alice';
+    return createRequest({
+      method: 'REGISTER',
+      uri: o.uri ?? `sip:${domain}`,
+      from: { uri: `sip:${user}@${domain}`, tag: 'reg' },
+      to: { uri: `sip:${user}@${domain}` },
+      via: { transport: 'UDP', host: '10.0.0.5', port: 5060, rport: true },
+      callId: `reg-${user}`,
+      cseq: o.cseq ?? 1,
+      contact: o.contact ?? `<sip:${user}@10.0.0.5:5060>`,
+      headers: [['Expires', String(o.expires ?? 600)], ...(o.supported ? ([['Supported', o.supported]] as Array<[string, string]>) : [])],
+    });
+  }
+
+  function proxied(policy: string[] = []) {
+    const table = new ProxiedRegistrations(() => undefined, () => h.clock.now());
+    const h = setup({ domainRegistrationPolicy: policy }, { auth: 'full', relaySecret: secret, registrations: table });
+    h.resolver.answers.set(REMOTE, [{ transport: 'udp', address: '203.0.113.9', port: 5060 }]);
+    return { ...h, table };
+  }
+  const tick = () => new Promise((r) => setImmediate(r));
+  const clientFlow: FlowToken = { transport: 'UDP', address: '198.51.100.7', port: 5062, strict: true };
+  const token = `${encodeFlowToken(clientFlow)}~${flowTokenMac(clientFlow, secret)}`;
+
+  it('forwards a REGISTER for another domain to its registrar with a Path of this node (the UA supports path), unchallenged here; the 2xx makes a proxy registration', async () => {
+    const h = proxied();
+    h.receive(register({ supported: 'path' }));
+    await tick();
+    const [a] = h.requests('REGISTER');
+    assert.ok(a, `forwarded: ${h.upstream.map((r) => r.status).join()}`);
+    assert.deepEqual(a.hop, { transport: 'UDP', address: '203.0.113.9', port: 5060 });
+    assert.equal(a.msg.requestUri, `sip:${REMOTE}`);
+    assert.deepEqual(a.msg.headerValues('path'), [`<sip:${ME}:5060;lr;tvr=${token}>`]);
+    assert.equal(a.msg.header('contact'), '<sip:alice@10.0.0.5:5060>', 'the contact is left alone');
+    // the home registrar challenges; the 401 goes to the client
+    h.answer(a.msg, 401, { toTag: 'r', headers: [['WWW-Authenticate', 'Digest realm="remote.test", nonce="n1"']] });
+    assert.equal(h.upstream.at(-1)!.status, 401);
+    assert.equal(h.table.size, 0);
+    h.receive(register({ supported: 'path', cseq: 2 }));
+    await tick();
+    const b = h.requests('REGISTER')[1];
+    h.answer(b.msg, 200, { toTag: 'r', headers: [['Contact', '<sip:alice@10.0.0.5:5060>;expires=300'], ['Contact', '<sip:alice@192.0.2.200>;expires=900'], ['Path', b.msg.headerValues('path')[0]]] });
+    assert.equal(h.upstream.at(-1)!.status, 200);
+    const [e] = h.table.list();
+    assert.equal(h.table.size, 1, 'another device of the AOR is not ours');
+    assert.equal(e.aor, `sip:alice@${REMOTE}`);
+    assert.equal(e.contact, 'sip:alice@10.0.0.5:5060');
+    assert.equal(e.publicAddress, '198.51.100.7:5062');
+    assert.equal(e.privateAddress, '10.0.0.5:5060');
+    assert.equal(e.behindNat, true);
+    assert.equal(e.relay, true);
+    assert.equal(e.via, 'path');
+    assert.equal(e.expiresAt, h.clock.now() + 300_000);
+    // unregistering removes it
+    h.receive(register({ supported: 'path', cseq: 3, expires: 0 }));
+    await tick();
+    h.answer(h.requests('REGISTER')[2].msg, 200, { toTag: 'r', headers: [['Contact', '<sip:alice@192.0.2.200>;expires=880']] });
+    assert.equal(h.table.size, 0);
+  });
+
+  it('rewrites the contacts to this node for a UA without path support, and gives the client its own contacts back in the 2xx', async () => {
+    const h = proxied();
+    h.receive(register());
+    await tick();
+    const [a] = h.requests('REGISTER');
+    assert.deepEqual(a.msg.headerValues('path'), []);
+    const contact = a.msg.contacts();
+    assert.ok(contact.ok && !contact.value.star);
+    const u = contact.value.contacts[0].uri;
+    assert.ok(u.kind === 'sip');
+    assert.equal(u.host, ME);
+    assert.equal(u.port, 5060);
+    assert.equal(u.user, 'alice');
+    assert.equal(u.params.get('tvr'), token);
+    h.answer(a.msg, 200, { toTag: 'r', headers: [['Contact', `${a.msg.header('contact')};expires=120`]] });
+    const ok = h.upstream.at(-1)!;
+    assert.equal(ok.status, 200);
+    assert.equal(ok.header('contact'), '<sip:alice@10.0.0.5:5060>;expires=120');
+    assert.equal(h.table.list()[0]?.via, 'contact');
+    // the registrar sends a call to the rewritten contact: it reaches the client's NAT binding, with the client's own contact as Request-URI, not challenged
+    h.receive(invite({ uri: formatContactUri(a.msg), to: `sip:alice@${REMOTE}`, from: 'sip:bob@remote.test', callId: 'to-alice' }), h.source('203.0.113.9', 5060));
+    const [inv] = h.requests('INVITE');
+    assert.ok(inv, `forwarded: ${h.upstream.map((r) => r.status).join()}`);
+    assert.deepEqual(inv.hop, { transport: 'UDP', address: '198.51.100.7', port: 5062 });
+    assert.equal(inv.msg.requestUri, 'sip:alice@10.0.0.5:5060');
+    assert.match(inv.msg.headerValues('record-route')[0], /;tvd=udp~198\.51\.100\.7~5062~s/);
+    // the registration expires with what the registrar granted
+    h.clock.advance(121_000);
+    h.table.tick(h.clock.now());
+    assert.equal(h.table.size, 0);
+  });
+
+  it('delivers a request arriving on its Path to the client on its recorded source; a forged token is challenged like any request', async () => {
+    const h = proxied();
+    h.receive(invite({ uri: 'sip:alice@10.0.0.5:5060', to: `sip:alice@${REMOTE}`, from: 'sip:bob@remote.test', route: [`<sip:${ME}:5060;lr;tvr=${token}>`] }), h.source('203.0.113.9', 5060));
+    const [a] = h.requests('INVITE');
+    assert.ok(a, `forwarded: ${h.upstream.map((r) => r.status).join()}`);
+    assert.deepEqual(a.hop, { transport: 'UDP', address: '198.51.100.7', port: 5062 });
+    assert.equal(a.msg.requestUri, 'sip:alice@10.0.0.5:5060');
+    h.receive(invite({ callId: 'forged', uri: 'sip:alice@10.0.0.5:5060', route: [`<sip:${ME}:5060;lr;tvr=${encodeFlowToken(clientFlow)}~AAAAAAAAAAAAAAAA>`] }), h.source('203.0.113.9', 5060));
+    assert.equal(h.upstream.at(-1)!.status, 407);
+    assert.equal(h.requests('INVITE').length, 1);
+  });
+
+  it('refuses a REGISTER for a domain the Domain Registration Policy does not list with 403, sending nothing', async () => {
+    const h = proxied(['Remote.Test']);
+    h.receive(register({ domain: 'other.test' }));
+    await tick();
+    assert.equal(h.upstream.at(-1)!.status, 403);
+    assert.equal(h.upstream.at(-1)!.reason, 'Domain Not Allowed By Registration Policy');
+    assert.equal(h.sent.length, 0);
+    h.receive(register());
+    await tick();
+    assert.equal(h.requests('REGISTER').length, 1, 'a listed domain (case aside) is proxied');
+  });
+
+  it('sends REGISTER sip:<this node> to the registrar of the AOR domain, and answers 416 to a REGISTER with a tel: Request-URI', async () => {
+    const h = proxied();
+    h.receive(register({ uri: `sip:${ME}` }));
+    await tick();
+    assert.equal(h.requests('REGISTER')[0]?.msg.requestUri, `sip:${REMOTE}`);
+    h.receive(register({ uri: 'tel:+4930123', cseq: 2 }));
+    assert.equal(h.upstream.at(-1)!.status, 416);
+  });
+});
+
+describe('tel: Request-URIs (RFC 3966)', () => {
+  it('routes a number of a local prefix to the local user sip:<number>@<domain>;user=phone', async () => {
+    const h = setup({}, { prefixes: ['+4930'] });
+    await h.register('+4930123', 'sip:carol@203.0.113.5:5070');
+    h.receive(invite({ uri: 'tel:+49-30-123', to: 'tel:+49-30-123' }));
+    const [a] = h.requests('INVITE');
+    assert.ok(a, `forwarded: ${h.upstream.map((r) => r.status).join()}`);
+    assert.equal(a.msg.requestUri, 'sip:carol@203.0.113.5:5070');
+  });
+
+  it('answers 404 No Route to Destination for other numbers, and for local numbers of another phone-context', () => {
+    const h = setup({}, { prefixes: ['+4930'] });
+    h.receive(invite({ uri: 'tel:+4940123' }));
+    assert.equal(h.upstream.at(-1)!.status, 404);
+    assert.equal(h.upstream.at(-1)!.reason, 'No Route to Destination');
+    h.receive(invite({ callId: 'local', uri: 'tel:+4930555;phone-context=elsewhere.example' }));
+    h.receive(invite({ callId: 'ctx', uri: 'tel:4930555;phone-context=elsewhere.example' }));
+    assert.deepEqual(h.upstream.slice(-2).map((r) => r.status), [480, 404]);
+    assert.equal(h.sent.length, 0);
+  });
+});
+
+function formatContactUri(r: SipRequest): string {
+  const c = r.contacts();
+  assert.ok(c.ok && !c.value.star);
+  return formatUri(c.value.contacts[0].uri);
+}

@@ -11,6 +11,7 @@
 import {
   createCancel,
   createResponse,
+  formatNameAddr,
   formatUri,
   type ClientTransaction,
   type ClientTransactionUser,
@@ -24,6 +25,7 @@ import {
   type TimerRef,
 } from '@traverse/sip';
 import { canonicalAor } from '../registrar/registrar';
+import { detectNat } from '../nat/nat-detection';
 import { behindNat, canonicalIp } from '../transport/addresses';
 import type { SipSource } from '../transport/sip-transport';
 import { chooseBest, mergeChallenges } from './best-response';
@@ -50,7 +52,21 @@ import {
   type Hop,
   type RecordRouteSide,
 } from './routing';
+import {
+  ORIGINAL_CONTACT_PARAM,
+  REGISTERED_FLOW_PARAM,
+  contactWithUri,
+  domainPolicyAllows,
+  grantedContacts,
+  originalContact,
+  pathValue,
+  registeredFlow,
+  rewrittenContactUri,
+  signedToken,
+  type RegistrarSide,
+} from './registration-proxy';
 import { hopsOf, literalHop } from './target-resolver';
+import { telTarget } from './tel';
 import { bindingTarget, redirectTargets, uriKey, type BindingTargetOptions, type Target } from './targets';
 
 /** Methods whose initial request may create a dialog: they are record-routed. */
@@ -88,6 +104,10 @@ class ProxyTxn {
   upFlow: FlowToken | undefined;
   /** Another node of the cluster relays this request to a flow of this node. */
   relayed: FlowToken | undefined;
+  /** A request for a client that registered through this node to another domain: its flow (from this node's Path or rewritten contact). */
+  registered: FlowToken | undefined;
+  /** A REGISTER this node proxies to another domain's registrar. */
+  registration: ProxiedRegister | undefined;
 
   constructor(
     readonly tx: ServerTransaction,
@@ -116,6 +136,22 @@ class ProxyTxn {
     for (const b of this.branches) if (!b.done) n++;
     return n;
   }
+}
+
+/** A REGISTER proxied to another domain's registrar: the client's flow and how this node stays on its path. */
+interface ProxiedRegister {
+  aor: string;
+  domain: string;
+  flow: FlowToken;
+  /** The flow token with its MAC, as the Path value or rewritten contacts carry it. */
+  token: string;
+  via: 'path' | 'contact';
+  outbound: boolean;
+  behindNat: boolean;
+  privateAddress?: string;
+  /** The client's contacts (empty for a query), and Contact *. */
+  contacts: SipUri[];
+  star: boolean;
 }
 
 /** One branch of a ProxyTxn: a target, its hops (RFC 3263 order) and its client transaction. */
@@ -299,11 +335,59 @@ export class SipProxy {
 
   // ================================================================ requests
 
-  /** A new request with its server transaction (SipCore's handler for every method the proxy serves). */
-  handle(req: SipRequest, tx: ServerTransaction, source: SipSource): void {
-    // 16.3 step 2: URI scheme
+  /**
+   * A REGISTER for a domain that is not local: proxied to that domain's registrar when the Domain
+   * Registration Policy allows it (the home registrar authenticates it, not this node), with this
+   * node's Path value or rewritten contacts so that requests for the client come back through it.
+   */
+  register(req: SipRequest, tx: ServerTransaction, source: SipSource): void {
     const ruri = req.uri;
     if (ruri.kind !== 'sip') {
+      this.refuse(req, tx, source, 416, 'routing');
+      return;
+    }
+    const to = req.to.uri;
+    if (to.kind !== 'sip') {
+      this.refuse(req, tx, source, 404, 'routing', { reason: 'Not Found' });
+      return;
+    }
+    const domain = to.host.toLowerCase();
+    if (!domainPolicyAllows(this.opts.domainRegistrationPolicy, domain)) {
+      this.deps.log?.fine({ aor: canonicalAor(to), from: `${source.transport} ${source.address}:${source.port}` }, 'REGISTER refused: domain not in the Domain Registration Policy');
+      this.refuse(req, tx, source, 403, 'routing', { reason: 'Domain Not Allowed By Registration Policy' });
+      return;
+    }
+    const contacts = req.contacts();
+    if (!contacts.ok) {
+      this.refuse(req, tx, source, 400, 'routing', { reason: contacts.error.reason });
+      return;
+    }
+    const nat = detectNat(req, source);
+    const flow: FlowToken = { transport: source.transport, address: source.address, port: source.port, strict: nat.behindNat || source.transport !== 'UDP' };
+    const secret = this.deps.relaySecret;
+    const token = secret !== undefined ? signedToken(flow, flowTokenMac(flow, secret)) : signedToken(flow, '').slice(0, -1);
+    const list = contacts.value.contacts;
+    const registration: ProxiedRegister = {
+      aor: canonicalAor(to),
+      domain,
+      flow,
+      token,
+      // RFC 3327 5.2: Path only when the UA supports it; otherwise the contacts name this node
+      via: req.supported.some((t) => t.toLowerCase() === 'path') ? 'path' : 'contact',
+      outbound: list.some((c) => c.instance !== undefined && c.regId !== undefined),
+      behindNat: nat.behindNat,
+      ...(nat.privateAddress !== undefined ? { privateAddress: nat.privateAddress } : {}),
+      contacts: list.flatMap((c) => (c.uri.kind === 'sip' ? [c.uri] : [])),
+      star: contacts.value.star,
+    };
+    this.handle(req, tx, source, registration);
+  }
+
+  /** A new request with its server transaction (SipCore's handler for every method the proxy serves). */
+  handle(req: SipRequest, tx: ServerTransaction, source: SipSource, registration?: ProxiedRegister): void {
+    // 16.3 step 2: URI scheme (tel: URIs of local numbers are retargeted below; REGISTER wants sip)
+    const ruri = req.uri;
+    if (ruri.kind !== 'sip' && (ruri.kind !== 'tel' || req.method === 'REGISTER')) {
       this.refuse(req, tx, source, 416, 'routing');
       return;
     }
@@ -332,13 +416,27 @@ export class SipProxy {
       tx.reply(400, { reason: 'Bad Route' });
       return;
     }
+    const tel = work.uri;
+    if (tel.kind === 'tel' && !work.hasHeader('route')) {
+      // RFC 3966: a number of a local prefix is the user sip:<number>@<local domain>;user=phone
+      const local = this.deps.registrarEnabled && this.deps.telRouting !== undefined ? telTarget(tel, this.deps.telRouting) : undefined;
+      if (local === undefined) {
+        this.refuse(req, tx, source, 404, 'routing', { reason: 'No Route to Destination' });
+        return;
+      }
+      work.setRequestUri(local);
+    }
     const txn = new ProxyTxn(tx, source, hash, work);
     txn.popped = pre.popped;
     txn.relayed = this.relayedFlow(pre.popped);
+    txn.registration = registration;
+    if (registration === undefined) txn.registered = this.registeredFlowOf(work, pre.popped);
     // authentication of requests outside a dialog (not of those for this node itself, e.g. OPTIONS
-    // keep-alives, nor of those a node of the cluster relays to a flow here: it authenticated them)
+    // keep-alives, nor of those a node of the cluster relays to a flow here: it authenticated them;
+    // nor of REGISTERs proxied to another domain, whose registrar authenticates them, nor of requests
+    // reaching a client registered through this node on the route this node gave its registrar)
     const auth = this.deps.auth;
-    if (auth !== undefined && txn.relayed === undefined && !this.addressedToMe(work) && auth.required(req, source)) {
+    if (auth !== undefined && txn.relayed === undefined && txn.registered === undefined && registration === undefined && !this.addressedToMe(work) && auth.required(req, source)) {
       this.txns.set(tx, txn);
       const r = auth.check(work, source);
       if (r instanceof Promise) {
@@ -362,6 +460,25 @@ export class SipProxy {
     const secret = this.deps.relaySecret;
     if (secret !== undefined && !flowTokenVerifies(f, secret)) return undefined;
     return f;
+  }
+
+  /**
+   * The client's flow when the request came on the route this node gave a registrar for a client
+   * that registered through it: its Path value (popped Route) or a rewritten contact as the
+   * Request-URI (restored to the client's own contact here). The token's MAC must verify.
+   */
+  private registeredFlowOf(work: SipRequest, popped: readonly NameAddr[]): FlowToken | undefined {
+    const secret = this.deps.relaySecret;
+    const check = (v: string | null | undefined) => (secret !== undefined ? registeredFlow(v, secret) : decodeFlowToken(v));
+    const fromPath = poppedParam(popped, REGISTERED_FLOW_PARAM);
+    if (fromPath !== undefined) return check(fromPath);
+    const u = work.uri;
+    if (u.kind !== 'sip' || !u.params.has(ORIGINAL_CONTACT_PARAM) || work.hasHeader('route') || !this.isMeUri(u)) return undefined;
+    const flow = check(u.params.get(REGISTERED_FLOW_PARAM));
+    const original = originalContact(u);
+    if (flow === undefined || original === undefined) return undefined;
+    work.setRequestUri(original);
+    return flow;
   }
 
   private addressedToMe(req: SipRequest): boolean {
@@ -405,6 +522,20 @@ export class SipProxy {
 
   private route(txn: ProxyTxn): void {
     const req = txn.base;
+    const registered = txn.registered;
+    if (registered !== undefined && !req.hasHeader('route')) {
+      // for a client that registered through this node: on its flow (NAT binding or connection)
+      const held = this.deps.registrations?.byFlowToken(registered);
+      const hop: Hop = { ...hopOf(registered), ...(held !== undefined && registered.transport !== 'UDP' ? { flow: held.flow } : {}) };
+      this.forward(txn, [{ uri: req.uri as SipUri, q: 1, key: '', external: false, hop, downFlow: registered }]);
+      return;
+    }
+    const reg = txn.registration;
+    if (reg !== undefined && !req.hasHeader('route')) {
+      // REGISTER sip:<this node>: the registrar of the AOR's domain
+      const u = req.uri as SipUri;
+      if (u.user === undefined && this.isMeUri(u)) req.setRequestUri({ kind: 'sip', scheme: u.scheme, host: reg.domain, params: new Map(), headers: new Map() });
+    }
     if (req.hasHeader('route')) {
       // a route set beyond this proxy: follow it without retargeting
       const flow = txn.relayed;
@@ -452,7 +583,7 @@ export class SipProxy {
           return;
         }
       }
-      if (!fromLocal && this.opts.mode === 'redirect') {
+      if (!fromLocal && this.opts.mode === 'redirect' && txn.registration === undefined) {
         this.redirect(txn, [ruri]);
         return;
       }
@@ -659,6 +790,7 @@ export class SipProxy {
       });
       for (const v of values) r.prependRecordRoute(v);
     }
+    if (txn.registration !== undefined) this.onRegistrarPath(r, txn.registration, { host, port, transport: hop.transport });
     r.addVia(`SIP/2.0/${hop.transport} ${host}:${port};branch=${proxyBranch(txn.hash)};rport`);
     b.sent = r;
     const current: { tx?: ClientTransaction } = {};
@@ -677,6 +809,53 @@ export class SipProxy {
     b.ctx = created.value;
   }
 
+  /** Puts this node on the path of requests for a client registering through it: a Path value (RFC 3327) or its contacts rewritten. */
+  private onRegistrarPath(r: SipRequest, reg: ProxiedRegister, side: RegistrarSide): void {
+    if (reg.via === 'path') {
+      const at = r.headers.findIndex((h) => h.key === 'path');
+      const value = pathValue(side, reg.token, reg.outbound);
+      if (at >= 0) r.addHeader('Path', value, at);
+      else r.addHeader('Path', value);
+      return;
+    }
+    if (reg.star || reg.contacts.length === 0) return;
+    const contacts = r.contacts();
+    if (!contacts.ok || contacts.value.star) return;
+    r.removeHeader('contact');
+    for (const c of contacts.value.contacts) {
+      if (c.uri.kind === 'sip') r.addHeader('Contact', contactWithUri(c, rewrittenContactUri(c.uri, side, reg.token)));
+    }
+  }
+
+  /** The registrar's 2xx of a proxied REGISTER: the table learns what it granted; rewritten contacts go back to the client's own. */
+  private registrationAnswered(txn: ProxyTxn, res: SipResponse): void {
+    const reg = txn.registration!;
+    const restore = (u: SipUri) => (u.params.has(REGISTERED_FLOW_PARAM) ? originalContact(u) : undefined);
+    const s = txn.source;
+    this.deps.registrations?.answered({
+      aor: reg.aor,
+      domain: reg.domain,
+      star: reg.star,
+      granted: grantedContacts(reg.contacts, res, restore),
+      transport: s.transport,
+      publicAddress: s.address.includes(':') ? `[${s.address}]:${s.port}` : `${s.address}:${s.port}`,
+      ...(reg.privateAddress !== undefined ? { privateAddress: reg.privateAddress } : {}),
+      flow: s.flow,
+      token: reg.token,
+      behindNat: reg.behindNat,
+      via: reg.via,
+      relay: reg.behindNat && (this.deps.relayNeeded?.() ?? true),
+    });
+    if (reg.via !== 'contact') return;
+    const contacts = res.contacts();
+    if (!contacts.ok || contacts.value.star || contacts.value.contacts.length === 0) return;
+    res.removeHeader('contact');
+    for (const c of contacts.value.contacts) {
+      const original = c.uri.kind === 'sip' && c.uri.params.has(REGISTERED_FLOW_PARAM) ? originalContact(c.uri) : undefined;
+      res.addHeader('Contact', original !== undefined ? contactWithUri(c, original) : formatNameAddr(c));
+    }
+  }
+
   // ================================================================ responses (16.7)
 
   /** A response of a branch (our Via still on top). */
@@ -691,6 +870,7 @@ export class SipProxy {
     this.deps.onEvent?.({ type: 'branch', method: txn.request.method, outcome: 'response' });
     if (s < 300) {
       const first = !txn.finalSent;
+      if (first && txn.registration !== undefined) this.registrationAnswered(txn, res);
       if (first || txn.isInvite) txn.tx.respond(res);
       if (!b.done) this.branchDone(b);
       if (!first) return;
