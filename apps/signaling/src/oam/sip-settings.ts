@@ -119,3 +119,54 @@ export function applySettings(config: TraverseConfig, sip: SipService, next: Sip
   }
   return { applied, restartRequired };
 }
+
+/** The last change of one setting made through the O&M API, as the cluster keeps it. */
+export interface SettingChange {
+  value: unknown;
+  /** ms since the epoch (clock of the node that took the change) */
+  changedAt: number;
+  /** Who changed it: the O&M client certificate's subject and/or the source address. */
+  changedBy?: string;
+  /** Node that took the change. */
+  node: string;
+  /** How many times the setting was changed. */
+  revision: number;
+}
+
+/** Whether a dotted configuration path is a key of the SIP settings sections (sip.x, registrar.x). */
+export function isSettingsKey(path: string): boolean {
+  const [section, name, ...rest] = path.split('.');
+  return rest.length === 0 && name !== undefined && name !== '' && (SETTINGS_SECTIONS as readonly string[]).includes(section);
+}
+
+/** The value of a dotted settings key in settings sections. */
+export function settingValue(settings: SipSettings, key: string): unknown {
+  const [section, name] = key.split('.') as ['sip' | 'registrar', string];
+  return (settings[section] as Record<string, unknown>)[name];
+}
+
+export type ClusterMerge =
+  | { ok: true; next: SipSettings; changed: string[]; ignored: string[] }
+  | { ok: false; errors: string[]; ignored: string[] };
+
+/**
+ * The settings a node runs with: its own configuration (file and environment) with the
+ * cluster's settings changed through the O&M API over it, the cluster winning (an operator
+ * changed them later). Validated as a whole like a change; keys this node's schema does not
+ * know (written by a newer node) are ignored and named. `changed` lists the keys that differ
+ * from `base`.
+ */
+export function mergeClusterSettings(base: TraverseConfig, cluster: Readonly<Record<string, unknown>>): ClusterMerge {
+  const body: Record<string, Record<string, unknown>> = {};
+  const ignored: string[] = [];
+  for (const [key, value] of Object.entries(cluster)) {
+    const [section, name] = key.split('.') as ['sip' | 'registrar', string];
+    if (!isSettingsKey(key) || !(name in (base[section] as Record<string, unknown>))) {
+      ignored.push(key);
+      continue;
+    }
+    (body[section] ??= {})[name] = value;
+  }
+  const v = validateSettingsChange(base, body);
+  return v.ok ? { ...v, ignored } : { ...v, ignored };
+}
