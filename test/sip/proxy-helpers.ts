@@ -49,6 +49,8 @@ export interface SippOptions {
   auth?: { user: string; password: string };
   keys?: Record<string, string | number>;
   timeout?: string;
+  /** More SIPp arguments (e.g. -d for a pause). */
+  extraArgs?: string[];
 }
 
 /** Starts SIPp on a scenario of test/sip/scenarios, as a client (remote given) or a server. */
@@ -63,6 +65,7 @@ export async function startSipp(o: SippOptions): Promise<SippProcess> {
     ...(o.auth ? { authUser: o.auth.user, password: o.auth.password } : {}),
     ...(o.keys ? { keys: o.keys } : {}),
     ...(o.timeout ? { timeout: o.timeout } : {}),
+    ...(o.extraArgs ? { extraArgs: o.extraArgs } : {}),
   });
   return { port: p.port, run: p.run, result: () => p.done };
 }

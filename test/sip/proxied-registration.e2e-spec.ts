@@ -1,0 +1,143 @@
+// Registrations proxied to another domain through a node started with ./traverse start (security
+// level full, local domain example.com, sip.domainRegistrationPolicy remote.test, dns.servers on a
+// dnsmasq that names a SIPp registrar for remote.test): a client behind NAT (SIPp, Contact on
+// 10.0.0.5) registers with remote.test through the node, that registrar challenges (401) and
+// accepts it, the Proxy Registrations table lists it, the registrar's call to the client comes
+// back through the node (its Path, or the contact the node rewrote for a UA without path support)
+// and reaches the client on its real source, and the unregistration removes it. A domain the
+// policy does not list gets 403 and nothing leaves the node; a local user still registers here.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { httpsGet, waitFor } from '@traverse/testing';
+import type { SipNode } from './helpers';
+import { freePorts } from './helpers';
+import type { SipResponse } from '@traverse/sip';
+import { DOMAIN, receivedMessages, receivedRequest, receivedResponse, startProxyNode, startSipp } from './proxy-helpers';
+import { Dnsmasq } from './dns-server';
+
+interface ProxyRegistrationRow {
+  sipUri: string;
+  contact?: string;
+  publicAddress: string;
+  privateAddress?: string;
+  protocol: string;
+  relay: boolean;
+  registered?: string;
+  lastSeen?: string;
+  rate?: number;
+  expires: number;
+  node: string;
+  proxiedTo?: string;
+}
+
+const REMOTE = 'remote.test';
+const callId = (what: string) => `${what}-${randomBytes(4).toString('hex')}`;
+
+describe('registrations proxied to another domain (node, dnsmasq, SIPp client and foreign registrar)', () => {
+  let n: SipNode;
+  let dns: Dnsmasq;
+  let registrarPort: number;
+
+  const table = async (aor?: string): Promise<ProxyRegistrationRow[]> => {
+    const r = await httpsGet(`${n.base}/api/sip/proxy-registrations${aor ? `?aor=${encodeURIComponent(aor)}` : ''}`, n.ca);
+    assert.equal(r.status, 200, r.body);
+    return JSON.parse(r.body) as ProxyRegistrationRow[];
+  };
+
+  before(async () => {
+    [registrarPort] = await freePorts(1);
+    dns = await Dnsmasq.start('test', {
+      naptr: [[REMOTE, 10, 10, 'SIP+D2U', `_sip._udp.${REMOTE}`]],
+      srv: [[`_sip._udp.${REMOTE}`, `registrar.${REMOTE}`, registrarPort, 0, 10]],
+      hosts: [[`registrar.${REMOTE}`, '127.0.0.1']],
+    });
+    n = await startProxyNode({
+      TRAVERSE_DNS__SERVERS: dns.server,
+      TRAVERSE_DNS__IPV6: 'false',
+      TRAVERSE_REGISTRAR__SECURITY_LEVEL: 'full',
+      TRAVERSE_SIP__DOMAIN_REGISTRATION_POLICY: REMOTE,
+    });
+  });
+
+  after(async () => {
+    if (n) await n.stop();
+    if (dns) await dns.stop();
+  });
+
+  for (const mode of ['path', 'contact'] as const) {
+    it(`registers a client behind NAT with ${REMOTE} through the node (${mode === 'path' ? 'Path, the UA supports path' : 'its contact rewritten, the UA without path support'}), lists it, delivers the registrar's call on its source, and removes it on unregistration`, async () => {
+      const id = callId(`reg-${mode}`);
+      const registrar = await startSipp({ scenario: 'foreign-registrar.xml', port: registrarPort, keys: { user: 'alice', password: 'secret', expires: 120 }, timeout: '60s', extraArgs: ['-d', '3000'] });
+      const client = await startSipp({
+        scenario: 'proxied-register-client.xml',
+        remote: `127.0.0.1:${n.sipPort}`,
+        service: 'alice',
+        callId: id,
+        auth: { user: 'alice', password: 'secret' },
+        keys: { domain: REMOTE, expires: 600, supported: mode === 'path' ? 'path' : 'timer' },
+        timeout: '60s',
+      });
+      // while the registrar pauses before its call: the Proxy Registrations table shows the client
+      const row = await waitFor('the proxied registration', async () => (await table(`sip:alice@${REMOTE}`))[0], 20_000, 100).catch(async (e: Error) => {
+        for (const s of [client, registrar]) s.run.child.kill();
+        const [c, r] = await Promise.all([client.result(), registrar.result()]);
+        throw new Error(`${e.message}\nclient:\n${c.log}\nregistrar:\n${r.log}\nnode:\n${n.node.stdout().slice(-4000)}`);
+      });
+      assert.equal(row.sipUri, `sip:alice@${REMOTE}`);
+      assert.equal(row.contact, 'sip:alice@10.0.0.5:5060');
+      assert.equal(row.publicAddress, `127.0.0.1:${client.port}`);
+      assert.equal(row.privateAddress, '10.0.0.5:5060');
+      assert.equal(row.protocol, 'UDP');
+      assert.equal(row.relay, true);
+      assert.equal(row.proxiedTo, REMOTE);
+      assert.equal(row.rate, 120, 'until it re-registers: the time the registrar granted');
+      assert.ok(row.expires > 100 && row.expires <= 120, `expires ${row.expires}: the registrar's, not the client's 600`);
+      assert.ok(row.registered && row.lastSeen);
+      assert.equal(row.node, 'e2e-sip');
+      const [c, r] = await Promise.all([client.result(), registrar.result()]);
+      assert.equal(c.code, 0, c.log);
+      assert.equal(r.code, 0, r.log);
+      // what the registrar got: the REGISTER with this node on the path of requests for the client
+      const reg = receivedRequest(r.messages, 'REGISTER')!;
+      assert.equal(reg.requestUri, `sip:${REMOTE}`);
+      if (mode === 'path') {
+        assert.match(reg.headerValues('path')[0] ?? '', new RegExp(`^<sip:127\\.0\\.0\\.1:${n.sipPort};lr;tvr=udp~127\\.0\\.0\\.1~${client.port}~s~[A-Za-z0-9_-]{16}>$`), reg.toString());
+        assert.equal(reg.header('contact'), '<sip:alice@10.0.0.5:5060>');
+      } else {
+        assert.deepEqual(reg.headerValues('path'), []);
+        assert.match(reg.header('contact') ?? '', new RegExp(`^<sip:alice@127\\.0\\.0\\.1:${n.sipPort};tvr=udp~127\\.0\\.0\\.1~${client.port}~s~[A-Za-z0-9_-]{16};tvc=`), reg.toString());
+        // the client sees its own contact in the 200
+        const ok = receivedMessages(c.messages).find((m): m is SipResponse => m.kind === 'response' && m.status === 200 && m.cseq.seq === 2);
+        assert.equal(ok?.header('contact'), '<sip:alice@10.0.0.5:5060>;expires=120');
+      }
+      // the 401 came from the home registrar (the node does not challenge a proxied REGISTER)
+      assert.match(receivedResponse(c.messages, 401)?.header('www-authenticate') ?? '', /realm="remote\.test"/);
+      // the registrar's INVITE reached the client on its source, to its own contact
+      const inv = receivedRequest(c.messages, 'INVITE')!;
+      assert.equal(inv.requestUri, 'sip:alice@10.0.0.5:5060');
+      assert.equal(inv.header('from'), `<sip:bob@${REMOTE}>;tag=${inv.fromTag}`);
+      assert.ok(receivedRequest(c.messages, 'BYE'), 'the BYE followed the record-route to the client');
+      // unregistered: gone from the table
+      await waitFor('the proxied registration removed', async () => ((await table(`sip:alice@${REMOTE}`)).length === 0 ? true : undefined), 10_000, 100);
+    });
+  }
+
+  it('refuses a REGISTER for a domain the Domain Registration Policy does not list with 403, forwarding nothing', async () => {
+    const before = dns.queries('NAPTR', 'other.test') + dns.queries('SRV', '_sip._udp.other.test') + dns.queries('A', 'other.test');
+    const a = await (await startSipp({ scenario: 'register-forbidden.xml', remote: `127.0.0.1:${n.sipPort}`, service: 'alice', keys: { domain: 'other.test' } })).result();
+    assert.equal(a.code, 0, a.log);
+    assert.equal(receivedResponse(a.messages, 403)?.reason, 'Domain Not Allowed By Registration Policy');
+    assert.equal(dns.queries('NAPTR', 'other.test') + dns.queries('SRV', '_sip._udp.other.test') + dns.queries('A', 'other.test'), before, 'nothing was looked up for other.test');
+    assert.deepEqual(await table(`sip:alice@other.test`), []);
+  });
+
+  it('registers a local user with the local registrar whatever the policy says', async () => {
+    const password = readFileSync(join(n.dataDir, 'secrets', 'fixed-password'), 'utf8').trim();
+    const a = await (await startSipp({ scenario: 'register-auth.xml', remote: `127.0.0.1:${n.sipPort}`, service: 'carol', auth: { user: 'carol', password }, keys: { domain: DOMAIN, expires: 300 } })).result();
+    assert.equal(a.code, 0, a.log);
+    assert.equal((await n.registrations(`sip:carol@${DOMAIN}`)).length, 1);
+  });
+});
