@@ -102,6 +102,7 @@ typedef struct {
 
 typedef struct relay {
   napi_threadsafe_function tsfn;
+  napi_async_context async_ctx;
   napi_env env;
   pthread_t thread;
   int thread_started;
@@ -532,8 +533,8 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   pthread_mutex_lock(&r->handup_mu);
   r->handup_bytes -= b->used;
   pthread_mutex_unlock(&r->handup_mu);
-  napi_value undef;
-  napi_get_undefined(env, &undef);
+  napi_value recv;
+  napi_get_global(env, &recv);
   for (size_t i = 0; i < b->count; i++) {
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) break;
@@ -549,7 +550,9 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
     napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[1]);
     napi_create_uint32(env, it->src.port, &argv[2]);
     napi_create_buffer_copy(env, it->len, b->data + it->off, &copy, &argv[3]);
-    napi_status st = napi_call_function(env, undef, cb, 4, argv, NULL);
+    /* as a callback from the event loop (like a dgram 'message'): process.nextTick and promise
+       jobs it queues run before the next datagram, so a request's answer precedes what follows it */
+    napi_status st = napi_make_callback(env, r->async_ctx, recv, cb, 4, argv, NULL);
     if (st == napi_pending_exception) {
       napi_value err;
       napi_get_and_clear_last_exception(env, &err);
@@ -597,6 +600,7 @@ static void finalize_relay(napi_env env, void *data, void *hint) {
     stop_relay(r);
   }
   napi_remove_env_cleanup_hook(env, cleanup_hook, r);
+  napi_async_destroy(env, r->async_ctx);
   free(r->socks);
   free(r->routes);
   free(r->free_ids);
@@ -701,6 +705,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &ev);
   napi_value name;
   napi_create_string_utf8(env, "udp-relay", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &r->async_ctx);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, r, call_js, &r->tsfn) != napi_ok) {
     close(r->epfd);
     close(r->wakefd);

@@ -335,6 +335,34 @@ describe('UdpRelay lifecycle', { skip: availability.available ? false : availabi
     assert.equal(res.status, 3);
   });
 
+  it('hands up each datagram as its own callback: promise jobs one queues run before the next datagram', () => {
+    // in a process of its own: the test runner's async context keeps jobs queued across callbacks
+    const script = `
+      const dgram = require('node:dgram');
+      const { UdpRelay } = require(${JSON.stringify(require.resolve('./udp-relay'))});
+      const relay = UdpRelay.create();
+      const order = [];
+      const l = relay.openSocket('127.0.0.1', 0, { kind: 'listener', onMessage: (m) => {
+        order.push('datagram ' + m[0]);
+        void Promise.resolve().then(() => order.push('job ' + m[0]));
+      } });
+      const c = dgram.createSocket('udp4');
+      c.bind(0, '127.0.0.1', () => {
+        for (let i = 0; i < 4; i++) c.send(Buffer.from([i]), l.address().port, '127.0.0.1');
+        const t = setInterval(() => {
+          if (order.length < 8) return;
+          clearInterval(t);
+          process.stdout.write(JSON.stringify(order));
+          relay.close();
+          c.close();
+        }, 10);
+      });
+    `;
+    const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(res.stderr, '');
+    assert.deepEqual(JSON.parse(res.stdout), ['datagram 0', 'job 0', 'datagram 1', 'job 1', 'datagram 2', 'job 2', 'datagram 3', 'job 3']);
+  });
+
   it('many relays and sockets opened and closed leave no sockets behind', () => {
     for (let i = 0; i < 20; i++) {
       const relay = UdpRelay.create();

@@ -134,7 +134,8 @@ export class RelaySocket {
     readonly id: number,
     readonly local: { address: string; port: number; family: 4 | 6 },
     readonly kind: RelaySocketKind,
-    readonly onMessage: (msg: Buffer, rinfo: RelayRemoteInfo) => void,
+    /** Datagrams no route forwarded (may be replaced while the socket is open). */
+    public onMessage: (msg: Buffer, rinfo: RelayRemoteInfo) => void,
   ) {}
 
   /** Sends one datagram at once; false when the OS did not take it (buffer full, unreachable, closed). */
