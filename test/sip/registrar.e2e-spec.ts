@@ -20,7 +20,8 @@ describe('the SIP registrar of a node (SIPp, UDP/TCP/TLS, O&M API)', () => {
   let password: string;
 
   before(async () => {
-    n = await startSipNode({ TRAVERSE_REGISTRAR__DOMAINS: DOMAIN, TRAVERSE_REGISTRAR__MIN_EXPIRES: '2' });
+    // registrations to other domains are proxied only to partner.example (sip.domainRegistrationPolicy)
+    n = await startSipNode({ TRAVERSE_REGISTRAR__DOMAINS: DOMAIN, TRAVERSE_REGISTRAR__MIN_EXPIRES: '2', TRAVERSE_SIP__DOMAIN_REGISTRATION_POLICY: 'partner.example' });
     password = readFileSync(join(n.dataDir, 'secrets', 'fixed-password'), 'utf8').trim();
   });
 
@@ -88,7 +89,7 @@ describe('the SIP registrar of a node (SIPp, UDP/TCP/TLS, O&M API)', () => {
     assert.deepEqual(await n.registrations('sip:frank@example.com'), []);
   });
 
-  it('refuses an AOR of a domain it does not serve with 403, before any challenge', async () => {
+  it('refuses an AOR of a domain it neither serves nor may proxy registrations to with 403, before any challenge', async () => {
     const r = await sipp(n, 'register-forbidden.xml', { user: 'gary', password, keys: { domain: 'elsewhere.org' } });
     assert.equal(r.code, 0, r.log);
     assert.deepEqual(await n.registrations('sip:gary@elsewhere.org'), []);
