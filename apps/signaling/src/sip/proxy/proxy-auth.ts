@@ -4,7 +4,8 @@
  *   full          every request from a source that is not a trusted host;
  *   medium        as full (tunnelled clients, which it exempts except for REGISTER, reach the proxy
  *                 through the tunnel endpoint, not from a SIP source);
- *   registration  requests from the address a user registered from pass, others are challenged;
+ *   registration  requests from the address a user registered from pass (with the local registrar,
+ *                 or with another domain's registrar through this node), others are challenged;
  *   none          nothing is challenged.
  * Only requests outside a dialog are challenged; ACK and CANCEL never are (they cannot resend).
  */
@@ -28,6 +29,8 @@ export interface ProxyAuthOptions {
   credentials: (user: string, realm: string, source: SipSource) => AuthLookup | Promise<AuthLookup>;
   trusted: (ip: string, port: number) => boolean;
   location: LocationService;
+  /** Whether the AOR registered through this node with another domain's registrar from this address (ip:port) or flow. */
+  registeredThroughProxy?: (aor: string, address: string, flow: string) => boolean;
   now?: () => number;
 }
 
@@ -61,7 +64,9 @@ export class ProxyAuthenticator {
     const from = req.from.uri;
     if (from.kind !== 'sip') return false;
     const at = source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`;
-    return this.o.location.lookup(canonicalAor(from), this.now()).some((b) => b.received === at || b.flow === source.flow);
+    const aor = canonicalAor(from);
+    if (this.o.registeredThroughProxy?.(aor, at, source.flow) === true) return true;
+    return this.o.location.lookup(aor, this.now()).some((b) => b.received === at || b.flow === source.flow);
   }
 
   /** Verifies the request's credentials; only called when required(). */

@@ -93,6 +93,7 @@ export function createProxy(s: ProxySetup): SipProxy {
         credentials: (user, realm, source) => s.auth.lookup({ user, realm, protocol: 'sip', source: { address: source.address, port: source.port } }),
         trusted: (ip, port) => s.trusted.has(ip, port),
         location: s.location,
+        ...(s.registrations ? { registeredThroughProxy: (aor: string, address: string, flow: string) => s.registrations!.registeredFrom(aor, address, flow) } : {}),
       }),
       ...(s.calls ? { calls: s.calls } : {}),
       ...(s.routeToNode ? { routeToNode: s.routeToNode } : {}),

@@ -186,3 +186,38 @@ describe('tel: URIs of local numbers', () => {
     assert.equal(telTarget(tel('tel:+4930123'), { prefixes: ['+4930'], domains: [] }), undefined);
   });
 });
+
+describe('security level registration and clients registered through this node', () => {
+  it('lets requests from the address a client registered from with another domain through, and challenges others', async () => {
+    const { ProxyAuthenticator } = await import('./proxy-auth');
+    const { InMemoryLocationService } = await import('../registrar/location-service');
+    const { DigestAuthenticator } = await import('@traverse/sip');
+    const table = new ProxiedRegistrations(() => undefined, () => 0);
+    table.answered({
+      aor: 'sip:alice@remote.test',
+      domain: 'remote.test',
+      star: false,
+      granted: new Map([['sip:alice@10.0.0.5:5060', { uri: sip('sip:alice@10.0.0.5:5060'), expires: 300 }]]),
+      transport: 'UDP',
+      publicAddress: '198.51.100.7:5062',
+      flow: 'udp:5060:198.51.100.7:5062',
+      token: 't',
+      behindNat: true,
+      via: 'path',
+      relay: true,
+    });
+    const auth = new ProxyAuthenticator({
+      securityLevel: 'registration',
+      authenticator: new DigestAuthenticator({ realm: 'example.com', secret: 'k', algorithms: ['MD5'] }),
+      credentials: () => ({ kind: 'unknown-user' }),
+      trusted: () => false,
+      location: new InMemoryLocationService(() => 0),
+      registeredThroughProxy: (aor, address, flow) => table.registeredFrom(aor, address, flow, 0),
+      now: () => 0,
+    });
+    const req = createRequest({ method: 'INVITE', uri: 'sip:bob@remote.test', from: { uri: 'sip:alice@remote.test', tag: 'a' }, to: { uri: 'sip:bob@remote.test' }, via: { transport: 'UDP', host: '10.0.0.5', port: 5060 }, callId: 'c', cseq: 1 });
+    const src = (address: string, port: number) => ({ transport: 'UDP' as const, address, port, local: { address: '192.0.2.1', port: 5060 }, flow: `udp:5060:${address}:${port}` });
+    assert.equal(auth.required(req, src('198.51.100.7', 5062)), false);
+    assert.equal(auth.required(req, src('198.51.100.8', 5062)), true);
+  });
+});
