@@ -1,1 +1,2 @@
 export * from './sockets';
+export * from './certificate-watcher';

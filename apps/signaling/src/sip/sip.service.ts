@@ -5,7 +5,7 @@
  */
 import { Inject, Injectable, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ClusterNode } from '@traverse/cluster';
-import type { ListenerName } from '@traverse/net';
+import type { CertificateWatcher, ListenerName } from '@traverse/net';
 import { createHmac } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
 import { DigestAuthenticator, TransactionLayer } from '@traverse/sip';
@@ -17,7 +17,6 @@ import { watchTlsCertificate } from './transport/transport-setup';
 import { createNatKeeper, createProxiedRegistrations } from './nat/nat-setup';
 import type { ProxiedRegistrations } from './proxy/registration-proxy';
 import type { NatKeeper } from './nat/nat-keeper';
-import type { CertificateWatcher } from './transport/certificate-watcher';
 import { Registrar, type RegisterOutcome } from './registrar/registrar';
 import type { LocationService } from './registrar/location-service';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';

@@ -8,6 +8,7 @@
  */
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
+import { CertificateWatcher } from '@traverse/net';
 import { Metrics, NODE_CONTEXT, Readiness, type NodeContext } from '@traverse/runtime';
 import type { TransportAddress } from '@traverse/stun';
 import { TurnFront, type TurnFrontEvent, type TurnFrontOptions } from './turn-front';
@@ -21,6 +22,7 @@ import { sharedCounter } from '../../../media-engine/src/metrics-util';
 export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
   front: TurnFront | undefined;
   private up = false;
+  private certificates: CertificateWatcher | undefined;
 
   constructor(
     @Inject(NODE_CONTEXT) private readonly ctx: NodeContext,
@@ -131,6 +133,7 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
       throw new Error(`cannot listen for TURN (front) on ${err.message} (set ${setting} or turn.address, or stop what uses it)`, { cause: e });
     }
     this.up = true;
+    if (this.front.listeners.some((l) => l.transport === 'tls')) this.certificates = this.watchCertificate(tlsOptions);
     log.info(
       {
         listeners: this.front.listeners.map((l) => `${l.transport} ${l.address}:${l.port}`),
@@ -141,8 +144,40 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
     );
   }
 
+  /**
+   * The TLS listeners' certificate follows the configured files (tls.certFile, keyFile, caFile)
+   * as the SIP TLS listeners' does: new connections get a new certificate, connections up keep
+   * theirs, and files that do not load leave the current one in place with a warning.
+   */
+  private watchCertificate(current: { cert: string; key: string; ca?: string }): CertificateWatcher | undefined {
+    const t = this.ctx.config.tls;
+    const front = this.front;
+    if (!t.certFile || !front) return undefined;
+    const log = this.ctx.logging.group('turn');
+    const watcher = new CertificateWatcher(
+      {
+        files: { certFile: t.certFile, keyFile: t.keyFile, ...(t.caFile ? { caFile: t.caFile } : {}) },
+        onChange: (c) => {
+          try {
+            front.setTlsCertificate(c.material);
+          } catch (e) {
+            log.warning({ file: t.certFile, reason: (e as Error).message }, `TURN TLS certificate not reloaded (${t.certFile}: ${(e as Error).message}); keeping the current certificate`);
+            return;
+          }
+          log.info({ file: t.certFile, subject: c.subject, fingerprint: c.fingerprint, validTo: c.validTo.toISOString() }, 'TURN TLS certificate reloaded: new TURN TLS connections get it');
+        },
+        onRefused: (file, reason) => log.warning({ file, reason }, `TURN TLS certificate files changed but do not load (${file}: ${reason}); keeping the current certificate`),
+      },
+      current,
+    );
+    watcher.start();
+    log.config({ certFile: t.certFile, keyFile: t.keyFile, ...(t.caFile ? { caFile: t.caFile } : {}) }, 'watching the TLS certificate files for changes (TURN front)');
+    return watcher;
+  }
+
   async onModuleDestroy(): Promise<void> {
     this.up = false;
+    this.certificates?.stop();
     this.directory.localEngine?.setRedirect(undefined);
     await this.front?.stop();
   }

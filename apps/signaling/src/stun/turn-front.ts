@@ -26,7 +26,7 @@ import {
   encodeMessage,
   verifyFingerprint,
 } from '@traverse/stun';
-import { bindUdp, listenServer } from '@traverse/net';
+import { bindUdp, listenServer, type CertificateMaterial } from '@traverse/net';
 import { TurnAuthUnavailableError, type TurnAuthenticator } from '../../../media-engine/src/turn/turn-server';
 
 export type TurnFrontTransport = 'udp' | 'tcp' | 'tls';
@@ -136,6 +136,16 @@ export class TurnFront {
         });
       }
     }
+  }
+
+  /**
+   * A new certificate for the TLS listeners: new connections get it, connections already up keep
+   * theirs. A set that does not load throws and changes nothing.
+   */
+  setTlsCertificate(m: CertificateMaterial): void {
+    const options: tls.SecureContextOptions = { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) };
+    tls.createSecureContext(options);
+    for (const l of this.tcp) if (l.transport === 'tls') (l.server as tls.Server).setSecureContext(options);
   }
 
   async stop(): Promise<void> {

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { createRequest, createResponse, SipStreamParser, type SipMessage, type SipRequest } from '@traverse/sip';
 import { freePort, waitFor } from '@traverse/testing';
 import { loadOrCreateCertificate, type CertificatePair } from '@traverse/runtime';
-import { CertificateWatcher, loadCertificateFiles, type LoadedCertificate } from './certificate-watcher';
+import { CertificateWatcher, loadCertificateFiles, type LoadedCertificate } from '@traverse/net';
 import { SipTransport, type SipSource } from './sip-transport';
 
 

@@ -6,7 +6,7 @@
  */
 import type { TraverseConfig } from '@traverse/config';
 import type { GroupLogger } from '@traverse/logging';
-import { CertificateWatcher } from './certificate-watcher';
+import { CertificateWatcher } from '@traverse/net';
 import type { SipTransport, TlsMaterial } from './sip-transport';
 
 export function watchTlsCertificate(config: TraverseConfig, transport: SipTransport, log: GroupLogger, current: TlsMaterial): CertificateWatcher | undefined {

@@ -1,5 +1,5 @@
 /**
- * Watches the configured certificate, key and CA files (tls.certFile, keyFile, caFile) and hands
+ * Watches a listener's certificate, key and CA files (tls.certFile, keyFile, caFile) and hands
  * a new, checked set to its owner when they change: the folders are watched (a certificate
  * manager usually replaces a file by renaming a new one over it), changes are debounced (the
  * certificate and the key are written one after the other), and a set that does not load (a file
@@ -10,7 +10,13 @@ import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import tls from 'node:tls';
-import type { TlsMaterial } from './sip-transport';
+
+/** A TLS listener's certificate, private key and optional CA chain, PEM. */
+export interface CertificateMaterial {
+  cert: string;
+  key: string;
+  ca?: string;
+}
 
 export interface CertificateFiles {
   certFile: string;
@@ -19,7 +25,7 @@ export interface CertificateFiles {
 }
 
 export interface LoadedCertificate {
-  material: TlsMaterial;
+  material: CertificateMaterial;
   /** SHA-256 fingerprint of the certificate (colon-separated hex, as X509Certificate gives it). */
   fingerprint: string;
   subject: string;
@@ -54,7 +60,7 @@ export function loadCertificateFiles(files: CertificateFiles): CertificateLoad {
   } catch (e) {
     return { ok: false, file: files.keyFile, reason: `not a PEM private key (${(e as Error).message})` };
   }
-  const material: TlsMaterial = { cert: cert.text, key: key.text, ...(ca?.ok ? { ca: ca.text } : {}) };
+  const material: CertificateMaterial = { cert: cert.text, key: key.text, ...(ca?.ok ? { ca: ca.text } : {}) };
   try {
     tls.createSecureContext({ cert: material.cert, key: material.key, ...(material.ca ? { ca: material.ca } : {}) });
   } catch (e) {
@@ -81,12 +87,12 @@ export class CertificateWatcher {
   /** `current`: the set in use when watching starts (a reload to the same content is no change). */
   constructor(
     private readonly o: CertificateWatcherOptions,
-    current?: TlsMaterial,
+    current?: CertificateMaterial,
   ) {
     this.last = current ? this.digest(current) : '';
   }
 
-  private digest(m: TlsMaterial): string {
+  private digest(m: CertificateMaterial): string {
     return createHash('sha256').update(m.cert).update('\0').update(m.key).update('\0').update(m.ca ?? '').digest('hex');
   }
 
