@@ -46,6 +46,8 @@ export interface ClusterNodeOptions {
   /** Master lease (default 5000 ms). */
   leaseMs?: number;
   heartbeatMs?: number;
+  /** Group commit window of plain appends (ms, default 0: each append written at once). */
+  commitWindowMs?: number;
   /** Master snapshots a shard when it has this many new events (default 10000) ... */
   snapshotMinEvents?: number;
   /** ... or when its last snapshot is older than this and it changed (default 60000 ms). */
@@ -165,7 +167,11 @@ export class ClusterNode {
     this.projector.onEvent((e) => this.since[e.shard]++);
     this.redis = this.connect();
     const onError = (what: string) => (e: unknown) => this.log.warn(`${what}: ${(e as Error)?.message ?? e}`);
-    this.store = new EventStore(this.redis, this.keys, this.registry, options.nodeName);
+    const isCluster = (this.redis as { isCluster?: boolean }).isCluster === true;
+    this.store = new EventStore(this.redis, this.keys, this.registry, options.nodeName, {
+      commitWindowMs: options.commitWindowMs ?? 0,
+      perShard: isCluster,
+    });
     this.snapshots = new SnapshotStore(this.redis, this.keys);
     this.election = new MasterElection(this.redis, this.keys, {
       nodeName: options.nodeName,
@@ -183,7 +189,6 @@ export class ClusterNode {
       onError: onError('router'),
     });
     this.locationService = new ClusterLocationService(this);
-    const isCluster = (this.redis as { isCluster?: boolean }).isCluster === true;
     this.reader = new StreamReader({
       connect: this.connect,
       streams: Array.from({ length: shards }, (_, s) => this.keys.stream(s)),
@@ -473,6 +478,7 @@ export class ClusterNode {
     this.stopped = true;
     await this.readyPromise?.catch(() => undefined);
     for (const t of this.timers) clearInterval(t);
+    this.store.flush();
     await this.election.stop(true);
     await this.membership.stop(true);
     await this.router.stop();

@@ -153,6 +153,32 @@ export function coreSuite(title: string, fixture: () => Promise<RedisFixture>): 
       assert.equal(a.tunnelClients.get('rt-1')?.node, 'b');
     });
 
+    it('group commit: appends within the window are written together, in order per shard, and every node folds them', async () => {
+      const p = uniquePrefix();
+      const a = await node(p, 'a', { commitWindowMs: 30 });
+      const b = await node(p, 'b');
+      const aor = 'sip:user7@example.net';
+      const before = Number(((await a.redis.call('INFO', 'commandstats')) as string).match(/cmdstat_eval:calls=(\d+)/)?.[1] ?? 0);
+      // one AOR refreshed 20 times (its order must hold) and 40 other AORs over every shard
+      const sameAor = Array.from({ length: 20 }, (_, i) => a.publish(new RegistrationRefreshed(registration(7, { cseq: i + 1 }))));
+      const others = Array.from({ length: 40 }, (_, i) => a.publish(new RegistrationAdded(registration(100 + i))));
+      const rs = await Promise.all([...sameAor, ...others]);
+      const ids = rs.slice(0, 20).map((r) => r.id);
+      for (let i = 1; i < ids.length; i++) assert.ok(compareStreamIds(ids[i - 1], ids[i]) < 0, `ids in append order: ${ids[i - 1]} < ${ids[i]}`);
+      assert.equal(new Set(rs.map((r) => `${r.shard} ${r.id}`)).size, 60, 'every append got its own entry');
+      await Promise.all(rs.map((r) => b.waitFor(r)));
+      assert.equal(b.location.lookup(aor)[0].cseq, 20, 'the last refresh wins on the other node');
+      assert.equal(a.location.lookup(aor)[0].cseq, 20);
+      assert.equal(b.location.size, 41);
+      if (!(a.redis as { isCluster?: boolean }).isCluster) {
+        const after = Number(((await a.redis.call('INFO', 'commandstats')) as string).match(/cmdstat_eval:calls=(\d+)/)?.[1] ?? 0);
+        assert.ok(after - before <= 2, `60 appends in one window took ${after - before} scripts`);
+      }
+      // the stored entries decode as single appends do
+      const [entry] = (await a.redis.call('XRANGE', a.keys.stream(rs[0].shard), ids[19], ids[19])) as StreamEntry[];
+      assert.equal(a.registry.decode(rs[0].shard, entry[0], entry[1])?.type, 'registration.refreshed');
+    });
+
     it('snapshot + tail rebuild equals full replay, and trimming keeps what readers need', async () => {
       const p = uniquePrefix();
       const a = await node(p, 'a');

@@ -2,7 +2,7 @@ import type { RedisClient } from '@traverse/redis';
 import { ClusterError } from './errors';
 import type { ClusterEvent, EventRegistry } from './events';
 import { compareStreamIds, KeySpace } from './keys';
-import { CLAIMED_APPEND, FENCED_APPEND, RAISE_FENCE, runScript, TRIM } from './lua';
+import { BATCH_APPEND, CLAIMED_APPEND, FENCED_APPEND, RAISE_FENCE, runScript, TRIM } from './lua';
 
 export interface StreamInfo {
   shard: number;
@@ -19,33 +19,119 @@ export interface AppendResult {
   id: string;
 }
 
+export interface EventStoreOptions {
+  /**
+   * Group commit: plain appends made within this many ms are written together, in one script
+   * per group (one round trip, and one wake-up of every node's stream reader instead of one per
+   * event). 0 writes each append at once.
+   */
+  commitWindowMs?: number;
+  /** A group is written at once when it holds this many events (default 256). */
+  maxBatch?: number;
+  /** Redis Cluster: a script's keys must share a slot, so groups are per shard there. */
+  perShard?: boolean;
+}
+
+interface PendingAppend {
+  shard: number;
+  fields: string[];
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
- * Appends events to the shard streams. Plain appends are single XADDs that ioredis
- * autopipelines (and groups per Cluster node); appends that need authority go through Lua
- * with a fencing token; appends that must happen once cluster-wide go through a claim.
+ * Appends events to the shard streams. Plain appends are grouped over a short commit window and
+ * written by one script per group (or one XADD when alone), in the order they were made; appends
+ * that need authority go through Lua with a fencing token; appends that must happen once
+ * cluster-wide go through a claim.
  */
 export class EventStore {
+  private pending: PendingAppend[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly windowMs: number;
+  private readonly maxBatch: number;
+
   constructor(
     private readonly redis: RedisClient,
     readonly keys: KeySpace,
     readonly registry: EventRegistry,
     readonly node: string,
-  ) {}
+    private readonly options: EventStoreOptions = {},
+  ) {
+    this.windowMs = Math.max(0, options.commitWindowMs ?? 0);
+    this.maxBatch = Math.max(1, options.maxBatch ?? 256);
+  }
 
   shardOf(event: ClusterEvent): number {
     const c = event.constructor as unknown as { aggregateOf(d: unknown): string };
     return this.keys.shardOf(c.aggregateOf(event.data));
   }
 
-  async append(event: ClusterEvent): Promise<AppendResult> {
+  append(event: ClusterEvent): Promise<AppendResult> {
     const shard = this.shardOf(event);
-    const id = (await this.redis.call('XADD', this.keys.stream(shard), '*', ...this.registry.encode(event, this.node))) as string;
-    return { shard, id };
+    const fields = this.registry.encode(event, this.node);
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.pending.push({ shard, fields, resolve, reject });
+      if (this.pending.length >= this.maxBatch || this.windowMs === 0) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+    });
   }
 
-  /** Appends many events in one round of pipelined XADDs; order is kept per shard. */
+  /** Appends many events in one group; order is kept per shard. */
   appendAll(events: ClusterEvent[]): Promise<AppendResult[]> {
     return Promise.all(events.map((e) => this.append(e)));
+  }
+
+  /** Writes the appends waiting for the commit window now. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    if (!this.options.perShard) {
+      this.write(batch);
+      return;
+    }
+    const byShard = new Map<number, PendingAppend[]>();
+    for (const p of batch) {
+      const g = byShard.get(p.shard);
+      if (g) g.push(p);
+      else byShard.set(p.shard, [p]);
+    }
+    for (const g of byShard.values()) this.write(g);
+  }
+
+  private write(group: PendingAppend[]): void {
+    if (group.length === 1) {
+      const p = group[0];
+      (this.redis.call('XADD', this.keys.stream(p.shard), '*', ...p.fields) as Promise<string>).then(
+        (id) => p.resolve({ shard: p.shard, id }),
+        p.reject,
+      );
+      return;
+    }
+    const keys: string[] = [];
+    const keyIndex = new Map<number, number>();
+    const args: (string | number)[] = [group.length];
+    for (const p of group) {
+      let k = keyIndex.get(p.shard);
+      if (k === undefined) {
+        k = keys.push(this.keys.stream(p.shard));
+        keyIndex.set(p.shard, k);
+      }
+      args.push(k, p.fields.length, ...p.fields);
+    }
+    // EVAL, not EVALSHA with a fallback: a NOSCRIPT retry would let a later group overtake this one
+    (this.redis.call('EVAL', BATCH_APPEND.lua, keys.length, ...keys, ...args) as Promise<unknown>).then(
+      (ids) => {
+        const list = ids as string[];
+        group.forEach((p, i) => p.resolve({ shard: p.shard, id: String(list[i]) }));
+      },
+      (e) => {
+        for (const p of group) p.reject(e);
+      },
+    );
   }
 
   /** Appends if `token` is not lower than the highest token a fenced write used on that shard. */

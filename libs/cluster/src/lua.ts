@@ -20,6 +20,24 @@ export async function runScript(client: RedisClient, s: LuaScript, keys: string[
   }
 }
 
+/**
+ * KEYS: the streams of a group. ARGV: n, then n times: index of the stream in KEYS, field count,
+ * fields. Appends the n entries in order and returns their ids (one atomic step: readers blocked
+ * on the streams wake once for the whole group).
+ */
+export const BATCH_APPEND = script(`
+local n = tonumber(ARGV[1])
+local out = {}
+local p = 2
+for e = 1, n do
+  local k = KEYS[tonumber(ARGV[p])]
+  local nf = tonumber(ARGV[p + 1])
+  out[e] = redis.call('XADD', k, '*', unpack(ARGV, p + 2, p + 1 + nf))
+  p = p + 2 + nf
+end
+return out
+`);
+
 /** KEYS: stream, fence. ARGV: token, ...fields. Refuses a token lower than the highest one seen. */
 export const FENCED_APPEND = script(`
 local cur = tonumber(redis.call('GET', KEYS[2]) or '0')

@@ -246,6 +246,8 @@ const mediaEngineSchema = z
       .describe('Region this media engine serves (DE, US-CA): with turn.redirectByLocation, clients located there are sent to it unless turn.regions says otherwise.'),
     relayPortMin: port.default(45100).describe('First UDP port of the relay range.'),
     relayPortMax: port.default(45900).describe('Last UDP port of the relay range.'),
+    dataPlane: z.enum(['auto', 'native', 'node']).default('node')
+      .describe('UDP data plane of the TURN relay: native (batched native relay, ChannelData forwarded without JavaScript; start fails when it cannot be built here), node (node:dgram), auto (native when available, else node).'),
     controlPort: port.default(8043).describe('Control port the signaling node dials (authenticated by the token).'),
     token: z.string().default('').describe('Secret token the signaling node must present (empty: generated into the data folder). Never logged.'),
   })
@@ -274,6 +276,8 @@ const clusterSchema = z
       .describe('Interval of node heartbeats (ms); a node that misses three is shown down in the Servers table.'),
     nodeAddress: z.string().default('')
       .describe('Address the other nodes of the cluster reach this node at, for requests to flows it holds (empty: the first non-loopback IPv4 address of the host, else 127.0.0.1).'),
+    commitWindowMs: z.number().int().min(0).max(50).default(4)
+      .describe('Group commit (ms): state changes made within this window are written to Redis together, one round trip and one wake-up of every node for the group (a REGISTER is answered up to this much later). 0 writes each change at once.'),
     shards: z.number().int().min(1).max(1024).default(16)
       .describe('Number of event stream shards. Fixed for the life of the data: every node of a cluster must use the same value.'),
   })

@@ -32,6 +32,7 @@ export function clusterOptionsFor(ctx: NodeContext): ClusterModuleOptions {
     // database authority and singleton work belong to signaling nodes
     electable: ctx.roles.includes('signaling'),
     leaseMs: config.cluster.leaseMs,
+    commitWindowMs: config.cluster.commitWindowMs,
     heartbeatMs: config.cluster.heartbeatMs,
     closedCallsKept: config.calls.closedCallsKept,
     eventTableSize: config.events.tableSize,
