@@ -1,6 +1,7 @@
 /**
  * TURN / STUN benchmark (not a test): codec throughput; then, for traverse's TURN server (the media
- * engine's TurnServer, configured as the node runs it) and, as the anchor, coturn's turnserver under
+ * engine's TurnServer, configured as the node runs it, on its native UDP data plane where that is
+ * available and on node:dgram) and, as the anchor, coturn's turnserver under
  * the same load on loopback in the same run: allocations per second (and server CPU per allocation),
  * and server CPU per relayed packet (ChannelData both ways through several allocations, paced).
  * Run: node dist/bench/turn.bench.js [packets] [allocations]. Env TURN_BENCH_PROF=DIR: CPU profiles of our server's
@@ -26,7 +27,7 @@ import {
   verifyFingerprint,
   verifyIntegrity,
 } from '@traverse/stun';
-import { TURN_RELAY_SOCKET_BUFFER, TURN_SOCKET_BUFFER, TurnServer } from '../apps/media-engine/src/turn/turn-server';
+import { TURN_RELAY_SOCKET_BUFFER, TURN_SOCKET_BUFFER, TurnDataPlane, TurnServer } from '../apps/media-engine/src/turn/turn-server';
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 
@@ -244,9 +245,9 @@ async function relayLoad(target: Target, packets: number, clients: number, pps: 
   return { cpuUsPerPacket: ((cpu1 - cpu0) * 1000) / Math.max(delivered, 1), delivered, sent };
 }
 
-function traverseTarget(): Promise<Target> {
+function traverseTarget(plane: TurnDataPlane): Promise<Target> {
   const prof = process.env.TURN_BENCH_PROF;
-  const child = fork(__filename, ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(__filename, ['--server', `--data-plane=${plane}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   process.on('exit', () => child.kill());
   const ask = <T>(m: unknown): Promise<T> =>
     new Promise((r) => {
@@ -390,8 +391,10 @@ async function serve(): Promise<void> {
     limits: { maxPerUser: 100_000, maxTotal: 100_000 },
     socketBufferBytes: TURN_SOCKET_BUFFER,
     relaySocketBufferBytes: TURN_RELAY_SOCKET_BUFFER,
+    dataPlane: (process.argv.find((a) => a.startsWith('--data-plane='))?.slice('--data-plane='.length) ?? 'node') as TurnDataPlane,
   });
   await s.start();
+  if (s.dataPlane.unavailable) console.log(`  (native UDP data plane not available: ${s.dataPlane.unavailable}; this row runs on node:dgram)`);
   const session = new Session();
   session.connect();
   let profiling: string | undefined;
@@ -447,7 +450,9 @@ async function main(): Promise<void> {
   console.log('codec');
   codecBench();
   console.log(`\nrelay: ${packets} packets of 160 B through 10 allocations (ChannelData both ways) at ~20k/s; allocations: ${allocations} clients, 20 at a time, after 500 not measured`);
-  const ours = await measure(await traverseTarget(), packets, allocations);
+  // the media engine's default plane (native where it is available), then node:dgram
+  const ours = await measure(await traverseTarget('auto'), packets, allocations);
+  const nodePlane = await measure(await traverseTarget('node'), packets, allocations);
   const c = await coturnTarget();
   const anchor = c ? await measure(c, packets, allocations) : undefined;
   const row = (name: string, f: Figures) =>
@@ -456,7 +461,8 @@ async function main(): Promise<void> {
         `${Math.round(f.alloc.perSecond).toString().padStart(6)} allocations/s, ${f.alloc.cpuUsPerAllocation.toFixed(0).padStart(5)} us CPU/allocation (${f.alloc.ok}/${allocations})`,
     );
   const floor = await floorLoad(packets, 20_000);
-  row('traverse TurnServer', ours);
+  row('traverse (native)', ours);
+  row('traverse (node)', nodePlane);
   console.log(`${'node:dgram floor'.padEnd(20)} ${floor.cpuUsPerPacket.toFixed(2).padStart(7)} us CPU/forwarded packet (${floor.delivered}/${floor.sent} delivered): a bare forwarder, no TURN`);
   if (!anchor) {
     console.log('coturn anchor: turnserver not available (Debian package "coturn")');

@@ -29,6 +29,17 @@ import {
 } from '@traverse/stun';
 
 /** Absolute path of a binary, or an Error naming the Debian package to install. */
+/**
+ * UDP data plane of the TURN servers the suites start themselves, as the node takes it from
+ * TRAVERSE_MEDIA_ENGINE__DATA_PLANE (auto, native, node); unset: the server's default.
+ */
+export const TEST_DATA_PLANE = ((): 'auto' | 'native' | 'node' | undefined => {
+  const v = process.env.TRAVERSE_MEDIA_ENGINE__DATA_PLANE;
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'auto' && v !== 'native' && v !== 'node') throw new Error(`TRAVERSE_MEDIA_ENGINE__DATA_PLANE: expected auto, native or node, got ${v}`);
+  return v;
+})();
+
 export function requireBinary(name: string, debianPackage: string): string {
   const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
   const path = r.stdout.trim();

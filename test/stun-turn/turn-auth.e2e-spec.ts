@@ -17,7 +17,7 @@ import {
   verifyIntegritySha256,
 } from '@traverse/stun';
 import { TurnServer } from '../../apps/media-engine/src/turn/turn-server';
-import { StunMethod, TestTurnClient, errorCodeOf, freePort, requireBinary, run, startProcess, uclientSummary } from './helpers';
+import { StunMethod, TestTurnClient, errorCodeOf, freePort, requireBinary, run, startProcess, uclientSummary, TEST_DATA_PLANE } from './helpers';
 
 const REALM = 'traverse.test';
 const USERS: Record<string, string> = { alice: 'wonderland', bob: 'builder' };
@@ -30,6 +30,7 @@ describe('TURN long-term credentials (RFC 5389 and RFC 8489 clients)', () => {
 
   before(async () => {
     server = new TurnServer({
+      dataPlane: TEST_DATA_PLANE,
       listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
       relayAddresses: { ipv4: '127.0.0.1' },
       relayPorts: { min: 45000, max: 45999 },

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { Attr, StunClass, TransportProtocol, attributeValue, channelDataHeader, longTermKey } from '@traverse/stun';
 import { TurnAuthUnavailableError, TurnServer } from '../../apps/media-engine/src/turn/turn-server';
-import { StunMethod, TestTurnClient, errorCodeOf, peer } from './helpers';
+import { StunMethod, TestTurnClient, errorCodeOf, peer, TEST_DATA_PLANE } from './helpers';
 
 const REALM = 'traverse.test';
 
@@ -19,6 +19,7 @@ describe('TurnServer: redirect hook, unavailable user database, bandwidth cap, a
 
   before(async () => {
     server = new TurnServer({
+      dataPlane: TEST_DATA_PLANE,
       listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
       relayAddresses: { ipv4: '127.0.0.1' },
       relayPorts: { min: 40000, max: 40999 },

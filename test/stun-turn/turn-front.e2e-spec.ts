@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Attr, StunClass, TransportProtocol, attributeValue, longTermKey, verifyIntegrity } from '@traverse/stun';
 import { TurnFront, TurnFrontEvent } from '../../apps/signaling/src/stun/turn-front';
 import { TurnServer } from '../../apps/media-engine/src/turn/turn-server';
-import { StunMethod, TestTurnClient, errorCodeOf, freePort, requireBinary, run, startProcess, uclientSummary } from './helpers';
+import { StunMethod, TestTurnClient, errorCodeOf, freePort, requireBinary, run, startProcess, uclientSummary, TEST_DATA_PLANE } from './helpers';
 
 const REALM = 'traverse.test';
 const authenticate = async (u: string, r: string) => (u === 'alice' ? longTermKey(u, r, 'wonderland') : undefined);
@@ -21,6 +21,7 @@ describe('TURN front on the signaling node', () => {
 
   before(async () => {
     engine = new TurnServer({
+      dataPlane: TEST_DATA_PLANE,
       listeners: [
         { transport: 'udp', address: '127.0.0.1', port: 0 },
         { transport: 'tcp', address: '127.0.0.1', port: 0 },

@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { Attr, StunClass, TransportProtocol, attributeValue, longTermKey } from '@traverse/stun';
 import { TurnEvent, TurnServer } from '../../apps/media-engine/src/turn/turn-server';
-import { StunMethod, TestTurnClient, errorCodeOf, peer, requireBinary, run } from './helpers';
+import { StunMethod, TestTurnClient, errorCodeOf, peer, requireBinary, run, TEST_DATA_PLANE } from './helpers';
 
 /** The wire forms of one IPv4 host: plain, and the IPv6 forms that embed it. */
 function wireSpellings(v4: string): string[] {
@@ -37,6 +37,7 @@ describe('TURN peer policy and quotas', () => {
 
   before(async () => {
     server = new TurnServer({
+      dataPlane: TEST_DATA_PLANE,
       listeners: [
         { transport: 'udp', address: '127.0.0.1', port: 0 },
         { transport: 'tcp', address: '127.0.0.1', port: 0 },
@@ -176,6 +177,7 @@ describe('TURN peer policy and quotas', () => {
 
   it('quota in total: beyond maxTotal the server answers 508', async () => {
     const small = new TurnServer({
+      dataPlane: TEST_DATA_PLANE,
       listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
       relayAddresses: { ipv4: '127.0.0.1' },
       relayPorts: { min: 43000, max: 43099 },
@@ -201,6 +203,7 @@ describe('TURN peer policy and quotas', () => {
 
   it('TCP: idle connections without an allocation are closed; the connection limit holds', async () => {
     const small = new TurnServer({
+      dataPlane: TEST_DATA_PLANE,
       listeners: [{ transport: 'tcp', address: '127.0.0.1', port: 0 }],
       relayAddresses: { ipv4: '127.0.0.1' },
       realm: 'traverse.test',

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { generate } from 'selfsigned';
 import { Attr, StunClass, TransportProtocol, attributeValue, longTermKey } from '@traverse/stun';
 import { TurnServer } from '../../apps/media-engine/src/turn/turn-server';
-import { StunMethod, TestTurnClient, errorCodeOf, freePort, requireBinary, run, startProcess, uclientSummary } from './helpers';
+import { StunMethod, TestTurnClient, errorCodeOf, freePort, requireBinary, run, startProcess, uclientSummary, TEST_DATA_PLANE } from './helpers';
 
 const REALM = 'traverse.test';
 
@@ -32,6 +32,7 @@ describe('TURN relay with turnutils_uclient and turnutils_peer', () => {
     peers.push(startProcess(peerBin, ['-L', '::1', '-p', String(peerPort)]));
     const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048 });
     server = new TurnServer({
+      dataPlane: TEST_DATA_PLANE,
       listeners: [
         { transport: 'tls', address: '127.0.0.1', port: 0, tls: { key: pems.private, cert: pems.cert } },
         { transport: 'udp', address: '127.0.0.1', port: 0 },

@@ -201,6 +201,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       maxBandwidthBytesPerSecond: (t.maxBandwidthKbps * 1000) / 8,
       socketBufferBytes: TURN_SOCKET_BUFFER,
       relaySocketBufferBytes: TURN_RELAY_SOCKET_BUFFER,
+      dataPlane: me.dataPlane,
       software: SOFTWARE,
       onEvent: (e: TurnEvent) => {
         switch (e.type) {
@@ -240,11 +241,18 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
     try {
       await this.turn.start();
     } catch (e) {
-      const err = e as Error & { listener?: { transport: string } };
+      const err = e as Error & { listener?: { transport: string }; code?: string };
+      if (err.code === 'ERR_UDP_RELAY_UNAVAILABLE')
+        throw new Error(`mediaEngine.dataPlane is 'native' but ${err.message}: set mediaEngine.dataPlane to 'auto' or 'node'`, { cause: e });
       const setting = err.listener?.transport === 'tls' ? 'turn.mediaEngineTlsPort' : 'turn.mediaEnginePort';
       throw new Error(`cannot listen for TURN (media engine) on ${err.message} (set ${setting} or mediaEngine.address, or stop what uses it)`, { cause: e });
     }
     const turn = this.turn;
+    const plane = turn.dataPlane;
+    if (plane.plane === 'native') log.info({ dataPlane: 'native' }, 'TURN UDP data plane: native (batched recvmmsg/sendmmsg, ChannelData relayed without JavaScript)');
+    else if (plane.unavailable !== undefined)
+      log.info({ dataPlane: 'node', reason: plane.unavailable }, `TURN UDP data plane: node:dgram (the native one is not available: ${plane.unavailable})`);
+    else log.info({ dataPlane: 'node' }, 'TURN UDP data plane: node:dgram');
     const ports4 = this.turnPorts;
     const l6 = turn.listeners.filter((l) => l.address.includes(':'));
     const same6 = l6.length > 0 && l6.every((l) => l.port === ports4[l.transport]);

@@ -47,9 +47,32 @@ import {
   unknownComprehensionRequired,
   verifyFingerprint,
 } from '@traverse/stun';
-import { bindUdp, listenServer, udpSocket } from '@traverse/net';
+import { bindUdp, listenError, listenServer, udpSocket } from '@traverse/net';
+import { RelaySocket, UdpRelay, udpRelayAvailability } from '@traverse/udp-relay';
 
 export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
+
+/**
+ * Which UDP data plane carries the UDP listeners and relayed sockets: 'native' (the batched
+ * native relay of @traverse/udp-relay: ChannelData both ways forwarded without entering
+ * JavaScript; start fails when it is not available), 'node' (node:dgram), 'auto' (native when
+ * available, else node).
+ */
+export type TurnDataPlane = 'auto' | 'native' | 'node';
+
+/** A UDP socket of either data plane, as the server uses it (dgram's argument order). */
+interface UdpSock {
+  send(msg: Buffer, port: number, address: string): unknown;
+  close(): unknown;
+  address(): { port: number };
+}
+
+/** Source of a received datagram (what both data planes give). */
+interface Source {
+  address: string;
+  family: string;
+  port: number;
+}
 
 /** Socket buffers of TURN listeners and relayed sockets as the media engine sets them (bytes): bursts of small packets fit. */
 export const TURN_SOCKET_BUFFER = 4 * 1024 * 1024;
@@ -165,6 +188,8 @@ export interface TurnServerOptions {
    * Default true; false keeps to RFC 8656's 0x4000-0x4FFF.
    */
   rfc5766Channels?: boolean;
+  /** UDP data plane; default 'node'. */
+  dataPlane?: TurnDataPlane;
   software?: string;
   clock?: () => number;
   onEvent?: (e: TurnEvent) => void;
@@ -187,7 +212,7 @@ interface ClientLink {
   readonly remote: TransportAddress;
   readonly local: TransportAddress;
   /** UDP listener socket (udp) or the stream (tcp/tls). */
-  readonly udp?: dgram.Socket;
+  readonly udp?: UdpSock;
   readonly stream?: net.Socket;
 }
 
@@ -198,9 +223,11 @@ interface Relay {
   key: Buffer;
   /** Password algorithm of the key (1 MD5, 2 SHA-256). */
   algorithm: number;
-  v4?: dgram.Socket;
-  v6?: dgram.Socket;
+  v4?: UdpSock;
+  v6?: UdpSock;
   ports: number[];
+  /** Channel bindings the native data plane forwards (UDP clients, no bandwidth cap), by channel. */
+  routes?: Map<number, NativeRoute>;
   packetsToPeers: number;
   bytesToPeers: number;
   packetsToClient: number;
@@ -213,6 +240,13 @@ interface Relay {
   /** RFC 6062 */
   tcpServers: net.Server[];
   tcpPeers: Map<number, PeerConnection>;
+}
+
+interface NativeRoute {
+  id: number;
+  channel: number;
+  peer: TransportAddress;
+  channelExpiresAt: number;
 }
 
 interface PeerConnection {
@@ -262,8 +296,11 @@ export class TurnServer {
   private readonly relayMax: number;
   private readonly usedPorts = new Set<number>();
   private readonly indicationId = randomBytes(12);
-  private readonly reservations = new ReservationTable<{ socket: dgram.Socket; port: number; family: 4 | 6 }>();
-  private udpListeners: { socket: dgram.Socket; id: number; local: TransportAddress }[] = [];
+  private readonly reservations = new ReservationTable<{ socket: UdpSock; port: number; family: 4 | 6 }>();
+  private udpListeners: { socket: UdpSock; id: number; local: TransportAddress }[] = [];
+  /** The native UDP data plane when it runs (see TurnDataPlane). */
+  private native: UdpRelay | undefined;
+  private nativeUnavailable: string | undefined;
   private streamListeners: { server: net.Server; id: number; local: TransportAddress; transport: 'tcp' | 'tls' }[] = [];
   private readonly streams = new Set<net.Socket>();
   private readonly peerConnections = new Map<number, PeerConnection>();
@@ -305,6 +342,12 @@ export class TurnServer {
     this.relayMax = opts.relayPorts?.max ?? 65535;
   }
 
+  /** The UDP data plane that runs, and why not the native one when it was asked for and could not run. */
+  get dataPlane(): { plane: 'native' | 'node'; unavailable?: string } {
+    if (this.native) return { plane: 'native' };
+    return this.nativeUnavailable !== undefined ? { plane: 'node', unavailable: this.nativeUnavailable } : { plane: 'node' };
+  }
+
   /** Bound listeners (port 0 in the options resolves here). */
   get listeners(): { transport: TurnListenerTransport; address: string; port: number }[] {
     return [
@@ -315,6 +358,14 @@ export class TurnServer {
 
   /** Binds every listener; on a failure closes what it bound and rethrows (the error names the listener). */
   async start(): Promise<void> {
+    const want = this.opts.dataPlane ?? 'node';
+    if (want !== 'node') {
+      const a = udpRelayAvailability();
+      if (a.available) this.native = UdpRelay.create();
+      else if (want === 'native')
+        throw Object.assign(new Error(`the native UDP data plane is not available here (${a.reason})`), { code: 'ERR_UDP_RELAY_UNAVAILABLE' });
+      else this.nativeUnavailable = a.reason;
+    }
     try {
       await this.bindAll();
     } catch (e) {
@@ -340,7 +391,17 @@ export class TurnServer {
     {
       const id = this.nextListenerId++;
       const family = l.address.includes(':') ? 6 : 4;
-      if (l.transport === 'udp') {
+      if (l.transport === 'udp' && this.native) {
+        let socket: RelaySocket;
+        try {
+          socket = this.native.openSocket(l.address, l.port, { kind: 'listener', bufferBytes: this.opts.socketBufferBytes, onMessage: () => undefined });
+        } catch (e) {
+          throw listenError(e as Error, { transport: 'udp', address: l.address, port: l.port });
+        }
+        const local: TransportAddress = { family, address: l.address, port: socket.address().port };
+        socket.onMessage = (msg, rinfo) => this.onUdp(id, socket, local, msg, rinfo);
+        this.udpListeners.push({ socket, id, local });
+      } else if (l.transport === 'udp') {
         const socket = await bindUdp(l.address, l.port);
         const local: TransportAddress = { family, address: l.address, port: socket.address().port };
         socket.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
@@ -364,11 +425,15 @@ export class TurnServer {
     for (const r of this.reservations.sweep(Number.MAX_SAFE_INTEGER)) this.releaseSocket(r.socket, r.port);
     for (const s of this.streams) s.destroy();
     await Promise.all([
-      ...this.udpListeners.map((l) => new Promise<void>((r) => l.socket.close(() => r()))),
+      ...this.udpListeners.map((l) =>
+        l.socket instanceof RelaySocket ? (l.socket.close(), Promise.resolve()) : new Promise<void>((r) => (l.socket as dgram.Socket).close(() => r())),
+      ),
       ...this.streamListeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))),
     ]);
     this.udpListeners = [];
     this.streamListeners = [];
+    this.native?.close();
+    this.native = undefined;
   }
 
   /** The live allocations, for the O&M API (optionally of one user). */
@@ -389,10 +454,7 @@ export class TurnServer {
         expiresAt: a.expiresAt,
         permissions: a.permissionCount,
         channels: a.channelCount,
-        packetsToPeers: r?.packetsToPeers ?? 0,
-        bytesToPeers: r?.bytesToPeers ?? 0,
-        packetsToClient: r?.packetsToClient ?? 0,
-        bytesToClient: r?.bytesToClient ?? 0,
+        ...(r ? this.relayCounts(r) : { packetsToPeers: 0, bytesToPeers: 0, packetsToClient: 0, bytesToClient: 0 }),
       });
     }
     return out;
@@ -404,17 +466,83 @@ export class TurnServer {
     for (const a of this.table.all()) {
       const r = a.context as Relay | undefined;
       if (!r) continue;
-      t.packetsToPeers += r.packetsToPeers;
-      t.bytesToPeers += r.bytesToPeers;
-      t.packetsToClients += r.packetsToClient;
-      t.bytesToClients += r.bytesToClient;
+      const c = this.relayCounts(r);
+      t.packetsToPeers += c.packetsToPeers;
+      t.bytesToPeers += c.bytesToPeers;
+      t.packetsToClients += c.packetsToClient;
+      t.bytesToClients += c.bytesToClient;
     }
     return t;
   }
 
+  /** What an allocation relayed: on the JavaScript path plus along its native routes. */
+  private relayCounts(r: Relay): { packetsToPeers: number; bytesToPeers: number; packetsToClient: number; bytesToClient: number } {
+    const c = { packetsToPeers: r.packetsToPeers, bytesToPeers: r.bytesToPeers, packetsToClient: r.packetsToClient, bytesToClient: r.bytesToClient };
+    if (r.routes && this.native)
+      for (const route of r.routes.values()) {
+        const s = this.native.routeStats(route.id);
+        if (!s) continue;
+        c.packetsToPeers += s.packetsToPeer;
+        c.bytesToPeers += s.bytesToPeer;
+        c.packetsToClient += s.packetsToClient;
+        c.bytesToClient += s.bytesToClient;
+      }
+    return c;
+  }
+
+  // ---------------------------------------------------------------- native routes
+
+  /**
+   * A channel binding of a UDP client becomes a native route (the data plane forwards ChannelData
+   * both ways without JavaScript) that lives until the earlier of the binding's and the peer
+   * permission's expiry; JavaScript still sees everything the route does not take. Allocations
+   * under a bandwidth cap stay on the JavaScript path (the cap is enforced there).
+   */
+  private routeChannel(relay: Relay, binding: { channel: number; peer: TransportAddress; expiresAt: number }, now: number): void {
+    const native = this.native;
+    const listener = relay.link.udp;
+    const sock = binding.peer.family === 4 ? relay.v4 : relay.v6;
+    if (!native || this.bandwidthPerMs !== 0 || !(listener instanceof RelaySocket) || !(sock instanceof RelaySocket)) return;
+    const routes = (relay.routes ??= new Map());
+    const ttl = Math.min(binding.expiresAt, now + this.table.limits.permissionLifetime * 1000) - now;
+    const same = routes.get(binding.channel);
+    if (same && same.peer.address === binding.peer.address && same.peer.port === binding.peer.port) {
+      same.channelExpiresAt = binding.expiresAt;
+      native.setRouteTtl(same.id, ttl);
+      return;
+    }
+    for (const r of [...routes.values()])
+      if (r.channel === binding.channel || (r.peer.address === binding.peer.address && r.peer.port === binding.peer.port)) this.dropRoute(relay, r);
+    try {
+      const id = native.setRoute({ listener, client: relay.link.remote, channel: binding.channel, relay: sock, peer: binding.peer, ttlMs: ttl });
+      routes.set(binding.channel, { id, channel: binding.channel, peer: binding.peer, channelExpiresAt: binding.expiresAt });
+    } catch (e) {
+      // the binding keeps working on the JavaScript path
+      this.opts.onEvent?.({ type: 'socket-error', error: e as Error });
+    }
+  }
+
+  /** A permission for `peerIp` was installed or refreshed: its routes live on to their channels' expiry. */
+  private refreshRoutes(relay: Relay, peerIp: string, now: number): void {
+    if (!relay.routes || !this.native) return;
+    const permUntil = now + this.table.limits.permissionLifetime * 1000;
+    for (const r of relay.routes.values()) if (r.peer.address === peerIp) this.native.setRouteTtl(r.id, Math.min(r.channelExpiresAt, permUntil) - now);
+  }
+
+  /** Removes a native route; what it relayed stays in the allocation's counts. */
+  private dropRoute(relay: Relay, r: NativeRoute): void {
+    relay.routes?.delete(r.channel);
+    const s = this.native?.removeRoute(r.id);
+    if (!s) return;
+    relay.packetsToPeers += s.packetsToPeer;
+    relay.bytesToPeers += s.bytesToPeer;
+    relay.packetsToClient += s.packetsToClient;
+    relay.bytesToClient += s.bytesToClient;
+  }
+
   // ---------------------------------------------------------------- relay path (synchronous)
 
-  private onUdp(listener: number, socket: dgram.Socket, local: TransportAddress, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onUdp(listener: number, socket: UdpSock, local: TransportAddress, msg: Buffer, rinfo: Source): void {
     if (msg.length < 4) return;
     const b0 = msg[0];
     if (b0 >= 0x40 && b0 <= 0x7f) {
@@ -480,7 +608,7 @@ export class TurnServer {
   }
 
   /** A datagram from a peer on a relayed socket. */
-  private onPeerDatagram(relay: Relay, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onPeerDatagram(relay: Relay, msg: Buffer, rinfo: Source): void {
     const alloc = relay.alloc;
     const now = this.clock();
     if (!alloc.hasPermission(rinfo.address, now)) {
@@ -827,7 +955,7 @@ export class TurnServer {
     }
     const families: (4 | 6)[] = additional ? [4, 6] : [reserved?.family ?? requested?.value ?? 4];
     const relayed: TransportAddress[] = [];
-    const sockets: { v4?: dgram.Socket; v6?: dgram.Socket } = {};
+    const sockets: { v4?: UdpSock; v6?: UdpSock } = {};
     const ports: number[] = [];
     let addressError: { family: 4 | 6; code: number } | undefined;
     let reservedToken: Buffer | undefined;
@@ -857,7 +985,7 @@ export class TurnServer {
         addressError = { family, code: ErrorCode.AddressFamilyNotSupported };
         continue;
       }
-      let bound: { socket?: dgram.Socket; server?: net.Server; port: number } | undefined;
+      let bound: { socket?: UdpSock; server?: net.Server; port: number } | undefined;
       if (tcpRelay) bound = await this.bindTcpRelay(family, bindAddr, relay);
       else if (reserved) bound = { socket: reserved.socket, port: reserved.port };
       else if (evenPort?.ok) {
@@ -915,7 +1043,10 @@ export class TurnServer {
     relay.v6 = sockets.v6;
     alloc.context = relay;
     alloc.allocateTransactionId = Buffer.from(m.transactionId);
-    for (const s of [relay.v4, relay.v6]) if (s) s.on('message', (msg, rinfo) => this.onPeerDatagram(relay, msg, rinfo));
+    for (const s of [relay.v4, relay.v6]) {
+      if (s instanceof RelaySocket) s.onMessage = (msg, rinfo) => this.onPeerDatagram(relay, msg, rinfo);
+      else if (s) (s as dgram.Socket).on('message', (msg, rinfo) => this.onPeerDatagram(relay, msg, rinfo));
+    }
     const attrs: OutAttribute[] = relayed.map((value) => ({ type: Attr.XorRelayedAddress, value }));
     attrs.push({ type: Attr.Lifetime, value: Math.round((alloc.expiresAt - this.clock()) / 1000) });
     if (reservedToken) attrs.push({ type: Attr.ReservationToken, value: reservedToken });
@@ -970,6 +1101,7 @@ export class TurnServer {
         this.respondError(link, m, turnErrorStunCode(r.error.code), relay.key);
         return;
       }
+      this.refreshRoutes(relay, t.address, now);
     }
     this.respond(link, m, StunClass.SuccessResponse, [], relay.key);
   }
@@ -993,11 +1125,14 @@ export class TurnServer {
       this.respondError(link, m, r.code, relay.key);
       return;
     }
-    const b = relay.alloc.bindChannel(channel.value, r.value, this.clock());
+    const now = this.clock();
+    const b = relay.alloc.bindChannel(channel.value, r.value, now);
     if (!b.ok) {
       this.respondError(link, m, turnErrorStunCode(b.error.code), relay.key);
       return;
     }
+    this.refreshRoutes(relay, r.value.address, now);
+    this.routeChannel(relay, b.value, now);
     this.respond(link, m, StunClass.SuccessResponse, [], relay.key);
   }
 
@@ -1160,8 +1295,17 @@ export class TurnServer {
     return undefined;
   }
 
-  private async tryBind(family: 4 | 6, address: string, port: number): Promise<dgram.Socket | undefined> {
+  private async tryBind(family: 4 | 6, address: string, port: number): Promise<UdpSock | undefined> {
     if (this.usedPorts.has(port) || port < this.relayMin || port > this.relayMax) return undefined;
+    if (this.native) {
+      try {
+        const ns = this.native.openSocket(address, port, { kind: 'relay', bufferBytes: this.opts.relaySocketBufferBytes, onMessage: () => undefined });
+        this.usedPorts.add(port);
+        return ns;
+      } catch {
+        return undefined;
+      }
+    }
     const s = udpSocket(family);
     const ok = await new Promise<boolean>((resolve) => {
       s.once('error', () => resolve(false));
@@ -1187,7 +1331,7 @@ export class TurnServer {
     }
   }
 
-  private async bindRelaySocket(family: 4 | 6, address: string): Promise<{ socket: dgram.Socket; port: number } | undefined> {
+  private async bindRelaySocket(family: 4 | 6, address: string): Promise<{ socket: UdpSock; port: number } | undefined> {
     for (let i = 0; i < 32; i++) {
       const port = this.pickPort();
       if (port === undefined) return undefined;
@@ -1201,7 +1345,7 @@ export class TurnServer {
     family: 4 | 6,
     address: string,
     reserveNext: boolean,
-  ): Promise<{ first: { socket: dgram.Socket; port: number }; reserved?: { socket: dgram.Socket; port: number } } | undefined> {
+  ): Promise<{ first: { socket: UdpSock; port: number }; reserved?: { socket: UdpSock; port: number } } | undefined> {
     for (let i = 0; i < 32; i++) {
       const p = this.pickPort();
       if (p === undefined) return undefined;
@@ -1216,7 +1360,7 @@ export class TurnServer {
     return undefined;
   }
 
-  private releaseSocket(s: dgram.Socket, port: number): void {
+  private releaseSocket(s: UdpSock, port: number): void {
     this.usedPorts.delete(port);
     try {
       s.close();
@@ -1229,6 +1373,7 @@ export class TurnServer {
     this.table.delete(a);
     const relay = a.context as Relay | undefined;
     if (relay) {
+      if (relay.routes) for (const r of [...relay.routes.values()]) this.dropRoute(relay, r);
       const c = this.counters;
       c.packetsToPeers += relay.packetsToPeers;
       c.bytesToPeers += relay.bytesToPeers;
