@@ -6,10 +6,11 @@ import { ClusterController } from './oam/cluster.controller';
 import { SipModule } from './sip/sip.module';
 import { AuthModule } from '@traverse/auth';
 import { StunModule } from './stun/stun.module';
+import { SipSettingsModule } from './oam/sip-settings.module';
 
 /** The signaling role: SIP, STUN, TURN front, tunnel endpoint and the O&M API. */
 @Module({
-  imports: [AuthModule, SipModule, StunModule],
+  imports: [AuthModule, SipModule, SipSettingsModule, StunModule],
   controllers: [StatusController, LoggingController, SipSettingsController, ClusterController],
 })
 export class SignalingModule {}

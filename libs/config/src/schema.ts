@@ -110,7 +110,7 @@ const sipSchema = z
     recurseOnRedirect: z.boolean().default(true).describe('Incoming Redirect Messages: recurse on 3xx (true) or pass them upstream (false).'),
     homeRouting: z.boolean().default(false).describe('Route requests from non-local users to their home proxy.'),
     domainRegistrationPolicy: z.array(z.string().min(1)).default([])
-      .describe('Domains users may register to through this server (empty: all).'),
+      .describe('Other domains users may register to through this server (their REGISTERs are proxied to the domain\'s registrar; others get 403). Case-insensitive; an entry *.example.com names the subdomains of example.com, not example.com itself. Empty: all. Local users always register.'),
     proxyMode: z.enum(['forward', 'redirect']).default('forward').describe('Handling of external requests: forward or redirect.'),
     homeProxy: z.string().default('')
       .describe('Home proxy of non-local users for home routing, as sip:host[:port] or host[:port] (empty: the domain of the caller).'),

@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '@traverse/auth';
-import { SipSettingsModule } from '../oam/sip-settings.module';
 import { MediaEngineDirectory } from './media-engine-directory';
 import { StunService } from './stun.service';
 import { TurnFrontService } from './turn-front.service';
@@ -12,8 +11,7 @@ import { TurnController } from './turn.controller';
  * media engine directory it redirects by, and the TURN O&M API.
  */
 @Module({
-  // the cluster's SIP settings, for the O&M API of the signaling node
-  imports: [AuthModule, SipSettingsModule],
+  imports: [AuthModule],
   controllers: [TurnController],
   providers: [MediaEngineDirectory, StunService, TurnFrontService],
   exports: [MediaEngineDirectory],
