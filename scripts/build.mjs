@@ -112,5 +112,5 @@ function buildAddon() {
   }
 }
 
-if (scopes.length === 0 || scopes.some((s) => ['udp-relay', 'media-engine', 'signaling', 'bench'].includes(s) || s.startsWith('test')))
+if (scopes.length === 0 || scopes.some((s) => ['udp-relay', 'media-engine', 'signaling'].includes(s) || s.startsWith('test') || s.startsWith('bench')))
   buildAddon();

@@ -188,7 +188,7 @@ export interface TurnServerOptions {
    * Default true; false keeps to RFC 8656's 0x4000-0x4FFF.
    */
   rfc5766Channels?: boolean;
-  /** UDP data plane; default 'node'. */
+  /** UDP data plane; default 'auto'. */
   dataPlane?: TurnDataPlane;
   software?: string;
   clock?: () => number;
@@ -358,7 +358,7 @@ export class TurnServer {
 
   /** Binds every listener; on a failure closes what it bound and rethrows (the error names the listener). */
   async start(): Promise<void> {
-    const want = this.opts.dataPlane ?? 'node';
+    const want = this.opts.dataPlane ?? 'auto';
     if (want !== 'node') {
       const a = udpRelayAvailability();
       if (a.available) this.native = UdpRelay.create();
