@@ -428,6 +428,11 @@ export class ClusterNode {
   publishAll(events: ClusterEvent[]): Promise<AppendResult[]> {
     return this.store.appendAll(events);
   }
+
+  /** Publishes events as one atomic step: every node folds all of them in one batch or none (on Redis Cluster they must share a shard). */
+  publishTogether(events: ClusterEvent[]): Promise<AppendResult[]> {
+    return this.store.appendTogether(events);
+  }
   /** Appends and resolves once this node's read models have folded it (read-your-writes). */
   async publishAndWait(event: ClusterEvent): Promise<AppendResult> {
     const r = await this.store.append(event);

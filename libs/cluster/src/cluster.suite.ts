@@ -179,6 +179,29 @@ export function coreSuite(title: string, fixture: () => Promise<RedisFixture>): 
       assert.equal(a.registry.decode(rs[0].shard, entry[0], entry[1])?.type, 'registration.refreshed');
     });
 
+    it('publishTogether: the events of one change are folded by every node in one batch, whatever the window', async () => {
+      const p = uniquePrefix();
+      const a = await node(p, 'a', { commitWindowMs: 0 });
+      const b = await node(p, 'b');
+      const seen: string[][] = [];
+      let batch: string[] = [];
+      b.configuration.onChange((path) => {
+        if (batch.length === 0) queueMicrotask(() => (seen.push(batch), (batch = [])));
+        batch.push(path);
+      });
+      const paths = ['sip.maxExpires', 'sip.minExpires', 'sip.defaultExpires', 'sip.forking'];
+      const rs = await a.publishTogether(paths.map((path, i) => new ConfigurationChanged({ path, value: i, by: 'test' })));
+      assert.equal(rs.length, 4);
+      await Promise.all(rs.map((r) => b.waitFor(r)));
+      assert.deepEqual(seen, [paths], 'one batch with the four keys, in order');
+      assert.deepEqual(b.configuration.all(), { 'sip.maxExpires': 0, 'sip.minExpires': 1, 'sip.defaultExpires': 2, 'sip.forking': 3 });
+      // an unknown event class is refused as a rejected promise, and nothing is written
+      class Stray extends ConfigurationChanged {}
+      await assert.rejects(a.publishTogether([new ConfigurationChanged({ path: 'x', value: 1 }), new Stray({ path: 'y', value: 2 })]));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(b.configuration.get('x'), undefined);
+    });
+
     it('snapshot + tail rebuild equals full replay, and trimming keeps what readers need', async () => {
       const p = uniquePrefix();
       const a = await node(p, 'a');

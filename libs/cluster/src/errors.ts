@@ -7,7 +7,8 @@ export type ClusterErrorCode =
   | 'FLOW_GONE'
   | 'REQUEST_TIMEOUT'
   | 'NOT_STARTED'
-  | 'INVALID_EVENT';
+  | 'INVALID_EVENT'
+  | 'MIXED_SHARDS';
 
 /** Errors of the cluster lib carry a code; the edge maps it to SIP/HTTP (e.g. FLOW_GONE -> 430). */
 export class ClusterError extends Error {

@@ -68,8 +68,14 @@ export class EventStore {
   }
 
   append(event: ClusterEvent): Promise<AppendResult> {
-    const shard = this.shardOf(event);
-    const fields = this.registry.encode(event, this.node);
+    let shard: number;
+    let fields: string[];
+    try {
+      shard = this.shardOf(event);
+      fields = this.registry.encode(event, this.node);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise<AppendResult>((resolve, reject) => {
       this.pending.push({ shard, fields, resolve, reject });
       if (this.pending.length >= this.maxBatch || this.windowMs === 0) this.flush();
@@ -80,6 +86,31 @@ export class EventStore {
   /** Appends many events in one group; order is kept per shard. */
   appendAll(events: ClusterEvent[]): Promise<AppendResult[]> {
     return Promise.all(events.map((e) => this.append(e)));
+  }
+
+  /**
+   * Appends events as one atomic step (one script): a reader folds all of them in one batch or
+   * none, whatever the commit window (e.g. the keys of one settings change). Appends waiting for
+   * the window are written first, so order is kept. On Redis Cluster the events must share a shard.
+   */
+  appendTogether(events: ClusterEvent[]): Promise<AppendResult[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    const shards = events.map((e) => this.shardOf(e));
+    if (this.options.perShard && shards.some((sh) => sh !== shards[0]))
+      return Promise.reject(new ClusterError('MIXED_SHARDS', 'events appended together must share a shard on Redis Cluster'));
+    let fields: string[][];
+    try {
+      fields = events.map((e) => this.registry.encode(e, this.node));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.flush();
+    const group: PendingAppend[] = [];
+    const done = events.map(
+      (_, i) => new Promise<AppendResult>((resolve, reject) => group.push({ shard: shards[i], fields: fields[i], resolve, reject })),
+    );
+    this.write(group);
+    return Promise.all(done);
   }
 
   /** Writes the appends waiting for the commit window now. */

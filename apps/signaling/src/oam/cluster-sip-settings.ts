@@ -1,8 +1,8 @@
 /**
  * The SIP settings shared by the cluster. A change through the O&M API is validated on the node
  * that takes it, then appended to the cluster's streams as configuration.changed events (one per
- * key, with who changed it; the event carries when and on which node), which every node folds
- * into its configuration read model (snapshotted with the others). Every node then applies the
+ * key, with who changed it; the event carries when and on which node) in one atomic step, which
+ * every node folds in one batch into its configuration read model (snapshotted with the others). Every node then applies the
  * run-time keys at once and keeps the others for its next start. A starting node puts the
  * cluster's settings over its own configuration (file and environment) before SIP starts: a
  * setting changed through the API wins over the file, since an operator changed it later.
@@ -121,7 +121,8 @@ export class ClusterSipSettings {
       return { ok: true, ...r };
     }
     const node = this.node;
-    const stored = await node.publishAll(v.changed.map((path) => new ConfigurationChanged({ path, value: settingValue(v.next, path), by })));
+    // one atomic step: no node ever folds half of a change
+    const stored = await node.publishTogether(v.changed.map((path) => new ConfigurationChanged({ path, value: settingValue(v.next, path), by })));
     await Promise.all(stored.map((r) => node.waitFor(r)));
     this.reconcile(by);
     return { ok: true, applied, restartRequired };
