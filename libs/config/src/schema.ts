@@ -246,7 +246,7 @@ const mediaEngineSchema = z
       .describe('Region this media engine serves (DE, US-CA): with turn.redirectByLocation, clients located there are sent to it unless turn.regions says otherwise.'),
     relayPortMin: port.default(45100).describe('First UDP port of the relay range.'),
     relayPortMax: port.default(45900).describe('Last UDP port of the relay range.'),
-    dataPlane: z.enum(['auto', 'native', 'node']).default('node')
+    dataPlane: z.enum(['auto', 'native', 'node']).default('auto')
       .describe('UDP data plane of the TURN relay: native (batched native relay, ChannelData forwarded without JavaScript; start fails when it cannot be built here), node (node:dgram), auto (native when available, else node).'),
     controlPort: port.default(8043).describe('Control port the signaling node dials (authenticated by the token).'),
     token: z.string().default('').describe('Secret token the signaling node must present (empty: generated into the data folder). Never logged.'),
