@@ -36,7 +36,8 @@ import {
 export const TEST_DATA_PLANE = ((): 'auto' | 'native' | 'node' | undefined => {
   const v = process.env.TRAVERSE_MEDIA_ENGINE__DATA_PLANE;
   if (v === undefined || v === '') return undefined;
-  if (v !== 'auto' && v !== 'native' && v !== 'node') throw new Error(`TRAVERSE_MEDIA_ENGINE__DATA_PLANE: expected auto, native or node, got ${v}`);
+  if (v !== 'auto' && v !== 'native' && v !== 'node')
+    throw new Error(`TRAVERSE_MEDIA_ENGINE__DATA_PLANE: expected auto, native or node, got ${v}`);
   return v;
 })();
 

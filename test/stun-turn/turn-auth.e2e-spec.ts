@@ -17,7 +17,17 @@ import {
   verifyIntegritySha256,
 } from '@traverse/stun';
 import { TurnServer } from '../../apps/media-engine/src/turn/turn-server';
-import { StunMethod, TestTurnClient, errorCodeOf, freePort, requireBinary, run, startProcess, uclientSummary, TEST_DATA_PLANE } from './helpers';
+import {
+  StunMethod,
+  TestTurnClient,
+  errorCodeOf,
+  freePort,
+  requireBinary,
+  run,
+  startProcess,
+  uclientSummary,
+  TEST_DATA_PLANE,
+} from './helpers';
 
 const REALM = 'traverse.test';
 const USERS: Record<string, string> = { alice: 'wonderland', bob: 'builder' };

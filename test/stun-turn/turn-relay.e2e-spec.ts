@@ -9,7 +9,17 @@ import net from 'node:net';
 import { generate } from 'selfsigned';
 import { Attr, StunClass, TransportProtocol, attributeValue, longTermKey } from '@traverse/stun';
 import { TurnServer } from '../../apps/media-engine/src/turn/turn-server';
-import { StunMethod, TestTurnClient, errorCodeOf, freePort, requireBinary, run, startProcess, uclientSummary, TEST_DATA_PLANE } from './helpers';
+import {
+  StunMethod,
+  TestTurnClient,
+  errorCodeOf,
+  freePort,
+  requireBinary,
+  run,
+  startProcess,
+  uclientSummary,
+  TEST_DATA_PLANE,
+} from './helpers';
 
 const REALM = 'traverse.test';
 

@@ -57,7 +57,10 @@ class Client {
             { type: Attr.Nonce, value: this.nonce },
           ]
         : [];
-      const msg = encodeMessage({ method, cls: StunClass.Request, transactionId }, [...attrs, ...auth], { integrityKey: this.key, fingerprint: true });
+      const msg = encodeMessage({ method, cls: StunClass.Request, transactionId }, [...attrs, ...auth], {
+        integrityKey: this.key,
+        fingerprint: true,
+      });
       const res = new Promise<StunMessage>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`no response to method ${method}`)), 3000);
         this.waiting.set(transactionId.toString('hex'), (m) => {
@@ -162,7 +165,8 @@ for (const { plane, skip } of planes) {
         ]);
         assert.equal(bind.cls, StunClass.SuccessResponse);
 
-        for (let i = 0; i < 10; i++) c.socket.send(Buffer.concat([channelDataHeader(0x4000, 3), Buffer.from([i, i, i])]), port, '127.0.0.1');
+        for (let i = 0; i < 10; i++)
+          c.socket.send(Buffer.concat([channelDataHeader(0x4000, 3), Buffer.from([i, i, i])]), port, '127.0.0.1');
         const up = await peerIn.wait(10);
         assert.equal(up.length, 10);
         assert.deepEqual(up[9], Buffer.from([9, 9, 9]));
@@ -228,20 +232,24 @@ for (const { plane, skip } of planes) {
 }
 
 describe('TurnServer data plane choice', () => {
-  it("'native' where the native plane is not available fails at start with the reason; 'auto' falls back to node", { skip: native.available ? 'the native data plane is available here' : false }, async () => {
-    const opts = {
-      listeners: [{ transport: 'udp' as const, address: '127.0.0.1', port: 0 }],
-      relayAddresses: { ipv4: '127.0.0.1' },
-      realm: REALM,
-      authenticate: () => undefined,
-    };
-    await assert.rejects(new TurnServer({ ...opts, dataPlane: 'native' }).start(), /native UDP data plane is not available/);
-    const auto = new TurnServer({ ...opts, dataPlane: 'auto' });
-    await auto.start();
-    assert.equal(auto.dataPlane.plane, 'node');
-    assert.ok(auto.dataPlane.unavailable);
-    await auto.stop();
-  });
+  it(
+    "'native' where the native plane is not available fails at start with the reason; 'auto' falls back to node",
+    { skip: native.available ? 'the native data plane is available here' : false },
+    async () => {
+      const opts = {
+        listeners: [{ transport: 'udp' as const, address: '127.0.0.1', port: 0 }],
+        relayAddresses: { ipv4: '127.0.0.1' },
+        realm: REALM,
+        authenticate: () => undefined,
+      };
+      await assert.rejects(new TurnServer({ ...opts, dataPlane: 'native' }).start(), /native UDP data plane is not available/);
+      const auto = new TurnServer({ ...opts, dataPlane: 'auto' });
+      await auto.start();
+      assert.equal(auto.dataPlane.plane, 'node');
+      assert.ok(auto.dataPlane.unavailable);
+      await auto.stop();
+    },
+  );
 
   it("'auto' runs the native plane where it is available", { skip: native.available ? false : native.reason }, async () => {
     const auto = new TurnServer({

@@ -363,7 +363,9 @@ export class TurnServer {
       const a = udpRelayAvailability();
       if (a.available) this.native = UdpRelay.create();
       else if (want === 'native')
-        throw Object.assign(new Error(`the native UDP data plane is not available here (${a.reason})`), { code: 'ERR_UDP_RELAY_UNAVAILABLE' });
+        throw Object.assign(new Error(`the native UDP data plane is not available here (${a.reason})`), {
+          code: 'ERR_UDP_RELAY_UNAVAILABLE',
+        });
       else this.nativeUnavailable = a.reason;
     }
     try {
@@ -394,7 +396,11 @@ export class TurnServer {
       if (l.transport === 'udp' && this.native) {
         let socket: RelaySocket;
         try {
-          socket = this.native.openSocket(l.address, l.port, { kind: 'listener', bufferBytes: this.opts.socketBufferBytes, onMessage: () => undefined });
+          socket = this.native.openSocket(l.address, l.port, {
+            kind: 'listener',
+            bufferBytes: this.opts.socketBufferBytes,
+            onMessage: () => undefined,
+          });
         } catch (e) {
           throw listenError(e as Error, { transport: 'udp', address: l.address, port: l.port });
         }
@@ -426,7 +432,9 @@ export class TurnServer {
     for (const s of this.streams) s.destroy();
     await Promise.all([
       ...this.udpListeners.map((l) =>
-        l.socket instanceof RelaySocket ? (l.socket.close(), Promise.resolve()) : new Promise<void>((r) => (l.socket as dgram.Socket).close(() => r())),
+        l.socket instanceof RelaySocket
+          ? (l.socket.close(), Promise.resolve())
+          : new Promise<void>((r) => (l.socket as dgram.Socket).close(() => r())),
       ),
       ...this.streamListeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))),
     ]);
@@ -477,7 +485,12 @@ export class TurnServer {
 
   /** What an allocation relayed: on the JavaScript path plus along its native routes. */
   private relayCounts(r: Relay): { packetsToPeers: number; bytesToPeers: number; packetsToClient: number; bytesToClient: number } {
-    const c = { packetsToPeers: r.packetsToPeers, bytesToPeers: r.bytesToPeers, packetsToClient: r.packetsToClient, bytesToClient: r.bytesToClient };
+    const c = {
+      packetsToPeers: r.packetsToPeers,
+      bytesToPeers: r.bytesToPeers,
+      packetsToClient: r.packetsToClient,
+      bytesToClient: r.bytesToClient,
+    };
     if (r.routes && this.native)
       for (const route of r.routes.values()) {
         const s = this.native.routeStats(route.id);
@@ -512,9 +525,17 @@ export class TurnServer {
       return;
     }
     for (const r of [...routes.values()])
-      if (r.channel === binding.channel || (r.peer.address === binding.peer.address && r.peer.port === binding.peer.port)) this.dropRoute(relay, r);
+      if (r.channel === binding.channel || (r.peer.address === binding.peer.address && r.peer.port === binding.peer.port))
+        this.dropRoute(relay, r);
     try {
-      const id = native.setRoute({ listener, client: relay.link.remote, channel: binding.channel, relay: sock, peer: binding.peer, ttlMs: ttl });
+      const id = native.setRoute({
+        listener,
+        client: relay.link.remote,
+        channel: binding.channel,
+        relay: sock,
+        peer: binding.peer,
+        ttlMs: ttl,
+      });
       routes.set(binding.channel, { id, channel: binding.channel, peer: binding.peer, channelExpiresAt: binding.expiresAt });
     } catch (e) {
       // the binding keeps working on the JavaScript path
@@ -526,7 +547,8 @@ export class TurnServer {
   private refreshRoutes(relay: Relay, peerIp: string, now: number): void {
     if (!relay.routes || !this.native) return;
     const permUntil = now + this.table.limits.permissionLifetime * 1000;
-    for (const r of relay.routes.values()) if (r.peer.address === peerIp) this.native.setRouteTtl(r.id, Math.min(r.channelExpiresAt, permUntil) - now);
+    for (const r of relay.routes.values())
+      if (r.peer.address === peerIp) this.native.setRouteTtl(r.id, Math.min(r.channelExpiresAt, permUntil) - now);
   }
 
   /** Removes a native route; what it relayed stays in the allocation's counts. */
@@ -1299,7 +1321,11 @@ export class TurnServer {
     if (this.usedPorts.has(port) || port < this.relayMin || port > this.relayMax) return undefined;
     if (this.native) {
       try {
-        const ns = this.native.openSocket(address, port, { kind: 'relay', bufferBytes: this.opts.relaySocketBufferBytes, onMessage: () => undefined });
+        const ns = this.native.openSocket(address, port, {
+          kind: 'relay',
+          bufferBytes: this.opts.relaySocketBufferBytes,
+          onMessage: () => undefined,
+        });
         this.usedPorts.add(port);
         return ns;
       } catch {
