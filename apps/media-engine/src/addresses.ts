@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Role, TraverseConfig } from '@traverse/config';
+import { PasswordAlgorithm } from '@traverse/stun';
 
 export const isWildcard = (a: string): boolean => a === '' || a === '0.0.0.0' || a === '::';
 
@@ -76,6 +77,15 @@ export function secondaryStunPlan(config: TraverseConfig, roles: readonly Role[]
 /** Realm of TURN long-term credentials: the same as SIP digest's, so one account serves both. */
 export function turnRealm(config: TraverseConfig): string {
   return config.auth.realm || config.registrar.domains[0] || config.node.publicAddress || 'traverse';
+}
+
+/**
+ * RFC 8489 password algorithms offered to TURN clients (turn.passwordAlgorithms), in preference
+ * order. None: RFC 5389 behaviour, MD5 keys only. SHA-256 keys need the user's password, so a
+ * provider that holds only MD5 HA1 values cannot serve clients that choose it.
+ */
+export function turnPasswordAlgorithms(config: TraverseConfig): number[] {
+  return config.turn.passwordAlgorithms.map((a) => (a === 'SHA-256' ? PasswordAlgorithm.SHA256 : PasswordAlgorithm.MD5));
 }
 
 /** The STUN/TURN software name. */

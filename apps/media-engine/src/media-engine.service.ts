@@ -15,7 +15,7 @@ import { TURN_RELAY_SOCKET_BUFFER, TURN_SOCKET_BUFFER, TurnServer, type Allocati
 import { turnAuthenticator } from './turn/turn-auth';
 import { StunServer, type StunEndpoint, type StunServerEvent } from '../../signaling/src/stun/stun-server';
 import type { ChangeIpRelay } from '../../signaling/src/stun/change-ip-relay';
-import { SOFTWARE, advertisedAddress, firstInterfaceAddress, hasIPv6, isWildcard, secondaryStunPlan, turnRealm, turnSharing, type TurnSharing } from './addresses';
+import { SOFTWARE, advertisedAddress, firstInterfaceAddress, hasIPv6, isWildcard, secondaryStunPlan, turnPasswordAlgorithms, turnRealm, turnSharing, type TurnSharing } from './addresses';
 import { gauge, sharedCounter, totalCounter } from './metrics-util';
 
 /** Cluster router message kind: a signaling node asks a media engine for its allocations. */
@@ -194,6 +194,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       advertisedRelayAddresses: { ipv4: this.advertised, ...(v6 ? { ipv6: firstInterfaceAddress(6) ?? '::1' } : {}) },
       relayPorts: { min: me.relayPortMin, max: me.relayPortMax },
       realm,
+      passwordAlgorithms: turnPasswordAlgorithms(config),
       authenticate: turnAuthenticator(this.auth),
       nonceSecret: turnNonceSecret(this.ctx.clusterSecret),
       peerPolicy: { allowPrivate: t.allowPrivatePeers, allow: t.allowedPeers, deny: t.deniedPeers },
@@ -290,6 +291,12 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       },
       'TURN server (media engine) started',
     );
+    const relayPorts = me.relayPortMax - me.relayPortMin + 1;
+    if (relayPorts < t.maxAllocations)
+      log.warning(
+        { relayPorts: `${me.relayPortMin}-${me.relayPortMax}`, maxAllocations: t.maxAllocations },
+        `the relay range holds ${relayPorts} ports, so at most ${relayPorts} allocations at once (508 beyond), fewer than turn.maxAllocations (${t.maxAllocations}): widen mediaEngine.relayPortMin/relayPortMax (and open the range in the firewall) or lower turn.maxAllocations`,
+      );
   }
 
   // ---------------------------------------------------------------- secondary STUN

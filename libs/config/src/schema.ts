@@ -202,6 +202,8 @@ const turnSchema = z
       .array(z.object({ name: z.string().min(1), address: z.string().min(1), port: port.min(1).default(3560), tlsPort: port.default(5349) }).strict())
       .default([])
       .describe('Media engines the TURN front redirects to, besides those the cluster announces (name, address, port, tlsPort).'),
+    passwordAlgorithms: z.array(z.enum(['SHA-256', 'MD5'])).default([])
+      .describe('RFC 8489 password algorithms offered to TURN clients, in preference order (e.g. [SHA-256, MD5]); clients that ignore them use MD5 when it is listed. Empty: RFC 5389, MD5 only. SHA-256 needs a provider that holds passwords (fixed, database), not MD5 HA1 only.'),
     maxAllocationsPerUser: z.number().int().min(1).max(1000000).default(10).describe('Allocations one user may hold on a media engine (486 beyond).'),
     maxAllocations: z.number().int().min(1).max(10000000).default(10000).describe('Allocations a media engine holds in total (508 beyond).'),
     maxBandwidthKbps: z.number().int().min(0).default(0).describe('Bandwidth cap of one allocation, each direction (kbit/s; 0: none). Packets beyond it are dropped.'),

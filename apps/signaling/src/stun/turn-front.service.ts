@@ -14,7 +14,7 @@ import type { TransportAddress } from '@traverse/stun';
 import { TurnFront, type TurnFrontEvent, type TurnFrontOptions } from './turn-front';
 import { MediaEngineDirectory, engineAddress, type TurnTransport } from './media-engine-directory';
 import { turnAuthenticator } from '../../../media-engine/src/turn/turn-auth';
-import { SOFTWARE, hasIPv6, isWildcard, turnRealm, turnSharing } from '../../../media-engine/src/addresses';
+import { SOFTWARE, hasIPv6, isWildcard, turnPasswordAlgorithms, turnRealm, turnSharing } from '../../../media-engine/src/addresses';
 import { turnNonceSecret } from '../../../media-engine/src/media-engine.service';
 import { sharedCounter } from '../../../media-engine/src/metrics-util';
 
@@ -86,6 +86,7 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
     this.front = new TurnFront({
       listeners,
       realm: turnRealm(config),
+      passwordAlgorithms: turnPasswordAlgorithms(config),
       authenticate: turnAuthenticator(this.auth),
       nonceSecret: turnNonceSecret(this.ctx.clusterSecret),
       selectAlternate: (client, username, transport) => {
