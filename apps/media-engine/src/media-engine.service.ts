@@ -10,6 +10,7 @@ import { Inject, Injectable, Optional, type OnApplicationBootstrap, type OnModul
 import { createHmac } from 'node:crypto';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
 import { ClusterNode, ClusterRouter, MediaEngineLost, MediaEngineUp, type MediaEngineData } from '@traverse/cluster';
+import { type CertificateWatcher, watchTlsCertificate } from '@traverse/net';
 import { Metrics, NODE_CONTEXT, Readiness, StatusSources, type NodeContext } from '@traverse/runtime';
 import { TURN_RELAY_SOCKET_BUFFER, TURN_SOCKET_BUFFER, TurnServer, type AllocationInfo, type TurnEvent, type TurnListenerOptions, type TurnRedirect } from './turn/turn-server';
 import { turnAuthenticator } from './turn/turn-auth';
@@ -47,6 +48,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
   advertised6: string | undefined;
   readonly sharing: TurnSharing;
   turn: TurnServer | undefined;
+  private certificates: CertificateWatcher | undefined;
   secondaryStun: StunServer | undefined;
   private turnUp = false;
   private stunUp = false;
@@ -156,6 +158,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
         new Promise((r) => setTimeout(r, 1000).unref()),
       ]);
     }
+    this.certificates?.stop();
     await this.turn?.stop();
     await this.secondaryStun?.stop();
   }
@@ -291,6 +294,17 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       },
       'TURN server (media engine) started',
     );
+    // the TLS listeners' certificate follows tls.certFile/keyFile/caFile, as the SIP and TURN front listeners' does
+    const tf = config.tls;
+    if (tf.certFile && turn.listeners.some((l) => l.transport === 'tls')) {
+      this.certificates = watchTlsCertificate({
+        what: 'TURN (media engine)',
+        files: { certFile: tf.certFile, keyFile: tf.keyFile, ...(tf.caFile ? { caFile: tf.caFile } : {}) },
+        current: tlsOptions,
+        apply: (m) => turn.setTlsCertificate(m),
+        log,
+      });
+    }
     const relayPorts = me.relayPortMax - me.relayPortMin + 1;
     if (relayPorts < t.maxAllocations)
       log.warning(

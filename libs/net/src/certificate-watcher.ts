@@ -140,3 +140,48 @@ export class CertificateWatcher {
     this.watchers = [];
   }
 }
+
+/** The log lines a certificate reload writes (a node's logger group fits). */
+export interface CertificateReloadLog {
+  info(fields: Record<string, unknown>, msg: string): void;
+  warning(fields: Record<string, unknown>, msg: string): void;
+}
+
+/**
+ * Watches certificate files for TLS listeners named `what` (e.g. "TURN front"): a new set that
+ * loads is handed to `apply` (which may throw to refuse it, e.g. setSecureContext rejecting the
+ * key), and files that do not load leave the current certificate in place with a warning.
+ */
+export function watchTlsCertificate(o: {
+  what: string;
+  files: CertificateFiles;
+  current: CertificateMaterial;
+  apply: (m: CertificateMaterial) => void;
+  log: CertificateReloadLog;
+  debounceMs?: number;
+}): CertificateWatcher {
+  const watcher = new CertificateWatcher(
+    {
+      files: o.files,
+      ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}),
+      onChange: (c) => {
+        try {
+          o.apply(c.material);
+        } catch (e) {
+          const reason = (e as Error).message;
+          o.log.warning({ file: o.files.certFile, reason }, `${o.what} TLS certificate not reloaded (${o.files.certFile}: ${reason}); keeping the current certificate`);
+          return;
+        }
+        o.log.info(
+          { file: o.files.certFile, subject: c.subject, fingerprint: c.fingerprint, validTo: c.validTo.toISOString() },
+          `${o.what} TLS certificate reloaded: new ${o.what} TLS connections get it`,
+        );
+      },
+      onRefused: (file, reason) =>
+        o.log.warning({ file, reason }, `${o.what} TLS certificate files changed but do not load (${file}: ${reason}); keeping the current certificate`),
+    },
+    o.current,
+  );
+  watcher.start();
+  return watcher;
+}

@@ -425,6 +425,16 @@ export class TurnServer {
     }
   }
 
+  /**
+   * A new certificate for the TLS listeners: new connections get it, connections up keep theirs.
+   * Throws (and changes nothing) when the certificate and key do not make a TLS context.
+   */
+  setTlsCertificate(m: { cert: string; key: string; ca?: string }): void {
+    const options: tls.SecureContextOptions = { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) };
+    tls.createSecureContext(options);
+    for (const l of this.streamListeners) if (l.transport === 'tls') (l.server as tls.Server).setSecureContext(options);
+  }
+
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const a of [...this.table.all()]) this.deleteAllocation(a, 'stopped');

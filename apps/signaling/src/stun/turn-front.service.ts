@@ -8,7 +8,7 @@
  */
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
-import { CertificateWatcher } from '@traverse/net';
+import { type CertificateMaterial, type CertificateWatcher, watchTlsCertificate } from '@traverse/net';
 import { Metrics, NODE_CONTEXT, Readiness, type NodeContext } from '@traverse/runtime';
 import type { TransportAddress } from '@traverse/stun';
 import { TurnFront, type TurnFrontEvent, type TurnFrontOptions } from './turn-front';
@@ -150,30 +150,20 @@ export class TurnFrontService implements OnModuleInit, OnModuleDestroy {
    * as the SIP TLS listeners' does: new connections get a new certificate, connections up keep
    * theirs, and files that do not load leave the current one in place with a warning.
    */
-  private watchCertificate(current: { cert: string; key: string; ca?: string }): CertificateWatcher | undefined {
+  private watchCertificate(current: CertificateMaterial): CertificateWatcher | undefined {
     const t = this.ctx.config.tls;
     const front = this.front;
     if (!t.certFile || !front) return undefined;
     const log = this.ctx.logging.group('turn');
-    const watcher = new CertificateWatcher(
-      {
-        files: { certFile: t.certFile, keyFile: t.keyFile, ...(t.caFile ? { caFile: t.caFile } : {}) },
-        onChange: (c) => {
-          try {
-            front.setTlsCertificate(c.material);
-          } catch (e) {
-            log.warning({ file: t.certFile, reason: (e as Error).message }, `TURN TLS certificate not reloaded (${t.certFile}: ${(e as Error).message}); keeping the current certificate`);
-            return;
-          }
-          log.info({ file: t.certFile, subject: c.subject, fingerprint: c.fingerprint, validTo: c.validTo.toISOString() }, 'TURN TLS certificate reloaded: new TURN TLS connections get it');
-        },
-        onRefused: (file, reason) => log.warning({ file, reason }, `TURN TLS certificate files changed but do not load (${file}: ${reason}); keeping the current certificate`),
-      },
+    const w = watchTlsCertificate({
+      what: 'TURN',
+      files: { certFile: t.certFile, keyFile: t.keyFile, ...(t.caFile ? { caFile: t.caFile } : {}) },
       current,
-    );
-    watcher.start();
+      apply: (m) => front.setTlsCertificate(m),
+      log,
+    });
     log.config({ certFile: t.certFile, keyFile: t.keyFile, ...(t.caFile ? { caFile: t.caFile } : {}) }, 'watching the TLS certificate files for changes (TURN front)');
-    return watcher;
+    return w;
   }
 
   async onModuleDestroy(): Promise<void> {
