@@ -74,7 +74,7 @@ export class EventStore {
       shard = this.shardOf(event);
       fields = this.registry.encode(event, this.node);
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
     return new Promise<AppendResult>((resolve, reject) => {
       this.pending.push({ shard, fields, resolve, reject });
@@ -102,7 +102,7 @@ export class EventStore {
     try {
       fields = events.map((e) => this.registry.encode(e, this.node));
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
     this.flush();
     const group: PendingAppend[] = [];
@@ -154,7 +154,7 @@ export class EventStore {
       args.push(k, p.fields.length, ...p.fields);
     }
     // EVAL, not EVALSHA with a fallback: a NOSCRIPT retry would let a later group overtake this one
-    (this.redis.call('EVAL', BATCH_APPEND.lua, keys.length, ...keys, ...args) as Promise<unknown>).then(
+    this.redis.call('EVAL', BATCH_APPEND.lua, keys.length, ...keys, ...args).then(
       (ids) => {
         const list = ids as string[];
         group.forEach((p, i) => p.resolve({ shard: p.shard, id: String(list[i]) }));
