@@ -8,13 +8,14 @@ import {
   createResponse,
   type InviteServerTransaction,
   type ServerTransaction,
+  type ServerTransactionUser,
   type SipMessage,
   type SipRequest,
   type SipResponse,
   type TransactionLayer,
 } from '@traverse/sip';
 import { detectNat, type NatVerdict } from './nat/nat-detection';
-import type { SipSource, SipTransport } from './transport/sip-transport';
+import type { ResponseChannel, SipSource, SipTransport } from './transport/sip-transport';
 import type { RegisterOutcome, Registrar } from './registrar/registrar';
 
 export type RequestHandler = (req: SipRequest, tx: ServerTransaction, source: SipSource) => void;
@@ -43,6 +44,17 @@ export class SipCore {
   private readonly handlers = new Map<string, RequestHandler>();
   private fallback: RequestHandler | undefined;
   private registerProxy: RequestHandler | undefined;
+  /** The transaction user of every server transaction (the source is on its ResponseChannel). */
+  private readonly user: ServerTransactionUser = {
+    // an ACK for a 2xx that carries the INVITE's branch (RFC 2543 style) is the proxy's too
+    ack: (ack, tx) => this.opts.onStrayAck?.(ack, (tx.channel as ResponseChannel).source),
+    transportError: (tx) => {
+      const log = this.opts.log;
+      if (log === undefined) return;
+      const source = (tx.channel as ResponseChannel).source;
+      log.fine({ method: tx.method, callId: tx.callId, to: `${source.address}:${source.port}` }, 'response could not be sent');
+    },
+  };
 
   constructor(private readonly opts: SipCoreOptions) {
     if (opts.registrar) this.handlers.set('REGISTER', (req, tx, source) => this.dispatchRegister(req, tx, source));
@@ -99,11 +111,7 @@ export class SipCore {
       this.opts.onStrayAck?.(req, source);
       return;
     }
-    const created = this.opts.layer.createServer(req, this.opts.transport.responseChannel(source), {
-      // an ACK for a 2xx that carries the INVITE's branch (RFC 2543 style) is the proxy's too
-      ack: (ack) => this.opts.onStrayAck?.(ack, source),
-      transportError: (tx) => this.opts.log?.fine({ method: tx.method, callId: tx.request.callId, to: `${source.address}:${source.port}` }, 'response could not be sent'),
-    });
+    const created = this.opts.layer.createServer(req, this.opts.transport.responseChannel(source), this.user);
     if (!created.ok) return;
     const tx = created.value;
     if (req.method === 'CANCEL') {

@@ -148,7 +148,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       timers: { t1: config.sip.t1Ms, t2: config.sip.t2Ms, t4: config.sip.t4Ms },
       onTerminated: (tx, reason) => {
         txEnded.inc({ kind: tx.kind, reason });
-        if (reason === 'timeout' || reason === 'transport-error') xlog.fine({ kind: tx.kind, method: tx.method, callId: tx.request.callId, reason }, 'transaction ended');
+        if (reason === 'timeout' || reason === 'transport-error') xlog.fine({ kind: tx.kind, method: tx.method, callId: tx.callId, reason }, 'transaction ended');
       },
     });
     const onEvent = (e: SipTransportEvent) => {

@@ -55,23 +55,54 @@ export abstract class Transaction {
   state: TransactionState;
   /** When the transaction was created (scheduler time). */
   readonly createdAt: number;
-  private readonly running = new Map<string, TimerRef>();
+  /** The method of the request that created it. */
+  readonly method: string;
+  private running: Map<string, TimerRef> | undefined;
+  /** The request, until released (see released). */
+  private req: SipRequest | undefined;
+  /** The Call-ID, kept when the request is released. */
+  private releasedCallId: string | undefined;
 
   constructor(
     /** The matching key under which the layer keeps it. */
     readonly key: string,
     /** The request that created it. */
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly channel: TransactionChannel,
     protected readonly ctx: TransactionContext,
     initial: TransactionState,
   ) {
+    this.req = request;
+    this.method = request.method;
     this.state = initial;
     this.createdAt = ctx.scheduler.now();
   }
 
-  get method(): string {
-    return this.request.method;
+  /**
+   * The request that created it. A non-INVITE server transaction that answered finally over an
+   * unreliable transport keeps only its response (all that absorbing retransmissions needs) and
+   * releases the request: reading it then throws.
+   */
+  get request(): SipRequest {
+    if (this.req === undefined) throw new Error(`the ${this.method} request of transaction ${this.key} was released when it completed`);
+    return this.req;
+  }
+
+  /** Whether the request was released (see request). */
+  get released(): boolean {
+    return this.req === undefined;
+  }
+
+  /** The Call-ID of the request (kept when the request is released). */
+  get callId(): string {
+    return this.req !== undefined ? this.req.callId : (this.releasedCallId ?? '');
+  }
+
+  /** Drops the request, keeping its Call-ID. */
+  protected releaseRequest(): void {
+    if (this.req === undefined) return;
+    this.releasedCallId = this.req.callId;
+    this.req = undefined;
   }
 
   get terminated(): boolean {
@@ -80,7 +111,7 @@ export abstract class Transaction {
 
   /** Names of the timers running (for tests and diagnostics): 'A', 'B', ... */
   get timers(): string[] {
-    return [...this.running.keys()];
+    return this.running === undefined ? [] : [...this.running.keys()];
   }
 
   protected get t1(): number {
@@ -89,20 +120,21 @@ export abstract class Transaction {
 
   protected startTimer(name: string, ms: number, fire: () => void): void {
     this.stopTimer(name);
-    this.running.set(
+    const running = (this.running ??= new Map());
+    running.set(
       name,
       this.ctx.scheduler.set(ms, () => {
-        this.running.delete(name);
+        running.delete(name);
         if (this.state !== 'terminated') fire();
       }),
     );
   }
 
   protected stopTimer(name: string): void {
-    const t = this.running.get(name);
+    const t = this.running?.get(name);
     if (t !== undefined) {
       this.ctx.scheduler.clear(t);
-      this.running.delete(name);
+      this.running!.delete(name);
     }
   }
 
@@ -129,8 +161,10 @@ export abstract class Transaction {
   protected terminate(reason: TerminationReason): void {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
-    for (const t of this.running.values()) this.ctx.scheduler.clear(t);
-    this.running.clear();
+    if (this.running !== undefined) {
+      for (const t of this.running.values()) this.ctx.scheduler.clear(t);
+      this.running.clear();
+    }
     this.ctx.ended(this, reason);
     this.onTerminated(reason);
   }
@@ -320,6 +354,7 @@ export abstract class ServerTransaction extends Transaction {
 
   /** Creates the response with createResponse and sends it (shortcut for the TU). */
   reply(status: number, opts?: Parameters<typeof createResponse>[2]): SipResponse | undefined {
+    if (this.released) return undefined; // completed: it takes no response
     const res = createResponse(this.request, status, opts);
     return this.respond(res) ? res : undefined;
   }
@@ -420,7 +455,12 @@ export class NonInviteServerTransaction extends ServerTransaction {
     }
     this.state = 'completed';
     if (!this.transmit(res)) return false;
-    this.linger('J', this.channel.reliable ? 0 : 64 * this.t1);
+    if (this.channel.reliable) this.linger('J', 0);
+    else {
+      // Timer J holds it for 32 s: keep only the response it resends
+      this.releaseRequest();
+      this.linger('J', 64 * this.t1);
+    }
     return true;
   }
 

@@ -88,6 +88,7 @@ class ProxyTxn {
   readonly inDialog: boolean;
   /** Working copy: the request as received, after Route pre-processing, Max-Forwards and credentials. */
   base: SipRequest;
+  private readonly received: SipRequest;
   popped: NameAddr[] = [];
   targets: Target[] = [];
   readonly tried = new Set<string>();
@@ -116,12 +117,14 @@ class ProxyTxn {
     req: SipRequest,
   ) {
     this.base = req;
+    this.received = tx.request;
     this.isInvite = req.method === 'INVITE';
     this.inDialog = req.toTag !== undefined;
   }
 
+  /** The request as received (the server transaction's; it outlives the transaction's hold on it). */
   get request(): SipRequest {
-    return this.tx.request;
+    return this.received;
   }
 
   /** Branches still waiting for a final response and holding up the next target. */

@@ -742,8 +742,8 @@ export class SipTransport {
   }
 
   /** A TransactionChannel answering on a request's response path. */
-  responseChannel(source: SipSource): TransactionChannel {
-    return { reliable: source.transport !== 'UDP', send: (m) => (m.kind === 'response' ? this.respond(m, source) : false) };
+  responseChannel(source: SipSource): ResponseChannel {
+    return new ResponseChannel(this, source);
   }
 
   /**
@@ -937,4 +937,20 @@ export class SipTransport {
 /** Type guard helper for callers holding a SipMessage. */
 export function isRequest(m: SipMessage): m is SipRequest {
   return m.kind === 'request';
+}
+
+/** The response path of a request: the transport and the request's source (one object, no closures). */
+export class ResponseChannel implements TransactionChannel {
+  readonly reliable: boolean;
+
+  constructor(
+    private readonly transport: SipTransport,
+    readonly source: SipSource,
+  ) {
+    this.reliable = source.transport !== 'UDP';
+  }
+
+  send(m: SipMessage): boolean {
+    return m.kind === 'response' ? this.transport.respond(m, this.source) : false;
+  }
 }
