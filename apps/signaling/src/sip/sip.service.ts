@@ -11,6 +11,7 @@ import { Counter, Gauge } from 'prom-client';
 import { DigestAuthenticator, TransactionLayer } from '@traverse/sip';
 import { Metrics, NODE_CONTEXT, Readiness, type NodeContext } from '@traverse/runtime';
 import { SipCore } from './sip-core';
+import { TalliedCounter } from './tallied-counter';
 import { SipTransport, type SipTransportEvent } from './transport/sip-transport';
 import { TrustedHosts } from './transport/addresses';
 import { watchTlsCertificate } from './transport/transport-setup';
@@ -100,8 +101,8 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
 
     // ---------------------------------------------------------------- metrics
     const registers = [this.metrics.registry];
-    const received = new Counter({ name: 'traverse_sip_messages_received_total', help: 'SIP messages received', labelNames: ['transport', 'kind'], registers });
-    const sent = new Counter({ name: 'traverse_sip_messages_sent_total', help: 'SIP messages sent', labelNames: ['transport', 'kind'], registers });
+    const received = new TalliedCounter({ name: 'traverse_sip_messages_received_total', help: 'SIP messages received', labelNames: ['transport', 'kind'], registers });
+    const sent = new TalliedCounter({ name: 'traverse_sip_messages_sent_total', help: 'SIP messages sent', labelNames: ['transport', 'kind'], registers });
     const malformed = new Counter({
       name: 'traverse_sip_malformed_total',
       help: 'SIP messages refused by the parser (answered: a 400/505 was sent)',
@@ -110,8 +111,8 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     });
     const limited = new Counter({ name: 'traverse_sip_rate_limited_total', help: 'SIP messages dropped by the per-source rate limit', labelNames: ['transport'], registers });
     const keepalives = new Counter({ name: 'traverse_sip_keepalives_total', help: 'Keep-alives answered (RFC 5626 CRLF and STUN)', labelNames: ['transport', 'kind'], registers });
-    const registerResponses = new Counter({ name: 'traverse_sip_register_responses_total', help: 'Responses to REGISTER by status', labelNames: ['status'], registers });
-    const txEnded = new Counter({ name: 'traverse_sip_transactions_ended_total', help: 'SIP transactions ended, by kind and reason', labelNames: ['kind', 'reason'], registers });
+    const registerResponses = new TalliedCounter({ name: 'traverse_sip_register_responses_total', help: 'Responses to REGISTER by status', labelNames: ['status'], registers });
+    const txEnded = new TalliedCounter({ name: 'traverse_sip_transactions_ended_total', help: 'SIP transactions ended, by kind and reason', labelNames: ['kind', 'reason'], registers });
     const connections = () => this.transport?.connectionCount ?? 0;
     const transactions = (side: 'client' | 'server') => (side === 'client' ? this.layer?.clientCount : this.layer?.serverCount) ?? 0;
     const location = this.location;
@@ -147,17 +148,17 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     this.layer = new TransactionLayer({
       timers: { t1: config.sip.t1Ms, t2: config.sip.t2Ms, t4: config.sip.t4Ms },
       onTerminated: (tx, reason) => {
-        txEnded.inc({ kind: tx.kind, reason });
+        txEnded.inc(tx.kind, reason);
         if (reason === 'timeout' || reason === 'transport-error') xlog.fine({ kind: tx.kind, method: tx.method, callId: tx.callId, reason }, 'transaction ended');
       },
     });
     const onEvent = (e: SipTransportEvent) => {
       switch (e.type) {
         case 'message':
-          received.inc({ transport: e.transport, kind: e.kind });
+          received.inc(e.transport, e.kind);
           break;
         case 'sent':
-          sent.inc({ transport: e.transport, kind: e.kind });
+          sent.inc(e.transport, e.kind);
           break;
         case 'malformed':
           malformed.inc({ transport: e.transport, answered: String(e.answered) });
@@ -243,9 +244,9 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       onCancel: (invite) => proxy.cancel(invite),
       onRegister: (o: RegisterOutcome, s, nat) => {
         this.nat?.registered(o.bindings, o.response, s, nat);
-        registerResponses.inc({ status: String(o.response.status) });
+        registerResponses.inc(String(o.response.status));
         const level = o.response.status === 401 ? 'finer' : 'fine';
-        rlog[level]({ aor: o.aor, status: o.response.status, detail: o.detail, from: `${s.transport} ${s.address}:${s.port}` }, 'REGISTER');
+        if (rlog.isLevelEnabled(level)) rlog[level]({ aor: o.aor, status: o.response.status, detail: o.detail, from: `${s.transport} ${s.address}:${s.port}` }, 'REGISTER');
       },
     });
     attachProxy(this.core, proxy);

@@ -49,6 +49,27 @@ export interface LocationService {
 }
 
 /**
+ * A copy of a string that does not share the memory of the message it was cut from (V8 keeps a
+ * sliced string's parent alive): bindings outlive their REGISTER by an hour. (The cluster's
+ * location service keeps what it reads back from the event stream, which shares nothing.)
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'latin1').toString('latin1');
+}
+
+/** A binding's data with its own copies of the strings cut from the REGISTER. */
+function owned(d: ContactBindingData): ContactBindingData {
+  return {
+    ...d,
+    contact: own(d.contact),
+    callId: own(d.callId),
+    ...(d.instance !== undefined ? { instance: own(d.instance) } : {}),
+    ...(d.path !== undefined ? { path: d.path.map(own) } : {}),
+    ...(d.userAgent !== undefined ? { userAgent: own(d.userAgent) } : {}),
+  };
+}
+
+/**
  * Single-node location service in memory. Expired bindings vanish from lookups at once and are
  * removed (with onRemoved) by sweep(), which the owner calls periodically.
  */
@@ -95,7 +116,7 @@ export class InMemoryLocationService implements LocationService {
       const key = bindingKey(d);
       const old = m.get(key);
       if (old === undefined) this.bindings++;
-      m.set(key, { ...d, aor, key, registeredAt: old !== undefined && old.expiresAt > now ? old.registeredAt : now, updatedAt: now });
+      m.set(key, { ...owned(d), aor: own(aor), key, registeredAt: old !== undefined && old.expiresAt > now ? old.registeredAt : now, updatedAt: now });
     }
     if (m !== undefined && m.size === 0) this.aors.delete(aor);
     return this.lookup(aor, now);

@@ -83,14 +83,6 @@ export function aorFromText(text: string): string {
   return 'sip:' + (at >= 0 ? bare.slice(0, at) + '@' + bare.slice(at + 1).toLowerCase() : bare.toLowerCase());
 }
 
-/**
- * A copy of a string that does not share the memory of the message it was cut from (V8 keeps a
- * sliced string's parent alive): bindings outlive their REGISTER by an hour.
- */
-function own(s: string): string {
-  return s.length < 13 ? s : Buffer.from(s, 'latin1').toString('latin1');
-}
-
 /** Key of a contact URI: its text with scheme and host in lower case (so equal URIs written alike match). */
 function contactText(c: Contact): string {
   const u = c.uri;
@@ -140,7 +132,7 @@ export class Registrar {
     // 5. the address-of-record
     const to = req.to.uri;
     if (to.kind !== 'sip') return this.reply(req, 404, 'To is not a SIP URI', { reason: 'Not Found' });
-    const aor = own(canonicalAor(to));
+    const aor = canonicalAor(to);
     if (!this.isLocal(to)) return this.reply(req, 403, `domain ${to.host} not served here`, { reason: 'Domain Not Served Here', aor });
     if (o.rejectAcrossNat && source.behindNat) return this.reply(req, 403, 'registration across NAT rejected', { reason: 'Registration Across NAT Not Allowed', aor });
     // 3. authentication
@@ -158,6 +150,7 @@ export class Registrar {
     const upsert: ContactBindingData[] = [];
     const remove: string[] = [];
     const callId = req.callId;
+    const userAgent = req.header('user-agent');
     const cseq = req.cseq.seq;
     const outOfOrder = (b: ContactBinding | undefined) => b !== undefined && b.callId === callId && cseq <= b.cseq;
 
@@ -205,19 +198,19 @@ export class Registrar {
         }
         upsert.push({
           aor,
-          contact: own(contact),
+          contact,
           expiresAt: now + Math.min(wanted, o.maxExpires) * 1000,
           q: c.q ?? 1,
-          ...(c.instance !== undefined ? { instance: own(c.instance) } : {}),
+          ...(c.instance !== undefined ? { instance: c.instance } : {}),
           ...(regId !== undefined ? { regId } : {}),
           node: o.nodeName,
           ...(flow !== undefined ? { flow } : {}),
-          callId: own(callId),
+          callId,
           cseq,
           received: source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`,
           transport: source.transport,
-          ...(pathList.length > 0 ? { path: req.headerValues('path').map(own) } : {}),
-          ...(req.header('user-agent') !== undefined ? { userAgent: own(req.header('user-agent')!.slice(0, 200)) } : {}),
+          ...(pathList.length > 0 ? { path: req.headerValues('path') } : {}),
+          ...(userAgent !== undefined ? { userAgent: userAgent.slice(0, 200) } : {}),
           behindNat: source.behindNat,
         });
       }
