@@ -167,10 +167,16 @@ export class UdpRelay {
 
   private constructor(addon: Addon) {
     this.addon = addon;
-    this.handle = addon.create((id, address, port, bytes) => {
+    // Each handed-up datagram is its own event-loop callback (an Immediate, in arrival order), as
+    // a dgram 'message' is: the promise jobs one queues run before the next datagram is seen,
+    // however many datagrams the native thread handed up in one batch.
+    const deliver = (id: number, address: string, port: number, bytes: Buffer) => {
       const s = this.sockets[id];
-      if (s === undefined) return;
+      if (s === undefined || this.closedFlag) return;
       s.onMessage(bytes, { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port, size: bytes.length });
+    };
+    this.handle = addon.create((id, address, port, bytes) => {
+      setImmediate(deliver, id, address, port, bytes);
     });
   }
 
