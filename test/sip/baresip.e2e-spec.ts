@@ -41,10 +41,8 @@ describe('two baresip user agents calling each other through the node', () => {
     await bob.event('CALL_ESTABLISHED');
     const id = established.id;
     assert.ok(id, 'the call has a Call-ID');
-    const active = await calls(n, 'active');
-    const row = active.find((c) => c.callId === id);
-    assert.ok(row, JSON.stringify(active));
-    assert.ok(row.answered !== undefined);
+    // the call table is the cluster's: the answer is there once its event is folded (group commit: within milliseconds)
+    const row = await waitFor('the call answered in the call table', async () => (await calls(n, 'active')).find((c) => c.callId === id && c.answered !== undefined), 5_000, 50);
     assert.equal(row.caller.userId, `sip:alice@${DOMAIN}`);
     assert.equal(row.callee.userId, `sip:bob@${DOMAIN}`);
 

@@ -67,8 +67,13 @@ const variants = [
   {
     title: 'media engine TURN TLS certificate reload',
     what: 'TURN (media engine)',
-    env: (port: number, tlsPort: number): Record<string, string> => ({
+    env: (port: number, tlsPort: number, more: number[]): Record<string, string> => ({
       TRAVERSE_NODE__ROLES: 'media-engine',
+      // the secondary STUN server and the control port on free ports too (the suites run side by side)
+      TRAVERSE_STUN__PORT_ONE: String(more[0]),
+      TRAVERSE_STUN__PORT_TWO: String(more[1]),
+      TRAVERSE_STUN__MEDIA_ENGINE_PORT: String(more[2]),
+      TRAVERSE_MEDIA_ENGINE__CONTROL_PORT: String(more[3]),
       TRAVERSE_MEDIA_ENGINE__ADDRESS: '127.0.0.1',
       TRAVERSE_MEDIA_ENGINE__RELAY_PORT_MIN: '40500',
       TRAVERSE_MEDIA_ENGINE__RELAY_PORT_MAX: '40599',
@@ -97,11 +102,11 @@ for (const v of variants)
       keyFile = join(dir, 'key.pem');
       writeFileSync(certFile, a.cert);
       writeFileSync(keyFile, a.key);
-      const [turnPort, turnTls] = (await freePorts(2)) as [number, number];
+      const [turnPort, turnTls, ...more] = await freePorts(6);
       tlsPort = turnTls;
       node = await startTraverseNode({
         TRAVERSE_NODE__NAME: 'e2e-turn-certs',
-        ...v.env(turnPort, turnTls),
+        ...v.env(turnPort, turnTls, more),
         TRAVERSE_TLS__CERT_FILE: certFile,
         TRAVERSE_TLS__KEY_FILE: keyFile,
       });
