@@ -19,7 +19,13 @@ export function natKeepAliveSettings(sip: TraverseConfig['sip']): NatKeepAliveSe
   return { method: sip.natKeepAlive, intervalMs: sip.natKeepAliveInterval * 1000, failures: sip.natKeepAliveFailures };
 }
 
-export function natBindingData(e: ProxyRegistration, node: string): NatBindingData {
+/** The fields of a NAT binding (a registration behind NAT, or one proxied to another domain) the cluster keeps. */
+type BindingFields = Pick<
+  ProxyRegistration,
+  'id' | 'aor' | 'transport' | 'publicAddress' | 'privateAddress' | 'expiresAt' | 'contact' | 'relay' | 'registeredAt' | 'lastSeen' | 'rate'
+>;
+
+export function natBindingData(e: BindingFields, node: string): NatBindingData {
   return {
     id: e.id,
     aor: e.aor,
@@ -103,20 +109,7 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
 
 /** A registration proxied to another domain's registrar as the cluster's NAT binding data (the Proxy Registrations table). */
 export function proxiedBindingData(e: ProxiedRegistration, node: string): NatBindingData {
-  return {
-    id: e.id,
-    aor: e.aor,
-    transport: e.transport,
-    publicAddress: e.publicAddress,
-    ...(e.privateAddress !== undefined ? { privateAddress: e.privateAddress } : {}),
-    node,
-    expiresAt: e.expiresAt,
-    contact: e.contact,
-    relay: e.relay,
-    registeredAt: e.registeredAt,
-    lastSeen: e.lastSeen,
-    rate: e.rate,
-  };
+  return natBindingData(e, node);
 }
 
 export interface ProxiedRegistrationsOptions {
