@@ -13,7 +13,7 @@ import { NatBindingCreated, NatBindingRefreshed, NatBindingReleased, type Cluste
 import type { SipTransport } from '../transport/sip-transport';
 import type { LocationService } from '../registrar/location-service';
 import { NatKeeper, type NatKeepAliveSettings, type ProxyRegistration } from './nat-keeper';
-import { ProxiedRegistrations, type ProxiedRegistration } from '../proxy/registration-proxy';
+import { ProxiedRegistrations } from '../proxy/registration-proxy';
 
 export function natKeepAliveSettings(sip: TraverseConfig['sip']): NatKeepAliveSettings {
   return { method: sip.natKeepAlive, intervalMs: sip.natKeepAliveInterval * 1000, failures: sip.natKeepAliveFailures };
@@ -42,6 +42,22 @@ export function natBindingData(e: BindingFields, node: string): NatBindingData {
   };
 }
 
+/**
+ * Publishes a node's binding changes (NAT bindings, proxied registrations) as the cluster's NAT
+ * binding events; a failed append is logged, never thrown.
+ */
+function bindingPublisher(cluster: ClusterNode | undefined, log: GroupLogger, node: string, what: string) {
+  const publish = (step: string, event: Parameters<ClusterNode['publish']>[0]) => {
+    cluster?.publish(event).catch((e: Error) => log.warning({ err: e.message }, `could not publish the ${what} ${step}`));
+  };
+  return {
+    created: (e: BindingFields) => publish('creation', new NatBindingCreated(natBindingData(e, node))),
+    refreshed: (e: Pick<BindingFields, 'id' | 'expiresAt' | 'lastSeen' | 'rate'>) =>
+      publish('refresh', new NatBindingRefreshed({ id: e.id, expiresAt: e.expiresAt, lastSeen: e.lastSeen, rate: e.rate })),
+    released: (e: Pick<BindingFields, 'id'>, reason: string) => publish('release', new NatBindingReleased({ id: e.id, reason })),
+  };
+}
+
 export interface NatSetupOptions {
   config: TraverseConfig;
   nodeName: string;
@@ -63,9 +79,7 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
     registers,
   });
   const unreachable = new Counter({ name: 'traverse_sip_nat_unreachable_total', help: 'Registrations removed because the client behind NAT stopped answering keep-alives or its connection closed', registers });
-  const publish = (what: string, event: Parameters<ClusterNode['publish']>[0]) => {
-    o.cluster?.publish(event).catch((e: Error) => o.log.warning({ err: e.message }, `could not publish the NAT binding ${what}`));
-  };
+  const publish = bindingPublisher(o.cluster, o.log, o.nodeName, 'NAT binding');
   const keeper = new NatKeeper({
     transport: o.transport,
     layer: o.layer,
@@ -76,14 +90,14 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
       switch (e.type) {
         case 'created':
           o.log.fine({ aor: e.entry.aor, publicAddress: e.entry.publicAddress, privateAddress: e.entry.privateAddress, transport: e.entry.transport, reasons: e.entry.reasons }, 'client behind NAT registered');
-          publish('creation', new NatBindingCreated(natBindingData(e.entry, o.nodeName)));
+          publish.created(e.entry);
           break;
         case 'refreshed':
-          publish('refresh', new NatBindingRefreshed({ id: e.entry.id, expiresAt: e.entry.expiresAt, lastSeen: e.entry.lastSeen, rate: e.entry.rate }));
+          publish.refreshed(e.entry);
           break;
         case 'released':
           o.log.fine({ aor: e.entry.aor, publicAddress: e.entry.publicAddress, reason: e.reason }, 'NAT binding released');
-          publish('release', new NatBindingReleased({ id: e.entry.id, reason: e.reason }));
+          publish.released(e.entry, e.reason);
           break;
         case 'keepalive':
           keepalives.inc({ method: e.method, outcome: e.outcome });
@@ -107,11 +121,6 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
   return keeper;
 }
 
-/** A registration proxied to another domain's registrar as the cluster's NAT binding data (the Proxy Registrations table). */
-export function proxiedBindingData(e: ProxiedRegistration, node: string): NatBindingData {
-  return natBindingData(e, node);
-}
-
 export interface ProxiedRegistrationsOptions {
   nodeName: string;
   log: GroupLogger;
@@ -125,21 +134,19 @@ export interface ProxiedRegistrationsOptions {
  * Registrations table, with logs (group nat) and a gauge.
  */
 export function createProxiedRegistrations(o: ProxiedRegistrationsOptions): ProxiedRegistrations {
-  const publish = (what: string, event: Parameters<ClusterNode['publish']>[0]) => {
-    o.cluster?.publish(event).catch((e: Error) => o.log.warning({ err: e.message }, `could not publish the proxied registration ${what}`));
-  };
+  const publish = bindingPublisher(o.cluster, o.log, o.nodeName, 'proxied registration');
   const table = new ProxiedRegistrations((e) => {
     switch (e.type) {
       case 'created':
         o.log.fine({ aor: e.entry.aor, contact: e.entry.contact, publicAddress: e.entry.publicAddress, transport: e.entry.transport, via: e.entry.via }, 'registration proxied to another domain');
-        publish('creation', new NatBindingCreated(proxiedBindingData(e.entry, o.nodeName)));
+        publish.created(e.entry);
         break;
       case 'refreshed':
-        publish('refresh', new NatBindingRefreshed({ id: e.entry.id, expiresAt: e.entry.expiresAt, lastSeen: e.entry.lastSeen, rate: e.entry.rate }));
+        publish.refreshed(e.entry);
         break;
       case 'released':
         o.log.fine({ aor: e.entry.aor, contact: e.entry.contact, reason: e.reason }, 'proxied registration removed');
-        publish('release', new NatBindingReleased({ id: e.entry.id, reason: e.reason }));
+        publish.released(e.entry, e.reason);
         break;
     }
   });

@@ -4,7 +4,7 @@ import { NatBindings, type NatBindingData } from '@traverse/cluster';
 import { aorFromText } from '../registrar/registrar';
 import { SipService } from '../sip.service';
 import type { ProxyRegistration } from './nat-keeper';
-import { proxiedBindingData } from './nat-setup';
+import { natBindingData } from './nat-setup';
 
 export class KeepAliveStats {
   @ApiProperty({ description: 'Keep-alives sent to the client' }) sent!: number;
@@ -96,7 +96,7 @@ export class ProxyRegistrationsController {
     const keeper = this.sip.nat;
     const node = this.sip.nodeName;
     const local = new Map((keeper?.list(now) ?? []).map((e) => [e.id, e]));
-    const proxied = (this.sip.proxied?.list(now) ?? []).map((e) => proxiedBindingData(e, node));
+    const proxied = (this.sip.proxied?.list(now) ?? []).map((e) => natBindingData(e, node));
     let rows: ProxyRegistrationRow[];
     if (this.clusterTable !== undefined) {
       const seen = new Set<string>();
