@@ -11,7 +11,9 @@ import {
   classOf,
   decodeAllAttributes,
   decodeMessage,
+  encodeAnswer,
   encodeMessage,
+  errorCodeAttribute,
   formatIp,
   getAttribute,
   messageType,
@@ -83,6 +85,46 @@ const attribute: fc.Arbitrary<OutAttribute> = fc.oneof(
 
 const method = fc.constantFrom(...Object.values(StunMethod));
 const cls = fc.constantFrom(StunClass.Request, StunClass.Indication, StunClass.SuccessResponse, StunClass.ErrorResponse);
+
+describe('encodeAnswer', () => {
+  const key = Buffer.alloc(16, 7);
+  const request = (opts: { sha?: boolean; fingerprint?: boolean }) => {
+    const r = decodeMessage(
+      encodeMessage({ method: StunMethod.Allocate, cls: StunClass.Request, transactionId: Buffer.alloc(12, 3) }, [], {
+        ...(opts.sha ? { integritySha256Key: key } : { integrityKey: key }),
+        fingerprint: opts.fingerprint ?? false,
+      }),
+    );
+    assert.ok(r.ok);
+    return r.value;
+  };
+
+  it('answers with the method, transaction id and integrity kind of the request, SOFTWARE and a FINGERPRINT when it had one', () => {
+    for (const sha of [false, true])
+      for (const fingerprint of [false, true]) {
+        const a = decodeMessage(encodeAnswer(request({ sha, fingerprint }), StunClass.ErrorResponse, [errorCodeAttribute(401)], key, 'traverse'));
+        assert.ok(a.ok);
+        const m = a.value;
+        assert.equal(m.method, StunMethod.Allocate);
+        assert.equal(m.cls, StunClass.ErrorResponse);
+        assert.deepEqual(Buffer.from(m.transactionId), Buffer.alloc(12, 3));
+        assert.deepEqual(attributeValue(m, Attr.ErrorCode), { code: 401, reason: 'Unauthenticated' });
+        assert.equal(attributeValue(m, Attr.Software), 'traverse');
+        assert.equal(m.integritySha256Offset >= 0, sha);
+        assert.equal(m.integrityOffset >= 0, !sha);
+        assert.ok(sha ? verifyIntegritySha256(m, key) : verifyIntegrity(m, key));
+        assert.equal(m.fingerprintOffset >= 0, fingerprint);
+        if (fingerprint) assert.ok(verifyFingerprint(m));
+      }
+  });
+
+  it('leaves integrity out without a key and SOFTWARE out without a name', () => {
+    const a = decodeMessage(encodeAnswer(request({}), StunClass.SuccessResponse, []));
+    assert.ok(a.ok);
+    assert.equal(a.value.integrityOffset, -1);
+    assert.equal(attributeValue(a.value, Attr.Software), undefined);
+  });
+});
 
 describe('message type field', () => {
   it('interleaves method and class bits and back (all 4096 methods x 4 classes)', () => {

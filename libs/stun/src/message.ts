@@ -10,6 +10,7 @@ import {
   DEFAULT_MAX_ATTRIBUTES,
   DEFAULT_MAX_MESSAGE_SIZE,
   FINGERPRINT_XOR,
+  ERROR_REASONS,
   HEADER_LENGTH,
   MAGIC_COOKIE,
   StunClass,
@@ -279,6 +280,25 @@ function hmacInto(out: Buffer, attrAt: number, alg: 'sha1' | 'sha256', key: Buff
 }
 
 /** Checks MESSAGE-INTEGRITY (HMAC-SHA1) with the key. False when absent. */
+/** ERROR-CODE with the standard reason phrase of `code`. */
+export function errorCodeAttribute(code: number): OutAttribute {
+  return { type: Attr.ErrorCode, value: { code, reason: ERROR_REASONS[code] ?? 'Error' } };
+}
+
+/**
+ * A response to `request`: same method and transaction id, SOFTWARE when given, protected with
+ * `key` by the integrity the request used (MESSAGE-INTEGRITY-SHA256 if it had one, else
+ * MESSAGE-INTEGRITY), and a FINGERPRINT when the request carried one.
+ */
+export function encodeAnswer(request: StunMessage, cls: StunClass, attributes: readonly OutAttribute[], key?: Buffer, software?: string): Buffer {
+  const sha = request.integritySha256Offset >= 0;
+  return encodeMessage(
+    { method: request.method, cls, transactionId: Buffer.from(request.transactionId) },
+    software === undefined ? attributes : [...attributes, { type: Attr.Software, value: software }],
+    { integrityKey: sha ? undefined : key, integritySha256Key: sha ? key : undefined, fingerprint: request.fingerprintOffset >= 0 },
+  );
+}
+
 export function verifyIntegrity(msg: StunMessage, key: Buffer): boolean {
   if (msg.integrityOffset < 0) return false;
   const mac = integrityHmac(msg.raw, msg.integrityOffset, 'sha1', key, 20);

@@ -37,6 +37,8 @@ import {
   beginLongTerm,
   longTermChallenge,
   verifyLongTerm,
+  encodeAnswer,
+  errorCodeAttribute,
   decodeAttributeValue,
   decodeMessage,
   encodeMessage,
@@ -1440,25 +1442,11 @@ export class TurnServer {
   // ---------------------------------------------------------------- responses
 
   private respondError(link: ClientLink, m: StunMessage, code: number, key: Buffer | undefined, extra: OutAttribute[] = []): void {
-    this.respond(
-      link,
-      m,
-      StunClass.ErrorResponse,
-      [{ type: Attr.ErrorCode, value: { code, reason: ERROR_REASONS[code] ?? 'Error' } }, ...extra],
-      key,
-    );
+    this.respond(link, m, StunClass.ErrorResponse, [errorCodeAttribute(code), ...extra], key);
   }
 
   private respond(link: ClientLink, m: StunMessage, cls: StunClass, attrs: OutAttribute[], key: Buffer | undefined): Buffer {
-    const b = encodeMessage(
-      { method: m.method, cls, transactionId: Buffer.from(m.transactionId) },
-      [...attrs, { type: Attr.Software, value: this.software }],
-      {
-        integrityKey: m.integritySha256Offset >= 0 ? undefined : key,
-        integritySha256Key: m.integritySha256Offset >= 0 ? key : undefined,
-        fingerprint: m.fingerprintOffset >= 0,
-      },
-    );
+    const b = encodeAnswer(m, cls, attrs, key, this.software);
     this.sendToClient(link, b);
     return b;
   }

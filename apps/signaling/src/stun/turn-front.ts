@@ -10,7 +10,6 @@ import net from 'node:net';
 import tls from 'node:tls';
 import {
   Attr,
-  ERROR_REASONS,
   ErrorCode,
   OutAttribute,
   StreamFramer,
@@ -23,7 +22,8 @@ import {
   decodeMessage,
   longTermChallenge,
   verifyLongTerm,
-  encodeMessage,
+  encodeAnswer,
+  errorCodeAttribute,
   verifyFingerprint,
 } from '@traverse/stun';
 import { bindUdp, listenServer, type CertificateMaterial } from '@traverse/net';
@@ -219,27 +219,11 @@ export class TurnFront {
   }
 
   private error(reply: Reply, m: StunMessage, code: number, key: Buffer | undefined, extra: OutAttribute[] = []): void {
-    this.respond(
-      reply,
-      m,
-      StunClass.ErrorResponse,
-      [{ type: Attr.ErrorCode, value: { code, reason: ERROR_REASONS[code] ?? 'Error' } }, ...extra],
-      key,
-    );
+    this.respond(reply, m, StunClass.ErrorResponse, [errorCodeAttribute(code), ...extra], key);
   }
 
   private respond(reply: Reply, m: StunMessage, cls: StunClass, attrs: OutAttribute[], key: Buffer | undefined): void {
-    reply(
-      encodeMessage(
-        { method: m.method, cls, transactionId: Buffer.from(m.transactionId) },
-        [...attrs, { type: Attr.Software, value: this.opts.software ?? 'traverse' }],
-        {
-          integrityKey: m.integritySha256Offset >= 0 ? undefined : key,
-          integritySha256Key: m.integritySha256Offset >= 0 ? key : undefined,
-          fingerprint: m.fingerprintOffset >= 0,
-        },
-      ),
-    );
+    reply(encodeAnswer(m, cls, attrs, key, this.opts.software ?? 'traverse'));
   }
 }
 
