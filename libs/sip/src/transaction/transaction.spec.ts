@@ -445,6 +445,11 @@ describe('non-INVITE server transaction', () => {
       [100, 100, 200, 200],
     );
     assert.equal(tx.value.reply(200), undefined, 'one final response only');
+    // completed over UDP it keeps only its response: the request is released, method and Call-ID stay
+    assert.equal(tx.value.released, true);
+    assert.equal(tx.value.method, 'REGISTER');
+    assert.equal(tx.value.callId, req.callId);
+    assert.throws(() => tx.value.request, /released/);
     clock.advance(31_999);
     assert.equal(layer.receiveRequest(req), tx.value);
     clock.advance(1);
@@ -458,6 +463,7 @@ describe('non-INVITE server transaction', () => {
     assert.ok(tx.ok);
     tx.value.reply(200);
     assert.equal(tx.value.state, 'terminated');
+    assert.equal(tx.value.released, false, 'a terminated transaction over a reliable transport keeps its request');
     assert.equal(layer.serverCount, 0);
   });
 

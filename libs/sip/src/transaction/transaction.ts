@@ -58,10 +58,10 @@ export abstract class Transaction {
   /** The method of the request that created it. */
   readonly method: string;
   private running: Map<string, TimerRef> | undefined;
+  /** The Call-ID of the request (kept when the request is released). */
+  readonly callId: string;
   /** The request, until released (see released). */
   private req: SipRequest | undefined;
-  /** The Call-ID, kept when the request is released. */
-  private releasedCallId: string | undefined;
 
   constructor(
     /** The matching key under which the layer keeps it. */
@@ -74,6 +74,7 @@ export abstract class Transaction {
   ) {
     this.req = request;
     this.method = request.method;
+    this.callId = request.callId;
     this.state = initial;
     this.createdAt = ctx.scheduler.now();
   }
@@ -93,15 +94,8 @@ export abstract class Transaction {
     return this.req === undefined;
   }
 
-  /** The Call-ID of the request (kept when the request is released). */
-  get callId(): string {
-    return this.req !== undefined ? this.req.callId : (this.releasedCallId ?? '');
-  }
-
-  /** Drops the request, keeping its Call-ID. */
+  /** Drops the request (its method and Call-ID stay). */
   protected releaseRequest(): void {
-    if (this.req === undefined) return;
-    this.releasedCallId = this.req.callId;
     this.req = undefined;
   }
 
