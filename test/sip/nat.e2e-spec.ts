@@ -7,40 +7,22 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { httpsGet, httpsRequest, waitFor } from '@traverse/testing';
+import { httpsRequest, waitFor } from '@traverse/testing';
 import { startSipNode, type SipNode } from './helpers';
 import { startSipp, type SippProcess } from './transport-helpers';
 import { WsSipClient } from './ws-client';
+import { proxyRegistrations } from './proxy-helpers';
 
 const DOMAIN = 'example.com';
 const PUBLIC = '192.0.2.10';
 
-interface ProxyRegistrationRow {
-  sipUri: string;
-  contact?: string;
-  publicAddress: string;
-  privateAddress?: string;
-  protocol: string;
-  relay: boolean;
-  registered?: string;
-  lastSeen?: string;
-  rate?: number;
-  expires: number;
-  expiresAt: string;
-  node: string;
-  keepAlive?: { sent: number; answered: number; failures: number; lastAnswered?: string };
-}
 
 describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Registrations)', () => {
   let n: SipNode;
   let password: string;
   const sipps: SippProcess[] = [];
 
-  const proxyRegistrations = async (aor?: string): Promise<ProxyRegistrationRow[]> => {
-    const r = await httpsGet(`${n.base}/api/sip/proxy-registrations${aor ? `?aor=${encodeURIComponent(aor)}` : ''}`, n.ca);
-    assert.equal(r.status, 200, r.body);
-    return JSON.parse(r.body) as ProxyRegistrationRow[];
-  };
+  const table = (aor?: string) => proxyRegistrations(n, aor);
 
   before(async () => {
     n = await startSipNode({
@@ -63,7 +45,7 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     const s = await startSipp(n, 'nat-register-stay.xml', { user: 'alice', password, keys: { domain: DOMAIN, expires: 300 }, extraArgs: ['-aa', '-d', '60000'], timeout: '90s' });
     sipps.push(s);
     const rows = await waitFor('the proxy registration', async () => {
-      const r = await proxyRegistrations(`sip:alice@${DOMAIN}`);
+      const r = await table(`sip:alice@${DOMAIN}`);
       return r.length > 0 ? r : undefined;
     }, 20_000, 100);
     const row = rows[0];
@@ -83,7 +65,7 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
 
   it('keeps the binding open with OPTIONS sent from its public address to the client, counting the answers', async () => {
     const row = await waitFor('an answered keep-alive', async () => {
-      const r = (await proxyRegistrations(`sip:alice@${DOMAIN}`))[0];
+      const r = (await table(`sip:alice@${DOMAIN}`))[0];
       return r !== undefined && (r.keepAlive?.answered ?? 0) >= 1 ? r : undefined;
     }, 30_000, 200);
     assert.equal(row.keepAlive?.failures, 0);
@@ -101,9 +83,9 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     const s = await startSipp(n, 'nat-register-stay.xml', { user: 'bob', password, keys: { domain: DOMAIN, expires: 300 }, extraArgs: ['-d', '60000'], timeout: '90s' });
     sipps.push(s);
     await waitFor('bob registered', async () => ((await n.registrations(`sip:bob@${DOMAIN}`)).length === 1 ? true : undefined), 20_000, 100);
-    assert.equal((await proxyRegistrations(`sip:bob@${DOMAIN}`)).length, 1);
+    assert.equal((await table(`sip:bob@${DOMAIN}`)).length, 1);
     await waitFor('bob removed', async () => ((await n.registrations(`sip:bob@${DOMAIN}`)).length === 0 ? true : undefined), 40_000, 200);
-    assert.deepEqual(await proxyRegistrations(`sip:bob@${DOMAIN}`), []);
+    assert.deepEqual(await table(`sip:bob@${DOMAIN}`), []);
     assert.ok(((await n.metric(/^traverse_sip_nat_unreachable_total/)) ?? 0) >= 1);
     assert.match(n.node.stdout(), /client behind NAT unreachable: registration removed/);
     s.run.child.kill();
@@ -113,29 +95,29 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     const c = await WsSipClient.connect(`ws://127.0.0.1:${n.wsPort}/`, { user: 'carol', domain: DOMAIN });
     try {
       assert.equal((await c.register(password)).status, 200);
-      const row = (await proxyRegistrations(`sip:carol@${DOMAIN}`))[0];
+      const row = (await table(`sip:carol@${DOMAIN}`))[0];
       assert.equal(row?.protocol, 'WS');
       assert.equal(row.privateAddress, undefined, 'a WebSocket client names no address of its own');
       const ping = await c.wait('a keep-alive OPTIONS', () => c.requests.find((r) => r.method === 'OPTIONS'), 20_000);
       assert.equal(ping.requestUri, c.contact);
       assert.equal(ping.topVia?.transport, 'WS');
-      await waitFor('the answer counted', async () => (((await proxyRegistrations(`sip:carol@${DOMAIN}`))[0]?.keepAlive?.answered ?? 0) >= 1 ? true : undefined), 10_000, 100);
+      await waitFor('the answer counted', async () => (((await table(`sip:carol@${DOMAIN}`))[0]?.keepAlive?.answered ?? 0) >= 1 ? true : undefined), 10_000, 100);
     } finally {
       c.close();
     }
     // its connection gone, nothing reaches it: the registration goes with it
     await waitFor('carol removed', async () => ((await n.registrations(`sip:carol@${DOMAIN}`)).length === 0 ? true : undefined), 10_000, 100);
-    assert.deepEqual(await proxyRegistrations(`sip:carol@${DOMAIN}`), []);
+    assert.deepEqual(await table(`sip:carol@${DOMAIN}`), []);
   });
 
   it('releases the proxy registration when the operator unregisters the user', async () => {
     const c = await WsSipClient.connect(`ws://127.0.0.1:${n.wsPort}/`, { user: 'dave', domain: DOMAIN });
     try {
       assert.equal((await c.register(password)).status, 200);
-      assert.equal((await proxyRegistrations(`sip:dave@${DOMAIN}`)).length, 1);
+      assert.equal((await table(`sip:dave@${DOMAIN}`)).length, 1);
       const r = await httpsRequest(`${n.base}/api/registrations/${encodeURIComponent(`sip:dave@${DOMAIN}`)}`, n.ca, 'DELETE');
       assert.equal(r.status, 200, r.body);
-      await waitFor('the row gone', async () => ((await proxyRegistrations(`sip:dave@${DOMAIN}`)).length === 0 ? true : undefined), 10_000, 100);
+      await waitFor('the row gone', async () => ((await table(`sip:dave@${DOMAIN}`)).length === 0 ? true : undefined), 10_000, 100);
     } finally {
       c.close();
     }

@@ -11,27 +11,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { httpsGet, waitFor } from '@traverse/testing';
+import { waitFor } from '@traverse/testing';
 import type { SipNode } from './helpers';
 import { freePorts } from './helpers';
 import type { SipResponse } from '@traverse/sip';
-import { DOMAIN, receivedMessages, receivedRequest, receivedResponse, startProxyNode, startSipp } from './proxy-helpers';
+import { DOMAIN, proxyRegistrations, receivedMessages, receivedRequest, receivedResponse, startProxyNode, startSipp } from './proxy-helpers';
 import { Dnsmasq } from './dns-server';
 
-interface ProxyRegistrationRow {
-  sipUri: string;
-  contact?: string;
-  publicAddress: string;
-  privateAddress?: string;
-  protocol: string;
-  relay: boolean;
-  registered?: string;
-  lastSeen?: string;
-  rate?: number;
-  expires: number;
-  node: string;
-  proxiedTo?: string;
-}
 
 const REMOTE = 'remote.test';
 const callId = (what: string) => `${what}-${randomBytes(4).toString('hex')}`;
@@ -41,11 +27,7 @@ describe('registrations proxied to another domain (node, dnsmasq, SIPp client an
   let dns: Dnsmasq;
   let registrarPort: number;
 
-  const table = async (aor?: string): Promise<ProxyRegistrationRow[]> => {
-    const r = await httpsGet(`${n.base}/api/sip/proxy-registrations${aor ? `?aor=${encodeURIComponent(aor)}` : ''}`, n.ca);
-    assert.equal(r.status, 200, r.body);
-    return JSON.parse(r.body) as ProxyRegistrationRow[];
-  };
+  const table = (aor?: string) => proxyRegistrations(n, aor);
 
   before(async () => {
     [registrarPort] = await freePorts(1);

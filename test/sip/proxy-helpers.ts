@@ -133,6 +133,31 @@ export function closedCall(node: SipNode, callId: string): Promise<CallRow> {
   return waitFor(`closed call ${callId}`, async () => (await calls(node, 'closed')).find((c) => c.callId === callId), 10_000, 100);
 }
 
+/** A row of the Proxy Registrations table (GET /api/sip/proxy-registrations). */
+export interface ProxyRegistrationRow {
+  sipUri: string;
+  contact?: string;
+  publicAddress: string;
+  privateAddress?: string;
+  protocol: string;
+  relay: boolean;
+  registered?: string;
+  lastSeen?: string;
+  rate?: number;
+  expires: number;
+  expiresAt: string;
+  node: string;
+  keepAlive?: { sent: number; answered: number; failures: number; lastAnswered?: string };
+  /** Set for registrations proxied to another domain's registrar. */
+  proxiedTo?: string;
+}
+
+export async function proxyRegistrations(node: SipNode, aor?: string): Promise<ProxyRegistrationRow[]> {
+  const r = await httpsGet(`${node.base}/api/sip/proxy-registrations${aor ? `?aor=${encodeURIComponent(aor)}` : ''}`, node.ca);
+  if (r.status !== 200) throw new Error(`GET /api/sip/proxy-registrations: ${r.status} ${r.body}`);
+  return JSON.parse(r.body) as ProxyRegistrationRow[];
+}
+
 /** A plain TCP port whose connections are carried over TLS to the node (for SIPp, built without TLS). */
 export async function tlsRelay(node: SipNode): Promise<{ port: number; close(): Promise<void> }> {
   const ca = readFileSync(join(node.dataDir, 'certs', 'public-cert.pem'), 'utf8');
