@@ -106,6 +106,9 @@ async function udpSocket(buffers = false): Promise<dgram.Socket> {
   return s;
 }
 
+/** Requests sent again because no answer came within 500 ms (a lost datagram or a stalled server). */
+let resends = 0;
+
 async function request(sock: dgram.Socket, port: number, method: number, attrs: Parameters<typeof encodeMessage>[1], auth?: Auth): Promise<StunMessage> {
   const tid = newTransactionId();
   const all = auth
@@ -115,6 +118,7 @@ async function request(sock: dgram.Socket, port: number, method: number, attrs: 
   return new Promise((resolve, reject) => {
     let tries = 0;
     const resend = () => {
+      if (tries > 0) resends++;
       if (++tries > 5) {
         sock.off('message', on);
         reject(new Error('timeout'));
@@ -160,6 +164,7 @@ async function allocationLoad(
   const sockets = await Promise.all(Array.from({ length: count }, () => udpSocket()));
   await target.profile?.('alloc');
   const cpu0 = await target.cpuMs();
+  const resends0 = resends;
   const t0 = process.hrtime.bigint();
   let next = 0;
   let ok = 0;
@@ -182,6 +187,7 @@ async function allocationLoad(
   const cpu1 = await target.cpuMs();
   await target.profile?.(undefined);
   keep.push(...sockets);
+  if (resends > resends0) console.log(`  (${resends - resends0} requests resent after 500 ms without an answer)`);
   if (failures.size > 0) console.log(`  (allocations that failed: ${[...failures].map(([k, v]) => `${v} ${k}`).join(', ')})`);
   return { perSecond: ok / seconds, cpuUsPerAllocation: ((cpu1 - cpu0) * 1000) / Math.max(ok, 1), ok };
 }
@@ -191,7 +197,14 @@ async function allocationLoad(
  * each client to its peer and datagrams from each peer back to the client's relayed address
  * (delivered as ChannelData), 160-byte payloads, `packets` in all at about `pps`.
  */
-async function relayLoad(target: Target, packets: number, clients: number, pps: number): Promise<{ cpuUsPerPacket: number; delivered: number; sent: number }> {
+async function relayLoad(
+  target: Target,
+  packets: number,
+  clients: number,
+  pps: number,
+  /** The clients and peers stay open here until the caller closes them (after the server stopped). */
+  keep: dgram.Socket[],
+): Promise<{ cpuUsPerPacket: number; delivered: number; sent: number }> {
   const pairs: { client: dgram.Socket; peer: dgram.Socket; relayed: { address: string; port: number } }[] = [];
   let delivered = 0;
   for (let i = 0; i < clients; i++) {
@@ -238,10 +251,8 @@ async function relayLoad(target: Target, packets: number, clients: number, pps: 
   });
   const cpu1 = await target.cpuMs();
   await target.profile?.(undefined);
-  for (const p of pairs) {
-    p.client.close();
-    p.peer.close();
-  }
+  // the allocations live on: their clients' ports must not come back to the allocation phase's sockets (437)
+  for (const p of pairs) keep.push(p.client, p.peer);
   return { cpuUsPerPacket: ((cpu1 - cpu0) * 1000) / Math.max(delivered, 1), delivered, sent };
 }
 
@@ -413,7 +424,7 @@ async function serve(): Promise<void> {
           await post('Profiler.start');
         } else if (profiling) {
           const r = (await post('Profiler.stop')) as { profile: unknown };
-          writeFileSync(`${m.dir}/${profiling}.cpuprofile`, JSON.stringify(r.profile));
+          writeFileSync(`${m.dir}/${s.dataPlane.plane}-${profiling}.cpuprofile`, JSON.stringify(r.profile));
           profiling = undefined;
         }
         process.send!({ ok: true });
@@ -432,9 +443,9 @@ interface Figures {
 }
 
 async function measure(target: Target, packets: number, allocations: number): Promise<Figures> {
-  const relay = await relayLoad(target, packets, 10, 20_000);
-  // a running server has its control path compiled: warm it up (not measured), as the relay phase warmed the relay path
   const sockets: dgram.Socket[] = [];
+  const relay = await relayLoad(target, packets, 10, 20_000, sockets);
+  // a running server has its control path compiled: warm it up (not measured), as the relay phase warmed the relay path
   await allocationLoad(target, 500, 20, sockets);
   const alloc = await allocationLoad(target, allocations, 20, sockets);
   await target.stop();

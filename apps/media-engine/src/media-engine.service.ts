@@ -236,6 +236,12 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
           case 'listener-skipped':
             log.info({ listener: e.listener, err: e.error.message }, 'TURN listener not bound (IPv6 unavailable?): serving without it');
             break;
+          case 'steering-unavailable':
+            log.info(
+              { listener: e.listener, reason: e.reason },
+              'TURN UDP listener: the kernel cannot steer ChannelData to the data plane (SO_REUSEPORT BPF); the data plane reads the listener and hands STUN up',
+            );
+            break;
           case 'socket-error':
             log.warning({ err: e.error.message }, 'TURN socket error');
             break;

@@ -36,7 +36,7 @@ export function literalLookup(address: string, family: unknown, callback: (err: 
 }
 
 /** A UDP socket of the family (IPv6 sockets IPv6 only) that sends to IP literals without a lookup tick. */
-export function udpSocket(family: 4 | 6, opts: { reuseAddr?: boolean } = {}): dgram.Socket {
+export function udpSocket(family: 4 | 6, opts: { reuseAddr?: boolean; reusePort?: boolean } = {}): dgram.Socket {
   return dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, lookup: literalLookup, ...opts });
 }
 
@@ -49,8 +49,15 @@ export function familyOf(address: string): 4 | 6 {
  * Binds a new UDP socket (see udpSocket) to address:port; resolves once bound. On failure the
  * socket is closed and the error names the listener (transport `name`, default udp).
  */
-export function bindUdp(address: string, port: number, opts: { reuseAddr?: boolean; name?: string } = {}): Promise<dgram.Socket> {
-  const socket = udpSocket(familyOf(address), opts.reuseAddr !== undefined ? { reuseAddr: opts.reuseAddr } : {});
+export function bindUdp(
+  address: string,
+  port: number,
+  opts: { reuseAddr?: boolean; reusePort?: boolean; name?: string } = {},
+): Promise<dgram.Socket> {
+  const socket = udpSocket(familyOf(address), {
+    ...(opts.reuseAddr !== undefined ? { reuseAddr: opts.reuseAddr } : {}),
+    ...(opts.reusePort ? { reusePort: true } : {}),
+  });
   return new Promise((resolve, reject) => {
     const fail = (e: Error) => {
       socket.close();

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -734,7 +735,33 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-/* open(handle, address, port, kind (0 listener, 1 relay), bufferBytes) -> [socketId, port] */
+#ifndef SO_ATTACH_REUSEPORT_CBPF
+#define SO_ATTACH_REUSEPORT_CBPF 51
+#endif
+
+/*
+ * Steering of a listener's SO_REUSEPORT group of two sockets, a control socket bound first
+ * (index 0, read by JavaScript) and this one (index 1): the kernel runs this on each datagram's
+ * UDP payload and hands TURN ChannelData (first byte 0x40-0x7F) to this socket, everything else
+ * (STUN requests and indications) to the control socket, so control traffic never crosses threads.
+ */
+static int attach_steering(int fd) {
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),
+      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xc0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog));
+}
+
+/*
+ * open(handle, address, port, kind (0 listener, 1 relay, 2 listener that joins the SO_REUSEPORT
+ * group of a control socket already bound to address:port, taking its ChannelData), bufferBytes)
+ * -> [socketId, port]
+ */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   ARGS(5);
   relay_t *r = get_relay(env, argv[0]);
@@ -746,7 +773,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   struct sockaddr_storage sa;
   socklen_t salen;
-  if (parse_sa(text, port, &sa, &salen, NULL) != 0 || kind > 1) return throw_error(env, "EINVAL", "bad address, port or kind");
+  if (parse_sa(text, port, &sa, &salen, NULL) != 0 || kind > 2) return throw_error(env, "EINVAL", "bad address, port or kind");
+  int steered = kind == 2;
+  if (steered) kind = KIND_LISTENER;
   int family = sa.ss_family;
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket", errno);
@@ -760,10 +789,23 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
   }
+  if (steered) {
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, "SO_REUSEPORT", err);
+    }
+  }
   if (bind(fd, (struct sockaddr *)&sa, salen) != 0) {
     int err = errno;
     close(fd);
     return throw_errno(env, "bind", err);
+  }
+  if (steered && attach_steering(fd) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "SO_ATTACH_REUSEPORT_CBPF", err);
   }
   struct sockaddr_storage bound;
   socklen_t blen = sizeof(bound);

@@ -301,6 +301,93 @@ for (const family of [4, 6] as const) {
   );
 }
 
+for (const family of [4, 6] as const) {
+  const loop = family === 6 ? '::1' : '127.0.0.1';
+  describe(`a steered listener (SO_REUSEPORT group with a control socket) over IPv${family}`, { skip: availability.available ? false : availability.reason }, () => {
+    let relay: UdpRelay;
+    let control: dgram.Socket;
+    let listener: RelaySocket;
+    let relayed: RelaySocket;
+    const up = collector();
+    let client: dgram.Socket;
+    let peer: dgram.Socket;
+
+    before(async () => {
+      relay = UdpRelay.create();
+      control = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, reusePort: true });
+      control.bind(0, loop);
+      await once(control, 'listening');
+      listener = relay.openSocket(loop, control.address().port, { kind: 'listener', steered: true, onMessage: up.onMessage });
+      relayed = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
+      client = await udp(family);
+      peer = await udp(family);
+    });
+    after(() => {
+      relay.close();
+      control.close();
+      client.close();
+      peer.close();
+    });
+
+    it('shares the control socket\'s port; STUN goes to the control socket, ChannelData to the native socket', async () => {
+      assert.equal(listener.address().port, control.address().port);
+      const port = control.address().port;
+      const stun = Buffer.from('000100002112a442000102030405060708090a0b', 'hex');
+      for (let i = 0; i < 20; i++) {
+        const atControl = next(control);
+        client.send(stun, port, loop);
+        const r = await atControl;
+        assert.deepEqual(r?.msg, stun, `STUN datagram ${i} reached the control socket`);
+      }
+      assert.equal(up.got.length, 0, 'no STUN datagram reached the native socket');
+      // ChannelData without a route: the native socket takes it and hands it up (never the control socket)
+      const stray = channelData(0x4002, Buffer.from('stray'));
+      const atControl = next(control, 300);
+      client.send(stray, port, loop);
+      const [m] = await up.waitFor(1);
+      assert.deepEqual(m.msg, stray);
+      assert.equal(await atControl, undefined);
+    });
+
+    it('forwards ChannelData along routes both ways; the client sees one address for answers and data', async () => {
+      const port = control.address().port;
+      relay.setRoute({
+        listener,
+        client: { address: loop, port: client.address().port },
+        channel: 0x4001,
+        relay: relayed,
+        peer: { address: loop, port: peer.address().port },
+        ttlMs: 60_000,
+      });
+      const atPeer = next(peer);
+      client.send(channelData(0x4001, Buffer.from('hello')), port, loop);
+      assert.equal((await atPeer)?.msg.toString(), 'hello');
+      const atClient = next(client);
+      peer.send(Buffer.from('back'), relayed.address().port, loop);
+      const d = await atClient;
+      assert.deepEqual(d?.msg, channelData(0x4001, Buffer.from('back')));
+      assert.equal(d?.rinfo.port, port);
+      const answer = next(client);
+      control.send(Buffer.from('answer'), client.address().port, loop);
+      assert.equal((await answer)?.rinfo.port, port);
+    });
+
+    it('is refused without a control socket bound with reusePort on that port', () => {
+      const plain = dgram.createSocket('udp4');
+      return new Promise<void>((resolve) => {
+        plain.bind(0, '127.0.0.1', () => {
+          assert.throws(
+            () => relay.openSocket('127.0.0.1', plain.address().port, { kind: 'listener', steered: true, onMessage: () => undefined }),
+            (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE',
+          );
+          plain.close();
+          resolve();
+        });
+      });
+    });
+  });
+}
+
 describe('UdpRelay lifecycle', { skip: availability.available ? false : availability.reason }, () => {
   it('close() stops the thread and closes the sockets; calls after it are refused or inert', async () => {
     const relay = UdpRelay.create();

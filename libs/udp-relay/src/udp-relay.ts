@@ -84,6 +84,13 @@ export interface RelaySocketOptions {
   kind: RelaySocketKind;
   /** SO_RCVBUF and SO_SNDBUF (bytes); the OS default when absent. */
   bufferBytes?: number;
+  /**
+   * Listeners only: join the SO_REUSEPORT group of a control socket already bound (with
+   * reusePort) to the same address and port. The kernel then steers each datagram by its first
+   * byte: ChannelData (0x40-0x7F) to this socket, everything else (STUN) to the control socket,
+   * which its owner reads directly: control traffic does not cross threads.
+   */
+  steered?: boolean;
   /** Datagrams no route forwarded. */
   onMessage: (msg: Buffer, rinfo: RelayRemoteInfo) => void;
 }
@@ -204,7 +211,7 @@ export class UdpRelay {
       this.handle,
       address,
       port,
-      opts.kind === 'listener' ? 0 : 1,
+      opts.kind === 'listener' ? (opts.steered ? 2 : 0) : 1,
       Math.max(0, Math.floor(opts.bufferBytes ?? 0)),
     );
     const s = new RelaySocket(this, id, { address, port: bound, family: family as 4 | 6 }, opts.kind, opts.onMessage);

@@ -205,6 +205,7 @@ export type TurnEvent =
   | { type: 'auth-unavailable'; username: string; client: TransportAddress; reason: string }
   | { type: 'redirected'; username: string; client: TransportAddress; to: TransportAddress }
   | { type: 'listener-skipped'; listener: string; error: Error }
+  | { type: 'steering-unavailable'; listener: string; reason: string }
   | { type: 'socket-error'; error: Error };
 
 /** How the server talks back to one client. */
@@ -299,7 +300,11 @@ export class TurnServer {
   private readonly usedPorts = new Set<number>();
   private readonly indicationId = randomBytes(12);
   private readonly reservations = new ReservationTable<{ socket: UdpSock; port: number; family: 4 | 6 }>();
-  private udpListeners: { socket: UdpSock; id: number; local: TransportAddress }[] = [];
+  /**
+   * UDP listeners: `socket` reads (node plane) or answers (native plane) the clients' STUN; on the
+   * native plane `native` is the listener's socket in the data plane (routes forward through it).
+   */
+  private udpListeners: { socket: UdpSock; native?: RelaySocket; id: number; local: TransportAddress }[] = [];
   /** The native UDP data plane when it runs (see TurnDataPlane). */
   private native: UdpRelay | undefined;
   private nativeUnavailable: string | undefined;
@@ -396,19 +401,16 @@ export class TurnServer {
       const id = this.nextListenerId++;
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp' && this.native) {
-        let socket: RelaySocket;
-        try {
-          socket = this.native.openSocket(l.address, l.port, {
-            kind: 'listener',
-            bufferBytes: this.opts.socketBufferBytes,
-            onMessage: () => undefined,
-          });
-        } catch (e) {
-          throw listenError(e as Error, { transport: 'udp', address: l.address, port: l.port });
+        const { control, native } = await this.bindNativeListener(l);
+        const local: TransportAddress = { family, address: l.address, port: native.address().port };
+        if (control) {
+          control.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
+          this.tuneSocket(control, this.opts.socketBufferBytes);
+          control.on('message', (msg, rinfo) => this.onUdp(id, control, local, msg, rinfo));
         }
-        const local: TransportAddress = { family, address: l.address, port: socket.address().port };
-        socket.onMessage = (msg, rinfo) => this.onUdp(id, socket, local, msg, rinfo);
-        this.udpListeners.push({ socket, id, local });
+        const answerFrom = control ?? native;
+        native.onMessage = (msg, rinfo) => this.onUdp(id, answerFrom, local, msg, rinfo);
+        this.udpListeners.push({ socket: answerFrom, native, id, local });
       } else if (l.transport === 'udp') {
         const socket = await bindUdp(l.address, l.port);
         const local: TransportAddress = { family, address: l.address, port: socket.address().port };
@@ -428,6 +430,35 @@ export class TurnServer {
   }
 
   /**
+   * A UDP listener on the native plane. Where the kernel can steer (SO_REUSEPORT with a classic
+   * BPF program, Linux), two sockets share the listener's address: a node:dgram control socket read
+   * on this thread takes the clients' STUN requests and indications, the data plane's socket takes
+   * their ChannelData, so control traffic never waits for a thread hop. Otherwise the data plane's
+   * socket takes everything and hands control traffic up. The port is first bound alone, so a
+   * listener never joins a port another process holds (with or without SO_REUSEPORT).
+   */
+  private async bindNativeListener(l: TurnListenerOptions): Promise<{ control?: dgram.Socket; native: RelaySocket }> {
+    const native = this.native!;
+    const opts = { kind: 'listener' as const, bufferBytes: this.opts.socketBufferBytes, onMessage: () => undefined };
+    const probe = await bindUdp(l.address, l.port);
+    const port = probe.address().port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const control = await bindUdp(l.address, port, { reusePort: true });
+    try {
+      return { control, native: native.openSocket(l.address, port, { ...opts, steered: true }) };
+    } catch (e) {
+      await new Promise<void>((r) => control.close(() => r()));
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw listenError(e as Error, { transport: 'udp', address: l.address, port });
+      this.opts.onEvent?.({ type: 'steering-unavailable', listener: `udp ${l.address}:${port}`, reason: (e as Error).message });
+    }
+    try {
+      return { native: native.openSocket(l.address, port, opts) };
+    } catch (e) {
+      throw listenError(e as Error, { transport: 'udp', address: l.address, port: l.port });
+    }
+  }
+
+  /**
    * A new certificate for the TLS listeners: new connections get it, connections up keep theirs.
    * Throws (and changes nothing) when the certificate and key do not make a TLS context.
    */
@@ -443,11 +474,12 @@ export class TurnServer {
     for (const r of this.reservations.sweep(Number.MAX_SAFE_INTEGER)) this.releaseSocket(r.socket, r.port);
     for (const s of this.streams) s.destroy();
     await Promise.all([
-      ...this.udpListeners.map((l) =>
-        l.socket instanceof RelaySocket
+      ...this.udpListeners.map((l) => {
+        if (l.native && l.native !== l.socket) l.native.close();
+        return l.socket instanceof RelaySocket
           ? (l.socket.close(), Promise.resolve())
-          : new Promise<void>((r) => (l.socket as dgram.Socket).close(() => r())),
-      ),
+          : new Promise<void>((r) => (l.socket as dgram.Socket).close(() => r()));
+      }),
       ...this.streamListeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))),
     ]);
     this.udpListeners = [];
@@ -525,9 +557,9 @@ export class TurnServer {
    */
   private routeChannel(relay: Relay, binding: { channel: number; peer: TransportAddress; expiresAt: number }, now: number): void {
     const native = this.native;
-    const listener = relay.link.udp;
+    const listener = relay.link.transport === 'udp' ? this.udpListeners.find((l) => l.id === relay.link.listener)?.native : undefined;
     const sock = binding.peer.family === 4 ? relay.v4 : relay.v6;
-    if (!native || this.bandwidthPerMs !== 0 || !(listener instanceof RelaySocket) || !(sock instanceof RelaySocket)) return;
+    if (!native || this.bandwidthPerMs !== 0 || !listener || !(sock instanceof RelaySocket)) return;
     const routes = (relay.routes ??= new Map());
     const ttl = Math.min(binding.expiresAt, now + this.table.limits.permissionLifetime * 1000) - now;
     const same = routes.get(binding.channel);
