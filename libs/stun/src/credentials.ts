@@ -2,7 +2,7 @@
  * Credentials (RFC 8489 section 9): short-term and long-term keys, PASSWORD-ALGORITHM(S), USERHASH,
  * and stateless nonces with the RFC 8489 security feature set.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash as oneShotHash, timingSafeEqual } from 'node:crypto';
 import { hmac } from './hmac';
 import { PasswordAlgorithm } from './constants';
 import { Result, ok, fail } from './result';
@@ -53,6 +53,8 @@ const PROHIBITED: readonly Range[] = [
   [0xf0000, 0x10ffff],
 ];
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 function mapChars(input: string, mapSpaces: boolean, dropNothing: boolean): string {
   let out = '';
   for (const ch of input) {
@@ -75,6 +77,8 @@ export function saslPrep(input: string): Result<string> {
  * non-ASCII spaces become SPACE, then NFC. Never fails (keys are derived from trusted config).
  */
 export function opaqueString(input: string): string {
+  // printable ASCII holds no non-ASCII space and is its own NFC: nothing to do
+  if (PRINTABLE_ASCII.test(input)) return input;
   return mapChars(input, true, false).normalize('NFC');
 }
 
@@ -88,10 +92,7 @@ export function shortTermKey(password: string): Buffer {
  * MD5 or SHA-256 of username ":" OpaqueString(realm) ":" OpaqueString(password).
  */
 export function longTermKey(username: string, realm: string, password: string, algorithm: number = PasswordAlgorithm.MD5): Buffer {
-  const hash = algorithm === PasswordAlgorithm.SHA256 ? 'sha256' : 'md5';
-  return createHash(hash)
-    .update(`${username}:${opaqueString(realm)}:${opaqueString(password)}`, 'utf8')
-    .digest();
+  return oneShotHash(algorithm === PasswordAlgorithm.SHA256 ? 'sha256' : 'md5', `${username}:${opaqueString(realm)}:${opaqueString(password)}`, 'buffer');
 }
 
 /** USERHASH value: SHA-256(username ":" realm) (RFC 8489 section 14.4). */
