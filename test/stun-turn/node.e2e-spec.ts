@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { Attr, StunClass, TransportProtocol, attributeValue, type TransportAddress } from '@traverse/stun';
+import { udpRelayAvailability } from '@traverse/udp-relay';
 import {
   StunMethod,
   TestTurnClient,
@@ -277,6 +278,13 @@ describe('STUN and TURN on a node started with ./traverse start (signaling on 12
     assert.ok(((await node.metric(/^traverse_turn_auth_failures_total\{.*service="front"/)) ?? 0) >= 1);
     assert.ok(((await node.metric(/^traverse_stun_requests_total\{.*server="primary"/)) ?? 0) >= 1);
     assert.ok(((await node.metric(/^traverse_turn_allocations\{/)) ?? 0) >= 1);
+    if (udpRelayAvailability().available) {
+      // the UDP channel cases (100 messages each way at least) went through the native data plane, which counts them itself
+      const native = async (event: string) => (await node.metric(new RegExp(`^traverse_turn_data_plane_datagrams_total\\{.*event="${event}"`))) ?? 0;
+      assert.ok((await native('forwarded-to-peer')) >= 100, `forwarded-to-peer ${await native('forwarded-to-peer')}`);
+      assert.ok((await native('forwarded-to-client')) >= 100, `forwarded-to-client ${await native('forwarded-to-client')}`);
+      assert.notEqual(await node.metric(/^traverse_turn_data_plane_routes\{?/), undefined);
+    }
   });
 
   it('stops cleanly on SIGTERM', async () => {

@@ -287,6 +287,21 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       [{ reason: 'no-permission' }, turn.counters.droppedNoPermission],
       [{ reason: 'bandwidth' }, turn.counters.droppedBandwidth],
     ]);
+    if (turn.dataPlane.plane === 'native') {
+      totalCounter(registry, 'traverse_turn_data_plane_datagrams_total', 'Datagrams of the native UDP data plane, by what became of them', ['event'], () => {
+        const n = turn.dataPlaneStats();
+        return n
+          ? [
+              [{ event: 'forwarded-to-peer' }, n.forwardedToPeers],
+              [{ event: 'forwarded-to-client' }, n.forwardedToClients],
+              [{ event: 'handed-up' }, n.handedUp],
+              [{ event: 'dropped-javascript-behind' }, n.droppedHandUp],
+              [{ event: 'send-error' }, n.sendErrors],
+            ]
+          : [];
+      });
+      gauge(registry, 'traverse_turn_data_plane_routes', 'Channel bindings the native UDP data plane forwards', () => turn.dataPlaneStats()?.routes ?? 0);
+    }
     this.turnUp = true;
     log.info(
       {

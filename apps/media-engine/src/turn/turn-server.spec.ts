@@ -231,6 +231,59 @@ for (const { plane, skip } of planes) {
   });
 }
 
+describe('TurnServer native routes', { skip: native.available ? false : native.reason }, () => {
+  it('a channel that expires in a live allocation leaves the data plane; what it relayed stays counted', async () => {
+    let skew = 0;
+    const server = new TurnServer({
+      listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
+      relayAddresses: { ipv4: '127.0.0.1' },
+      relayPorts: { min: 43000, max: 43999 },
+      realm: REALM,
+      authenticate: (u, r) => (u === 'alice' ? longTermKey(u, r, 'secret') : undefined),
+      peerPolicy: { allow: ['127.0.0.1/32'] },
+      dataPlane: 'native',
+      clock: () => Date.now() + skew,
+    });
+    await server.start();
+    const port = server.listeners[0].port;
+    const peer = dgram.createSocket('udp4');
+    peer.bind(0, '127.0.0.1');
+    await once(peer, 'listening');
+    const peerIn = collect(peer);
+    const c = new Client(port);
+    await c.open();
+    try {
+      await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+      const refresh = await c.request(StunMethod.Refresh, [{ type: Attr.Lifetime, value: 3600 }]);
+      assert.equal(refresh.cls, StunClass.SuccessResponse);
+      const bind = await c.request(StunMethod.ChannelBind, [
+        { type: Attr.ChannelNumber, value: 0x4000 },
+        { type: Attr.XorPeerAddress, value: { family: 4, address: '127.0.0.1', port: peer.address().port } },
+      ]);
+      assert.equal(bind.cls, StunClass.SuccessResponse);
+      assert.equal(server.dataPlaneStats()?.routes, 1);
+      for (let i = 0; i < 4; i++) c.socket.send(Buffer.concat([channelDataHeader(0x4000, 1), Buffer.from([i])]), port, '127.0.0.1');
+      assert.equal((await peerIn.wait(4)).length, 4);
+      assert.equal(server.dataPlaneStats()?.forwardedToPeers, 4);
+
+      skew = 601_000; // past the channel's 10 minutes, within the allocation's hour
+      const end = Date.now() + 3000;
+      while (server.dataPlaneStats()?.routes !== 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(server.dataPlaneStats()?.routes, 0);
+      const [info] = server.allocations();
+      assert.ok(info, 'the allocation lives on');
+      assert.equal(info.packetsToPeers, 4);
+      c.socket.send(Buffer.concat([channelDataHeader(0x4000, 1), Buffer.from([9])]), port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(peerIn.got.length, 4, 'nothing relayed on the expired channel');
+    } finally {
+      c.close();
+      peer.close();
+      await server.stop();
+    }
+  });
+});
+
 describe('TurnServer data plane choice', () => {
   it(
     "'native' where the native plane is not available fails at start with the reason; 'auto' falls back to node",

@@ -50,7 +50,7 @@ import {
   verifyFingerprint,
 } from '@traverse/stun';
 import { bindUdp, listenError, listenServer, udpSocket } from '@traverse/net';
-import { RelaySocket, UdpRelay, udpRelayAvailability } from '@traverse/udp-relay';
+import { RelaySocket, UdpRelay, UdpRelayStats, udpRelayAvailability } from '@traverse/udp-relay';
 
 export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
 
@@ -304,6 +304,8 @@ export class TurnServer {
    * UDP listeners: `socket` reads (node plane) or answers (native plane) the clients' STUN; on the
    * native plane `native` is the listener's socket in the data plane (routes forward through it).
    */
+  /** Allocations that hold native routes (swept for routes of expired channels). */
+  private readonly routed = new Set<Relay>();
   private udpListeners: { socket: UdpSock; native?: RelaySocket; id: number; local: TransportAddress }[] = [];
   /** The native UDP data plane when it runs (see TurnDataPlane). */
   private native: UdpRelay | undefined;
@@ -353,6 +355,11 @@ export class TurnServer {
   get dataPlane(): { plane: 'native' | 'node'; unavailable?: string } {
     if (this.native) return { plane: 'native' };
     return this.nativeUnavailable !== undefined ? { plane: 'node', unavailable: this.nativeUnavailable } : { plane: 'node' };
+  }
+
+  /** The native data plane's own counters (what it forwarded, handed up, dropped) and its routes; undefined on node:dgram. */
+  dataPlaneStats(): UdpRelayStats | undefined {
+    return this.native?.stats();
   }
 
   /** Bound listeners (port 0 in the options resolves here). */
@@ -561,6 +568,7 @@ export class TurnServer {
     const sock = binding.peer.family === 4 ? relay.v4 : relay.v6;
     if (!native || this.bandwidthPerMs !== 0 || !listener || !(sock instanceof RelaySocket)) return;
     const routes = (relay.routes ??= new Map());
+    this.routed.add(relay);
     const ttl = Math.min(binding.expiresAt, now + this.table.limits.permissionLifetime * 1000) - now;
     const same = routes.get(binding.channel);
     if (same && same.peer.address === binding.peer.address && same.peer.port === binding.peer.port) {
@@ -1444,6 +1452,7 @@ export class TurnServer {
     const relay = a.context as Relay | undefined;
     if (relay) {
       if (relay.routes) for (const r of [...relay.routes.values()]) this.dropRoute(relay, r);
+      this.routed.delete(relay);
       const c = this.counters;
       c.packetsToPeers += relay.packetsToPeers;
       c.bytesToPeers += relay.bytesToPeers;
@@ -1467,6 +1476,11 @@ export class TurnServer {
     const now = this.clock();
     for (const a of this.table.sweep(now)) {
       this.deleteAllocation(a, 'expired');
+    }
+    // routes of channels that expired in live allocations leave the data plane (their counts stay)
+    for (const relay of this.routed) {
+      if (relay.routes) for (const r of [...relay.routes.values()]) if (r.channelExpiresAt <= now) this.dropRoute(relay, r);
+      if (!relay.routes?.size) this.routed.delete(relay);
     }
     for (const r of this.reservations.sweep(now)) this.releaseSocket(r.socket, r.port);
   }
