@@ -201,7 +201,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       authenticate: turnAuthenticator(this.auth),
       nonceSecret: turnNonceSecret(this.ctx.clusterSecret),
       peerPolicy: { allowPrivate: t.allowPrivatePeers, allow: t.allowedPeers, deny: t.deniedPeers },
-      limits: { maxPerUser: t.maxAllocationsPerUser, maxTotal: t.maxAllocations, defaultLifetime: t.defaultLifetime, maxLifetime: t.maxLifetime },
+      limits: { maxPerUser: t.maxAllocationsPerUser, maxTotal: t.maxAllocations ?? me.relayPortMax - me.relayPortMin + 1, defaultLifetime: t.defaultLifetime, maxLifetime: t.maxLifetime },
       maxBandwidthBytesPerSecond: (t.maxBandwidthKbps * 1000) / 8,
       socketBufferBytes: TURN_SOCKET_BUFFER,
       relaySocketBufferBytes: TURN_RELAY_SOCKET_BUFFER,
@@ -327,7 +327,7 @@ export class MediaEngineService implements OnModuleInit, OnApplicationBootstrap,
       });
     }
     const relayPorts = me.relayPortMax - me.relayPortMin + 1;
-    if (relayPorts < t.maxAllocations)
+    if (t.maxAllocations !== undefined && relayPorts < t.maxAllocations)
       log.warning(
         { relayPorts: `${me.relayPortMin}-${me.relayPortMax}`, maxAllocations: t.maxAllocations },
         `the relay range holds ${relayPorts} ports, so at most ${relayPorts} allocations at once (508 beyond), fewer than turn.maxAllocations (${t.maxAllocations}): widen mediaEngine.relayPortMin/relayPortMax (and open the range in the firewall) or lower turn.maxAllocations`,

@@ -205,7 +205,13 @@ const turnSchema = z
     passwordAlgorithms: z.array(z.enum(['SHA-256', 'MD5'])).default([])
       .describe('RFC 8489 password algorithms offered to TURN clients, in preference order (e.g. [SHA-256, MD5]); clients that ignore them use MD5 when it is listed. Empty: RFC 5389, MD5 only. SHA-256 needs a provider that holds passwords (fixed, database), not MD5 HA1 only.'),
     maxAllocationsPerUser: z.number().int().min(1).max(1000000).default(10).describe('Allocations one user may hold on a media engine (486 beyond).'),
-    maxAllocations: z.number().int().min(1).max(10000000).default(10000).describe('Allocations a media engine holds in total (508 beyond).'),
+    maxAllocations: z
+      .number()
+      .int()
+      .min(1)
+      .max(10000000)
+      .optional()
+      .describe('Allocations a media engine holds in total (508 beyond). Default: the number of ports in its relay range (mediaEngine.relayPortMin to relayPortMax), each allocation taking one.'),
     maxBandwidthKbps: z.number().int().min(0).default(0).describe('Bandwidth cap of one allocation, each direction (kbit/s; 0: none). Packets beyond it are dropped.'),
     defaultLifetime: z.number().int().min(60).max(86400).default(600).describe('Allocation lifetime granted when the client asks none, and the least granted (s).'),
     maxLifetime: z.number().int().min(60).max(86400).default(3600).describe('Longest allocation lifetime granted (s).'),
@@ -216,7 +222,7 @@ const turnSchema = z
   .strict()
   .superRefine((t, ctx) => {
     if (t.defaultLifetime > t.maxLifetime) ctx.addIssue({ code: 'custom', path: ['defaultLifetime'], message: `must not exceed maxLifetime (${t.maxLifetime})` });
-    if (t.maxAllocationsPerUser > t.maxAllocations) ctx.addIssue({ code: 'custom', path: ['maxAllocationsPerUser'], message: `must not exceed maxAllocations (${t.maxAllocations})` });
+    if (t.maxAllocations !== undefined && t.maxAllocationsPerUser > t.maxAllocations) ctx.addIssue({ code: 'custom', path: ['maxAllocationsPerUser'], message: `must not exceed maxAllocations (${t.maxAllocations})` });
   });
 
 const tunnelSchema = z
