@@ -9,8 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { Attr, StunClass, StunMethod, attributeValue, decodeMessage, encodeMessage, newTransactionId, type StunMessage } from '@traverse/stun';
-import { InProcessChangeIpRelay } from '../../apps/signaling/src/stun/change-ip-relay';
-import { StunServer } from '../../apps/signaling/src/stun/stun-server';
+import { InProcessChangeIpRelay, StunServer } from '@traverse/stun-turn';
 import { freePorts, requireBinary, run, startTraverseNode, type TraverseNode } from './helpers';
 
 const V6 = '::1';

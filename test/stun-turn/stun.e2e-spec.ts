@@ -18,8 +18,7 @@ import {
   newTransactionId,
   verifyFingerprint,
 } from '@traverse/stun';
-import { StunServer, StunServerEvent } from '../../apps/signaling/src/stun/stun-server';
-import { InProcessChangeIpRelay, UdpChangeIpRelay, encodeChangeIpDatagram } from '../../apps/signaling/src/stun/change-ip-relay';
+import { InProcessChangeIpRelay, StunServer, StunServerEvent, UdpChangeIpRelay, encodeChangeIpDatagram } from '@traverse/stun-turn';
 import { requireBinary, run } from './helpers';
 
 const HOST = '127.0.0.1';

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { Attr, StunClass, TransportProtocol, attributeValue, channelDataHeader, longTermKey } from '@traverse/stun';
-import { TurnAuthUnavailableError, TurnServer } from '../../apps/media-engine/src/turn/turn-server';
+import { TurnServer } from '../../apps/media-engine/src/turn/turn-server';
+import { TurnAuthUnavailableError } from '@traverse/stun-turn';
 import { StunMethod, TestTurnClient, errorCodeOf, peer, TEST_DATA_PLANE } from './helpers';
 
 const REALM = 'traverse.test';

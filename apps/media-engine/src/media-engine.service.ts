@@ -7,31 +7,34 @@
  * Allocations are asked across nodes over the cluster router ('turn.allocations'), never per packet.
  */
 import { Inject, Injectable, Optional, type OnApplicationBootstrap, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { createHmac } from 'node:crypto';
 import { AUTHENTICATION_PROVIDER, type AuthenticationProvider } from '@traverse/auth';
 import { ClusterNode, ClusterRouter, MediaEngineLost, MediaEngineUp, type MediaEngineData } from '@traverse/cluster';
 import { type CertificateWatcher, watchTlsCertificate } from '@traverse/net';
 import { Metrics, NODE_CONTEXT, Readiness, StatusSources, type NodeContext } from '@traverse/runtime';
 import { TURN_RELAY_SOCKET_BUFFER, TURN_SOCKET_BUFFER, TurnServer, type AllocationInfo, type TurnEvent, type TurnListenerOptions, type TurnRedirect } from './turn/turn-server';
-import { turnAuthenticator } from './turn/turn-auth';
-import { StunServer, type StunEndpoint, type StunServerEvent } from '../../signaling/src/stun/stun-server';
-import type { ChangeIpRelay } from '../../signaling/src/stun/change-ip-relay';
-import { SOFTWARE, advertisedAddress, firstInterfaceAddress, hasIPv6, isWildcard, secondaryStunPlan, turnPasswordAlgorithms, turnRealm, turnSharing, type TurnSharing } from './addresses';
-import { gauge, sharedCounter, totalCounter } from './metrics-util';
+import {
+  SOFTWARE,
+  StunServer,
+  advertisedAddress,
+  changeIpSecret,
+  firstInterfaceAddress,
+  hasIPv6,
+  isWildcard,
+  secondaryStunPlan,
+  turnAuthenticator,
+  turnNonceSecret,
+  turnPasswordAlgorithms,
+  turnRealm,
+  turnSharing,
+  type ChangeIpRelay,
+  type StunEndpoint,
+  type StunServerEvent,
+  type TurnSharing,
+} from '@traverse/stun-turn';
+import { gauge, sharedCounter, totalCounter } from '@traverse/runtime';
 
 /** Cluster router message kind: a signaling node asks a media engine for its allocations. */
 export const TURN_ALLOCATIONS_REQUEST = 'turn.allocations';
-
-/** Secret of the change-IP relay datagrams between STUN servers (derived from the cluster secret). */
-export function changeIpSecret(clusterSecret: Buffer): Buffer {
-  return createHmac('sha256', clusterSecret).update('traverse stun change-ip').digest();
-}
-
-/** Secret of TURN nonces: the same on every node, so the front's nonce is valid at the engine. */
-export function turnNonceSecret(clusterSecret: Buffer): Buffer {
-  return createHmac('sha256', clusterSecret).update('traverse turn nonce').digest();
-}
-
 
 export interface AllocationRow extends AllocationInfo {
   engine: string;

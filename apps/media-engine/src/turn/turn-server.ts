@@ -51,6 +51,7 @@ import {
 } from '@traverse/stun';
 import { bindUdp, listenError, listenServer, udpSocket } from '@traverse/net';
 import { RelaySocket, UdpRelay, UdpRelayStats, udpRelayAvailability } from '@traverse/udp-relay';
+import { TurnAuthUnavailableError, type TurnAuthenticator } from '@traverse/stun-turn';
 
 export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
 
@@ -90,23 +91,6 @@ export interface TurnListenerOptions {
   tls?: tls.TlsOptions;
   /** A listener that may fail to bind (e.g. IPv6 on a host without it): skipped with a 'listener-skipped' event. */
   optional?: boolean;
-}
-
-/**
- * Returns the long-term key of a user, or undefined if unknown: MD5(username:realm:password) for
- * algorithm 1 (the default, RFC 5389), SHA-256(username:realm:password) for algorithm 2 (RFC 8489
- * PASSWORD-ALGORITHM SHA-256, only asked when the server offers it). `longTermKey` in @traverse/stun computes both.
- */
-export type TurnAuthenticator = (
-  username: string,
-  realm: string,
-  algorithm: number,
-  client: TransportAddress,
-) => Promise<Buffer | undefined> | Buffer | undefined;
-
-/** Thrown by a TurnAuthenticator when the user database cannot answer now: the request gets 500, never 401. */
-export class TurnAuthUnavailableError extends Error {
-  readonly code = 'AUTH_UNAVAILABLE';
 }
 
 /**

@@ -10,12 +10,20 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { isIP } from 'node:net';
 import { Metrics, NODE_CONTEXT, Readiness, type NodeContext } from '@traverse/runtime';
-import { StunServer, type StunEndpoint, type StunServerEvent } from './stun-server';
-import { InProcessChangeIpRelay, UdpChangeIpSender, type ChangeIpRelay } from './change-ip-relay';
+import {
+  InProcessChangeIpRelay,
+  SOFTWARE,
+  StunServer,
+  UdpChangeIpSender,
+  changeIpSecret,
+  firstInterfaceAddress,
+  isWildcard,
+  type ChangeIpRelay,
+  type StunEndpoint,
+  type StunServerEvent,
+} from '@traverse/stun-turn';
 import { MediaEngineDirectory } from './media-engine-directory';
-import { SOFTWARE, firstInterfaceAddress, isWildcard } from '../../../media-engine/src/addresses';
-import { changeIpSecret } from '../../../media-engine/src/media-engine.service';
-import { sharedCounter } from '../../../media-engine/src/metrics-util';
+import { sharedCounter } from '@traverse/runtime';
 
 type Secondary = { other: [StunEndpoint] | [StunEndpoint, StunEndpoint]; relay: ChangeIpRelay | undefined };
 

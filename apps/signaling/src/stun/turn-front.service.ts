@@ -13,10 +13,8 @@ import { Metrics, NODE_CONTEXT, Readiness, type NodeContext } from '@traverse/ru
 import type { TransportAddress } from '@traverse/stun';
 import { TurnFront, type TurnFrontEvent, type TurnFrontOptions } from './turn-front';
 import { MediaEngineDirectory, engineAddress, type TurnTransport } from './media-engine-directory';
-import { turnAuthenticator } from '../../../media-engine/src/turn/turn-auth';
-import { SOFTWARE, hasIPv6, isWildcard, turnPasswordAlgorithms, turnRealm, turnSharing } from '../../../media-engine/src/addresses';
-import { turnNonceSecret } from '../../../media-engine/src/media-engine.service';
-import { sharedCounter } from '../../../media-engine/src/metrics-util';
+import { SOFTWARE, hasIPv6, isWildcard, turnAuthenticator, turnNonceSecret, turnPasswordAlgorithms, turnRealm, turnSharing } from '@traverse/stun-turn';
+import { sharedCounter } from '@traverse/runtime';
 
 @Injectable()
 export class TurnFrontService implements OnModuleInit, OnModuleDestroy {

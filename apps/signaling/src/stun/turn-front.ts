@@ -27,7 +27,7 @@ import {
   verifyFingerprint,
 } from '@traverse/stun';
 import { bindUdp, listenServer, type CertificateMaterial } from '@traverse/net';
-import { TurnAuthUnavailableError, type TurnAuthenticator } from '../../../media-engine/src/turn/turn-server';
+import { TurnAuthUnavailableError, type TurnAuthenticator } from '@traverse/stun-turn';
 
 export type TurnFrontTransport = 'udp' | 'tcp' | 'tls';
 

@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { PasswordAlgorithm, longTermKey } from '@traverse/stun';
 import type { AuthLookup, AuthRequest, AuthenticationProvider } from '@traverse/auth';
-import { turnAuthenticator } from './turn-auth';
-import { TurnAuthUnavailableError } from './turn-server';
+import { TurnAuthUnavailableError, turnAuthenticator } from './turn-auth';
 
 const client = { family: 4 as const, address: '192.0.2.7', port: 5000 };
 const provider = (answer: AuthLookup, seen: AuthRequest[] = []): AuthenticationProvider => ({

@@ -6,7 +6,23 @@
  */
 import { PasswordAlgorithm, longTermKey, type TransportAddress } from '@traverse/stun';
 import type { AuthenticationProvider } from '@traverse/auth';
-import { TurnAuthUnavailableError, type TurnAuthenticator } from './turn-server';
+
+/**
+ * Returns the long-term key of a user, or undefined if unknown: MD5(username:realm:password) for
+ * algorithm 1 (the default, RFC 5389), SHA-256(username:realm:password) for algorithm 2 (RFC 8489
+ * PASSWORD-ALGORITHM SHA-256, only asked when the server offers it). `longTermKey` in @traverse/stun computes both.
+ */
+export type TurnAuthenticator = (
+  username: string,
+  realm: string,
+  algorithm: number,
+  client: TransportAddress,
+) => Promise<Buffer | undefined> | Buffer | undefined;
+
+/** Thrown by a TurnAuthenticator when the user database cannot answer now: the request gets 500, never 401. */
+export class TurnAuthUnavailableError extends Error {
+  readonly code = 'AUTH_UNAVAILABLE';
+}
 
 export function turnAuthenticator(provider: AuthenticationProvider): TurnAuthenticator {
   return async (username: string, realm: string, algorithm: number, client: TransportAddress) => {
