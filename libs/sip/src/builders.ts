@@ -147,6 +147,19 @@ function rawHasTag(to: string): boolean {
   return /;\s*tag\s*=/i.test(to);
 }
 
+/** Whether the request's (first) To carries a tag: from its parsed To when read already, else from the raw value. */
+function toHasTag(req: SipRequest, raw: string): boolean {
+  const to = req._to;
+  // a To that did not parse reads as a placeholder (an 'other' URI without scheme): look at the raw text then
+  if (to !== undefined && !(to.uri.kind === 'other' && to.uri.scheme === '')) return to.params.has('tag');
+  return rawHasTag(raw);
+}
+
+const SEEN_FROM = 1;
+const SEEN_TO = 2;
+const SEEN_CALL_ID = 4;
+const SEEN_CSEQ = 8;
+
 /**
  * Build a response to a request (RFC 3261 8.2.6): Via(s), From, To (+tag), Call-ID and CSeq are copied from the
  * raw request headers, so it also works for a request the parser refused with responsePossible (e.g. for a 400).
@@ -154,23 +167,29 @@ function rawHasTag(to: string): boolean {
 export function createResponse(req: SipRequest, status: number, opts: ResponseOptions = {}): SipResponse {
   const headers: SipHeader[] = [];
   let timestamp: string | undefined;
-  const seen = new Set<string>();
+  // only the first From, To, Call-ID and CSeq: a request refused for duplicates can still be answered
+  let seen = 0;
   for (const hd of req.headers) {
     switch (hd.key) {
       case 'via':
         headers.push(hd);
         break;
       case 'from':
+        if ((seen & SEEN_FROM) === 0) headers.push(hd);
+        seen |= SEEN_FROM;
+        break;
       case 'call-id':
+        if ((seen & SEEN_CALL_ID) === 0) headers.push(hd);
+        seen |= SEEN_CALL_ID;
+        break;
       case 'cseq':
-        // only the first: a request refused for duplicates can still be answered
-        if (!seen.has(hd.key)) headers.push(hd);
-        seen.add(hd.key);
+        if ((seen & SEEN_CSEQ) === 0) headers.push(hd);
+        seen |= SEEN_CSEQ;
         break;
       case 'to':
-        if (seen.has('to')) break;
-        seen.add('to');
-        if (status > 100 && !rawHasTag(hd.value))
+        if ((seen & SEEN_TO) !== 0) break;
+        seen |= SEEN_TO;
+        if (status > 100 && !toHasTag(req, hd.value))
           headers.push({ name: hd.name, key: 'to', value: hd.value + ';tag=' + (opts.toTag ?? generateTag()) });
         else headers.push(hd);
         break;
@@ -270,6 +289,7 @@ export function unsupportedExtensions(
   which: 'require' | 'proxy-require' = 'proxy-require',
 ): string[] {
   const wanted = parseTokenList(req.headerValues(which));
+  if (wanted.length === 0) return wanted;
   const have = new Set(supported.map((s) => s.toLowerCase()));
   return wanted.filter((t) => !have.has(t.toLowerCase()));
 }

@@ -5,7 +5,7 @@ export { unescapePct, escapePct, isToken } from './chars';
 export type { Params } from './params';
 export { parseParamsInto, formatParams, quote, unquote } from './params';
 export type { Uri, SipUri, TelUri, OtherUri, HostKind } from './uri';
-export { parseUri, formatUri, uriEquals, hostKind, checkUri, URI_VALID, URI_HAS_HEADERS, NO_URI_HEADERS } from './uri';
+export { parseUri, formatUri, formatUriUser, uriEquals, hostKind, checkUri, URI_VALID, URI_HAS_HEADERS, NO_URI_HEADERS } from './uri';
 export type { NameAddr } from './name-addr';
 export { parseNameAddr, formatNameAddr, formatDisplayName, checkNameAddr } from './name-addr';
 export type { Via, CSeq, Contact, ContactList, MediaType } from './headers';

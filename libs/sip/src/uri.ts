@@ -319,6 +319,11 @@ function parseTelUri(s: string, i: number, n: number): SipResult<Uri> {
 }
 
 /** Serialise a URI, escaping what must be escaped. */
+/** The user part of a SIP URI as formatUri writes it (escaped where needed). */
+export function formatUriUser(user: string): string {
+  return escapePct(user, USER);
+}
+
 export function formatUri(uri: Uri): string {
   if (uri.kind === 'other') return uri.scheme + ':' + uri.opaque;
   if (uri.kind === 'tel') return 'tel:' + uri.number + formatUriParams(uri.params);

@@ -7,6 +7,7 @@
 import {
   createResponse,
   formatUri,
+  formatUriUser,
   parseTokenList,
   unsupportedExtensions,
   type Contact,
@@ -68,11 +69,24 @@ export interface RegisterOutcome {
 }
 
 const SUPPORTED = ['path', 'outbound'];
+const SUPPORTED_VALUE = SUPPORTED.join(', ');
 
 /** Canonical AOR of a SIP URI (10.3 step 5): scheme sip, user and lower-case host, no port or parameters. */
 export function canonicalAor(uri: SipUri): string {
   const host = uri.host.toLowerCase();
-  return 'sip:' + (uri.user !== undefined ? formatUri({ kind: 'sip', scheme: 'sip', user: uri.user, host, params: new Map(), headers: new Map() }).slice(4) : host);
+  return 'sip:' + (uri.user !== undefined ? formatUriUser(uri.user) + '@' + host : host);
+}
+
+/** The Date header value (RFC 3261 20.17) of a time: the same for a whole second, so it is made once a second. */
+let dateSecond = -1;
+let dateValue = '';
+function dateHeader(now: number): string {
+  const sec = Math.floor(now / 1000);
+  if (sec !== dateSecond) {
+    dateSecond = sec;
+    dateValue = new Date(sec * 1000).toUTCString();
+  }
+  return dateValue;
 }
 
 /** The AOR named by an O&M user: `sip:alice@example.com`, `sips:...` or `alice@example.com`. */
@@ -81,6 +95,17 @@ export function aorFromText(text: string): string {
   const bare = t.replace(/^sips?:/i, '');
   const at = bare.lastIndexOf('@');
   return 'sip:' + (at >= 0 ? bare.slice(0, at) + '@' + bare.slice(at + 1).toLowerCase() : bare.toLowerCase());
+}
+
+/** The binding of an AOR with this key (an AOR holds a handful: a scan beats building a map). */
+function bindingOf(bindings: readonly ContactBinding[], key: string): ContactBinding | undefined {
+  for (const b of bindings) if (b.key === key) return b;
+  return undefined;
+}
+
+/** A REGISTER of the same Call-ID as a binding must have a higher CSeq (10.3 step 7). */
+function outOfOrder(b: ContactBinding | undefined, callId: string, cseq: number): boolean {
+  return b !== undefined && b.callId === callId && cseq <= b.cseq;
 }
 
 /** Key of a contact URI: its text with scheme and host in lower case (so equal URIs written alike match). */
@@ -146,27 +171,25 @@ export class Registrar {
     const expiresHeader = req.expires();
     if (!expiresHeader.ok) return this.reply(req, 400, expiresHeader.error.reason, { reason: expiresHeader.error.reason, aor });
     const current = o.location.lookup(aor, now);
-    const byKey = new Map(current.map((b) => [b.key, b]));
     const upsert: ContactBindingData[] = [];
     const remove: string[] = [];
     const callId = req.callId;
-    const userAgent = req.header('user-agent');
     const cseq = req.cseq.seq;
-    const outOfOrder = (b: ContactBinding | undefined) => b !== undefined && b.callId === callId && cseq <= b.cseq;
 
     if (contacts.value.star) {
       if (expiresHeader.value !== 0 || req.headerValues('contact').length !== 1) return this.reply(req, 400, 'Contact * needs Expires: 0 and no other Contact', { reason: 'Invalid Contact *', aor });
       for (const b of current) {
-        if (outOfOrder(b)) return this.reply(req, 400, 'CSeq not above the binding', { reason: 'Invalid CSeq Number', aor });
+        if (outOfOrder(b, callId, cseq)) return this.reply(req, 400, 'CSeq not above the binding', { reason: 'Invalid CSeq Number', aor });
         remove.push(b.key);
       }
     } else {
       const list = contacts.value.contacts;
-      const firstHop = req.vias.length === 1;
-      const paths = req.headerValues('path').length > 0 ? req.paths() : undefined;
+      const pathValues = req.headerValues('path');
+      const paths = pathValues.length > 0 ? req.paths() : undefined;
       if (paths !== undefined && !paths.ok) return this.reply(req, 400, paths.error.reason, { reason: paths.error.reason, aor });
       const pathList = paths?.value ?? [];
-      const supported = new Set(parseTokenList(req.headerValues('supported')).map((t) => t.toLowerCase()));
+      const userAgent = req.header('user-agent');
+      const received = source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`;
       let flowRecorded = false;
       for (const c of list) {
         if (c.uri.kind === 'other' && c.uri.scheme === '') return this.reply(req, 400, 'bad Contact URI', { reason: 'Bad Contact', aor });
@@ -177,8 +200,8 @@ export class Registrar {
         const contact = contactText(c);
         const regId = c.instance !== undefined ? c.regId : undefined; // reg-id without +sip.instance is ignored (RFC 5626 6)
         const key = bindingKey({ contact, instance: c.instance, regId });
-        const existing = byKey.get(key);
-        if (outOfOrder(existing)) return this.reply(req, 400, 'CSeq not above the binding', { reason: 'Invalid CSeq Number', aor });
+        const existing = bindingOf(current, key);
+        if (outOfOrder(existing, callId, cseq)) return this.reply(req, 400, 'CSeq not above the binding', { reason: 'Invalid CSeq Number', aor });
         if (wanted === 0) {
           if (existing !== undefined) remove.push(key);
           continue;
@@ -186,7 +209,7 @@ export class Registrar {
         let flow: string | undefined;
         if (regId !== undefined) {
           // RFC 5626 6: the registrar keeps the flow when it is the first hop, else an edge proxy must have marked Path with ob
-          if (firstHop) {
+          if (req.vias.length === 1) {
             flow = source.flow;
             flowRecorded = true;
           } else {
@@ -196,31 +219,25 @@ export class Registrar {
             flowRecorded = true;
           }
         }
-        upsert.push({
-          aor,
-          contact,
-          expiresAt: now + Math.min(wanted, o.maxExpires) * 1000,
-          q: c.q ?? 1,
-          ...(c.instance !== undefined ? { instance: c.instance } : {}),
-          ...(regId !== undefined ? { regId } : {}),
-          node: o.nodeName,
-          ...(flow !== undefined ? { flow } : {}),
-          callId,
-          cseq,
-          received: source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`,
-          transport: source.transport,
-          ...(pathList.length > 0 ? { path: req.headerValues('path') } : {}),
-          ...(userAgent !== undefined ? { userAgent: userAgent.slice(0, 200) } : {}),
-          behindNat: source.behindNat,
-        });
+        const d: ContactBindingData = { aor, contact, expiresAt: now + Math.min(wanted, o.maxExpires) * 1000, q: c.q ?? 1, node: o.nodeName, callId, cseq, received, transport: source.transport, behindNat: source.behindNat };
+        if (c.instance !== undefined) d.instance = c.instance;
+        if (regId !== undefined) d.regId = regId;
+        if (flow !== undefined) d.flow = flow;
+        if (pathList.length > 0) d.path = pathValues;
+        if (userAgent !== undefined) d.userAgent = userAgent.slice(0, 200);
+        upsert.push(d);
       }
-      const after = new Set(current.map((b) => b.key));
-      for (const k of remove) after.delete(k);
-      for (const u of upsert) after.add(bindingKey(u));
       const max = o.maxContactsPerAor ?? 20;
-      if (after.size > max) return this.reply(req, 403, `more than ${max} contacts`, { reason: 'Too Many Contacts', aor });
+      // the bindings after this request: at most the current ones and the new ones
+      if (current.length + upsert.length > max) {
+        const after = new Set(current.map((b) => b.key));
+        for (const k of remove) after.delete(k);
+        for (const u of upsert) after.add(bindingKey(u));
+        if (after.size > max) return this.reply(req, 403, `more than ${max} contacts`, { reason: 'Too Many Contacts', aor });
+      }
       const bindings = upsert.length + remove.length > 0 ? await o.location.update(aor, { upsert, remove }, now) : current;
-      return this.ok(req, aor, bindings, now, { path: supported.has('path') ? req.headerValues('path') : [], outbound: flowRecorded });
+      const supportsPath = pathValues.length > 0 && parseTokenList(req.headerValues('supported')).some((t) => t.toLowerCase() === 'path');
+      return this.ok(req, aor, bindings, now, { path: supportsPath ? pathValues : [], outbound: flowRecorded });
     }
     const bindings = await o.location.update(aor, { upsert: [], remove }, now);
     return this.ok(req, aor, bindings, now, { path: [], outbound: false });
@@ -279,8 +296,8 @@ export class Registrar {
     }
     for (const p of ext.path) headers.push(['Path', p]);
     if (ext.outbound) headers.push(['Require', 'outbound']);
-    headers.push(['Supported', SUPPORTED.join(', ')]);
-    headers.push(['Date', new Date(now).toUTCString()]);
+    headers.push(['Supported', SUPPORTED_VALUE]);
+    headers.push(['Date', dateHeader(now)]);
     return { response: createResponse(req, 200, { headers }), aor, bindings, detail: bindings.length === 0 ? 'no bindings' : `${bindings.length} binding(s)` };
   }
 }
