@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Digest algorithms of RFC 7616 / RFC 8760. */
 export type DigestAlgorithm = 'MD5' | 'MD5-sess' | 'SHA-256' | 'SHA-256-sess' | 'SHA-512-256' | 'SHA-512-256-sess';
@@ -39,7 +39,7 @@ export function strongestFirst<T extends DigestAlgorithm>(algorithms: readonly T
   return [...algorithms].sort((a, b) => (algorithmInfo(b)?.strength ?? 0) - (algorithmInfo(a)?.strength ?? 0));
 }
 
-/** Lower-case hex hash of UTF-8 text or bytes. */
-export function digestHex(hash: DigestHash, data: string | Uint8Array): string {
-  return createHash(NODE_HASH[hash]).update(data).digest('hex');
+/** Lower-case hex hash of UTF-8 text or bytes (one-shot: no Hash object per value). */
+export function digestHex(algorithm: DigestHash, data: string | Uint8Array): string {
+  return hash(NODE_HASH[algorithm], data, 'hex');
 }

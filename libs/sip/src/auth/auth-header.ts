@@ -207,6 +207,12 @@ export function getAuthParam(h: AuthHeaderValue, name: string): string | undefin
 
 /** A quoted string with `"` and `\` escaped; control characters (CR, LF, NUL...) are dropped. */
 export function quoteAuthString(v: string): string {
+  let plain = true;
+  for (let i = 0; i < v.length && plain; i++) {
+    const c = v.charCodeAt(i);
+    plain = !((c < 0x20 && c !== 0x09) || c === 0x7f || c === 0x22 || c === 0x5c);
+  }
+  if (plain) return `"${v}"`;
   // eslint-disable-next-line no-control-regex
   return `"${v.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '').replace(/(["\\])/g, '\\$1')}"`;
 }
@@ -215,6 +221,11 @@ function isToken(v: string): boolean {
   if (v === '') return false;
   for (let i = 0; i < v.length; i++) if (!isTchar(v.charCodeAt(i))) return false;
   return true;
+}
+
+/** A token parameter's value as written: itself, or quoted when it is not a valid token. */
+export function tokenOrQuoted(v: string): string {
+  return isToken(v) ? v : quoteAuthString(v);
 }
 
 /** Writes `Scheme name="v", name=token, ...`. A token value that is not a valid token is quoted. */

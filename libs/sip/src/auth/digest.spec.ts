@@ -11,6 +11,7 @@ import {
   serializeDigestCredentials,
 } from './digest';
 import { computeAuthorization, selectChallenge, challengesFromHeaders } from './client';
+import { serializeAuthHeader } from './auth-header';
 import { RFC2617, RFC2617_AUTHORIZATION, RFC2617_CHALLENGE, RFC7616, RFC7616_AUTHORIZATION_SHA256, RFC7616_CHALLENGE } from './testdata';
 
 const h = (alg: string, s: string | Buffer): string => createHash(alg).update(s).digest('hex');
@@ -133,6 +134,21 @@ describe('typed challenge and credentials', () => {
     assert.equal(c.value.opaque, '');
     const stale = parseDigestChallenge('Digest realm="a", nonce="b", stale=TRUE');
     assert.ok(stale.ok && stale.value.stale === true);
+  });
+  it('writes a challenge as serializeAuthHeader writes its parameters (quoting, escaping, a non-token algorithm, extras)', () => {
+    const c = { realm: 'a "b" \\ c', domain: 'sip:d', nonce: 'n\r\nx', opaque: 'o', stale: true, algorithm: 'SHA 256', qop: ['auth', 'auth-int'], extra: [{ name: 'charset', value: 'UTF-8', quoted: false }, { name: 'p', value: 'v w', quoted: true }] };
+    const params = [
+      { name: 'realm', value: c.realm, quoted: true },
+      { name: 'domain', value: c.domain, quoted: true },
+      { name: 'nonce', value: c.nonce, quoted: true },
+      { name: 'opaque', value: c.opaque, quoted: true },
+      { name: 'stale', value: 'true', quoted: false },
+      { name: 'algorithm', value: c.algorithm, quoted: false },
+      { name: 'qop', value: 'auth,auth-int', quoted: true },
+      ...c.extra,
+    ];
+    assert.equal(serializeDigestChallenge(c), serializeAuthHeader({ scheme: 'Digest', params }));
+    assert.equal(serializeDigestChallenge({ realm: 'r', nonce: 'n' }), 'Digest realm="r", nonce="n"');
   });
   it('keeps unknown parameters', () => {
     const c = parseDigestChallenge('Digest realm="a", nonce="b", charset=UTF-8');

@@ -3,7 +3,7 @@
  * RFC 8760): typed views of the header values, and the response computation.
  */
 import { digestHex, type AlgorithmInfo, type DigestAlgorithm, type DigestHash } from './algorithms';
-import { getAuthParam, parseAuthHeader, serializeAuthHeader, type AuthHeaderLimits, type AuthHeaderValue, type AuthParam } from './auth-header';
+import { parseAuthHeader, quoteAuthString, serializeAuthHeader, tokenOrQuoted, type AuthHeaderLimits, type AuthHeaderValue, type AuthParam } from './auth-header';
 import { fail, ok, type AuthResult } from './result';
 
 export type Qop = 'auth' | 'auth-int';
@@ -42,87 +42,86 @@ export interface DigestCredentials {
 
 export type DigestHeaderErrorCode = 'too-large' | 'malformed-header' | 'not-digest' | 'missing-parameter' | 'bad-parameter';
 
-const CHALLENGE_KNOWN = new Set(['realm', 'nonce', 'opaque', 'algorithm', 'qop', 'stale', 'domain']);
-const CREDENTIAL_KNOWN = new Set(['username', 'realm', 'nonce', 'uri', 'response', 'algorithm', 'cnonce', 'opaque', 'qop', 'nc']);
+const CHALLENGE_KNOWN = ['realm', 'nonce', 'opaque', 'algorithm', 'qop', 'stale', 'domain'] as const;
+const CREDENTIAL_KNOWN = ['username', 'realm', 'nonce', 'uri', 'response', 'algorithm', 'cnonce', 'opaque', 'qop', 'nc'] as const;
 const NC = /^[0-9a-fA-F]{8}$/;
 
-function extras(h: AuthHeaderValue, known: Set<string>): AuthParam[] {
-  return h.params.filter((p) => !known.has(p.name.toLowerCase()));
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The parameters of a header value in one pass: the known ones by name (lower-cased once), the others in order. */
+interface ReadParams {
+  /** Values of the known names, at their index in the list of known names. */
+  known: (string | undefined)[];
+  extra: AuthParam[];
+  /** The first name given twice (case-insensitively), if any. */
+  duplicate: string | undefined;
 }
 
-function duplicate(h: AuthHeaderValue): string | undefined {
-  const seen = new Set<string>();
+function readParams(h: AuthHeaderValue, names: readonly string[]): ReadParams {
+  const known: (string | undefined)[] = new Array<string | undefined>(names.length).fill(undefined);
+  const extra: AuthParam[] = [];
+  let extraNames: string[] | undefined;
   for (const p of h.params) {
     const n = p.name.toLowerCase();
-    if (seen.has(n)) return n;
-    seen.add(n);
+    const i = names.indexOf(n);
+    if (i >= 0) {
+      if (known[i] !== undefined) return { known, extra, duplicate: n };
+      known[i] = p.value;
+    } else {
+      if (extraNames?.includes(n)) return { known, extra, duplicate: n };
+      (extraNames ??= []).push(n);
+      extra.push(p);
+    }
   }
-  return undefined;
+  return { known, extra, duplicate: undefined };
 }
 
 /** Reads a Digest challenge from an already parsed header value. */
 export function digestChallengeFrom(h: AuthHeaderValue): AuthResult<DigestChallenge, DigestHeaderErrorCode> {
   if (h.scheme.toLowerCase() !== 'digest') return fail('not-digest', `scheme ${h.scheme.slice(0, 32)}`);
-  const dup = duplicate(h);
-  if (dup !== undefined) return fail('bad-parameter', `${dup} given twice`);
-  const realm = getAuthParam(h, 'realm');
-  const nonce = getAuthParam(h, 'nonce');
+  const r = readParams(h, CHALLENGE_KNOWN);
+  if (r.duplicate !== undefined) return fail('bad-parameter', `${r.duplicate} given twice`);
+  const [realm, nonce, opaque, algorithm, qopText, staleText, domain] = r.known;
   if (realm === undefined) return fail('missing-parameter', 'realm');
   if (nonce === undefined) return fail('missing-parameter', 'nonce');
-  const qopText = getAuthParam(h, 'qop');
-  const staleText = getAuthParam(h, 'stale');
-  const opaque = getAuthParam(h, 'opaque');
-  const algorithm = getAuthParam(h, 'algorithm');
-  const domain = getAuthParam(h, 'domain');
-  const extra = extras(h, CHALLENGE_KNOWN);
-  return ok({
-    realm,
-    nonce,
-    ...(opaque !== undefined ? { opaque } : {}),
-    ...(algorithm !== undefined ? { algorithm } : {}),
-    ...(qopText !== undefined ? { qop: qopText.split(',').map((q) => q.trim()).filter((q) => q !== '') } : {}),
-    ...(staleText !== undefined ? { stale: staleText.toLowerCase() === 'true' } : {}),
-    ...(domain !== undefined ? { domain } : {}),
-    ...(extra.length > 0 ? { extra } : {}),
-  });
+  const c: Mutable<DigestChallenge> = { realm, nonce };
+  if (opaque !== undefined) c.opaque = opaque;
+  if (algorithm !== undefined) c.algorithm = algorithm;
+  if (qopText !== undefined)
+    c.qop = qopText
+      .split(',')
+      .map((q) => q.trim())
+      .filter((q) => q !== '');
+  if (staleText !== undefined) c.stale = staleText.toLowerCase() === 'true';
+  if (domain !== undefined) c.domain = domain;
+  if (r.extra.length > 0) c.extra = r.extra;
+  return ok(c);
 }
 
 /** Reads Digest credentials from an already parsed header value. */
 export function digestCredentialsFrom(h: AuthHeaderValue): AuthResult<DigestCredentials, DigestHeaderErrorCode> {
   if (h.scheme.toLowerCase() !== 'digest') return fail('not-digest', `scheme ${h.scheme.slice(0, 32)}`);
-  const dup = duplicate(h);
-  if (dup !== undefined) return fail('bad-parameter', `${dup} given twice`);
-  const need = ['username', 'realm', 'nonce', 'uri', 'response'] as const;
-  const got: Partial<Record<(typeof need)[number], string>> = {};
-  for (const n of need) {
-    const v = getAuthParam(h, n);
-    if (v === undefined) return fail('missing-parameter', n);
-    got[n] = v;
-  }
-  const qop = getAuthParam(h, 'qop');
-  const nc = getAuthParam(h, 'nc');
-  const cnonce = getAuthParam(h, 'cnonce');
+  const r = readParams(h, CREDENTIAL_KNOWN);
+  if (r.duplicate !== undefined) return fail('bad-parameter', `${r.duplicate} given twice`);
+  const [username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc] = r.known;
+  if (username === undefined) return fail('missing-parameter', 'username');
+  if (realm === undefined) return fail('missing-parameter', 'realm');
+  if (nonce === undefined) return fail('missing-parameter', 'nonce');
+  if (uri === undefined) return fail('missing-parameter', 'uri');
+  if (response === undefined) return fail('missing-parameter', 'response');
   if (qop !== undefined) {
     if (nc === undefined) return fail('missing-parameter', 'nc');
     if (cnonce === undefined) return fail('missing-parameter', 'cnonce');
   }
   if (nc !== undefined && !NC.test(nc)) return fail('bad-parameter', 'nc is not 8 hex digits');
-  const algorithm = getAuthParam(h, 'algorithm');
-  const opaque = getAuthParam(h, 'opaque');
-  const extra = extras(h, CREDENTIAL_KNOWN);
-  return ok({
-    username: got.username as string,
-    realm: got.realm as string,
-    nonce: got.nonce as string,
-    uri: got.uri as string,
-    response: got.response as string,
-    ...(algorithm !== undefined ? { algorithm } : {}),
-    ...(cnonce !== undefined ? { cnonce } : {}),
-    ...(opaque !== undefined ? { opaque } : {}),
-    ...(qop !== undefined ? { qop } : {}),
-    ...(nc !== undefined ? { nc } : {}),
-    ...(extra.length > 0 ? { extra } : {}),
-  });
+  const c: Mutable<DigestCredentials> = { username, realm, nonce, uri, response };
+  if (algorithm !== undefined) c.algorithm = algorithm;
+  if (cnonce !== undefined) c.cnonce = cnonce;
+  if (opaque !== undefined) c.opaque = opaque;
+  if (qop !== undefined) c.qop = qop;
+  if (nc !== undefined) c.nc = nc;
+  if (r.extra.length > 0) c.extra = r.extra;
+  return ok(c);
 }
 
 /** Parses a WWW-Authenticate / Proxy-Authenticate value holding one Digest challenge. */
@@ -147,15 +146,16 @@ const t = (name: string, value: string): AuthParam => ({ name, value, quoted: fa
 
 /** Writes a challenge: `Digest realm="...", nonce="...", ..., algorithm=X, qop="auth"`. */
 export function serializeDigestChallenge(c: DigestChallenge): string {
-  const params: AuthParam[] = [q('realm', c.realm)];
-  if (c.domain !== undefined) params.push(q('domain', c.domain));
-  params.push(q('nonce', c.nonce));
-  if (c.opaque !== undefined) params.push(q('opaque', c.opaque));
-  if (c.stale !== undefined) params.push(t('stale', c.stale ? 'true' : 'false'));
-  if (c.algorithm !== undefined) params.push(t('algorithm', c.algorithm));
-  if (c.qop !== undefined && c.qop.length > 0) params.push(q('qop', c.qop.join(',')));
-  params.push(...(c.extra ?? []));
-  return serializeAuthHeader({ scheme: 'Digest', params });
+  // written directly (what serializeAuthHeader writes for these parameters): a 401 is the most common response
+  let out = 'Digest realm=' + quoteAuthString(c.realm);
+  if (c.domain !== undefined) out += ', domain=' + quoteAuthString(c.domain);
+  out += ', nonce=' + quoteAuthString(c.nonce);
+  if (c.opaque !== undefined) out += ', opaque=' + quoteAuthString(c.opaque);
+  if (c.stale !== undefined) out += c.stale ? ', stale=true' : ', stale=false';
+  if (c.algorithm !== undefined) out += ', algorithm=' + tokenOrQuoted(c.algorithm);
+  if (c.qop !== undefined && c.qop.length > 0) out += ', qop=' + quoteAuthString(c.qop.join(','));
+  if (c.extra !== undefined && c.extra.length > 0) out += ', ' + serializeAuthHeader({ scheme: 'Digest', params: c.extra }).slice(7);
+  return out;
 }
 
 /** Writes credentials the way RFC 3261 section 25.1 has them (qop, nc, algorithm unquoted). */

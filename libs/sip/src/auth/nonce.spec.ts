@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { NonceService } from './nonce';
 import { NonceCountTracker } from './nonce-count';
 
@@ -29,6 +30,18 @@ describe('NonceService', () => {
     assert.equal(svc.check(n, T0 - 10_000, 'r', '192.0.2.1').status, 'invalid'); // from the future
     assert.equal(svc.check(n, T0 - 4_000, 'r', '192.0.2.1').status, 'fresh'); // within the 5 s skew
     for (const bad of ['', 'x', n + 'A', n.slice(1), n.replace(/.$/, '+'), '='.repeat(38)]) assert.equal(svc.check(bad, T0, 'r', '192.0.2.1').status, 'invalid');
+  });
+
+  it('MACs with HMAC-SHA-256 (what nodes of other versions compute), for short and long keys and non-ASCII realms', () => {
+    for (const secret of ['k'.repeat(32), 'long key '.repeat(20)]) {
+      const s = new NonceService({ secret, random: fixed });
+      for (const [realm, address] of [['r', '192.0.2.1'], ['réalm €', undefined], ['x'.repeat(500), '2001:db8::1']] as const) {
+        const raw = Buffer.from(s.create(T0, realm, address), 'base64url');
+        const mac = createHmac('sha256', Buffer.from(secret)).update(raw.subarray(0, 12)).update(`\0${realm}\0${address ?? ''}`).digest().subarray(0, 16);
+        assert.deepEqual(raw.subarray(12), mac);
+        assert.equal(s.check(raw.toString('base64url'), T0, realm, address).status, 'fresh');
+      }
+    }
   });
 
   it('accepts nonces of another node sharing the secret', () => {

@@ -4,7 +4,7 @@
  * the client's address, truncated to 128 bits. A server checks a nonce's age and MAC without
  * storing anything; every node of a cluster sharing the secret accepts every node's nonces.
  */
-import { createHmac, createSecretKey, randomFillSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 
 const TS_BYTES = 6;
 const SALT_BYTES = 6;
@@ -12,6 +12,8 @@ const MAC_BYTES = 16;
 const NONCE_BYTES = TS_BYTES + SALT_BYTES + MAC_BYTES;
 const NONCE_CHARS = Math.ceil((NONCE_BYTES * 4) / 3);
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** SHA-256 block size: the HMAC key pads (RFC 2104). */
+const BLOCK = 64;
 
 export interface NonceOptions {
   /** Server secret (at least 16 bytes), shared by the nodes that must accept each other's nonces. */
@@ -48,31 +50,57 @@ function pooledRandom(size: number): Uint8Array {
 
 export class NonceService {
   readonly lifetimeMs: number;
-  /** The secret as a key object: createHmac prepares a raw key on every call, a key object once (about 5x cheaper per MAC). */
-  private readonly secret: KeyObject;
   private readonly maxSkewMs: number;
   private readonly random: (size: number) => Uint8Array;
+  /**
+   * HMAC-SHA-256 (RFC 2104) as two one-shot hashes over reused buffers: the inner one holds the
+   * key XOR ipad, then the head and the realm/address text; the outer one the key XOR opad, then
+   * the inner hash. The same MAC as createHmac at a third of its cost (no Hmac object, no Buffer
+   * made per hash).
+   */
+  private inner: Buffer;
+  private readonly outer: Buffer;
+  /** The raw nonce (head and MAC) being made, before base64url. */
+  private readonly raw = Buffer.alloc(NONCE_BYTES);
 
   constructor(options: NonceOptions) {
-    this.secret = createSecretKey(Buffer.from(options.secret));
+    let key = Buffer.from(options.secret);
+    if (key.length > BLOCK) key = hash('sha256', key, 'buffer');
+    this.inner = Buffer.alloc(BLOCK + TS_BYTES + SALT_BYTES + 256, 0);
+    this.outer = Buffer.alloc(BLOCK + 32, 0);
+    for (let i = 0; i < BLOCK; i++) {
+      const k = i < key.length ? key[i] : 0;
+      this.inner[i] = k ^ 0x36;
+      this.outer[i] = k ^ 0x5c;
+    }
     this.lifetimeMs = options.lifetimeMs ?? DEFAULT_NONCE_LIFETIME_MS;
     this.maxSkewMs = options.maxSkewMs ?? 5_000;
     this.random = options.random ?? pooledRandom;
   }
 
-  private mac(head: Buffer, realm: string, clientAddress: string | undefined): Buffer {
-    const h = createHmac('sha256', this.secret);
-    h.update(head);
-    h.update(`\0${realm}\0${clientAddress ?? ''}`);
-    return h.digest().subarray(0, MAC_BYTES);
+  /** The first MAC_BYTES of the MAC of head (TS_BYTES + SALT_BYTES bytes at head[at]), as a latin1 string. */
+  private mac(head: Uint8Array, at: number, realm: string, clientAddress: string | undefined): string {
+    const text = `\0${realm}\0${clientAddress ?? ''}`;
+    const start = BLOCK + TS_BYTES + SALT_BYTES;
+    if (start + 3 * text.length > this.inner.length) {
+      const bigger = Buffer.alloc(start + 3 * text.length);
+      this.inner.copy(bigger, 0, 0, BLOCK);
+      this.inner = bigger;
+    }
+    const inner = this.inner;
+    inner.set(head.subarray(at, at + TS_BYTES + SALT_BYTES), BLOCK);
+    const end = start + inner.write(text, start, 'utf8');
+    this.outer.write(hash('sha256', inner.subarray(0, end), 'binary'), BLOCK, 'latin1');
+    return hash('sha256', this.outer, 'binary').slice(0, MAC_BYTES);
   }
 
   /** A new nonce for `realm` (bound to `clientAddress` when given), stamped with `now` (ms). */
   create(now: number, realm: string, clientAddress?: string): string {
-    const head = Buffer.alloc(TS_BYTES + SALT_BYTES);
-    head.writeUIntBE(Math.max(0, Math.min(Math.floor(now), 2 ** 48 - 1)), 0, TS_BYTES);
-    head.set(this.random(SALT_BYTES).subarray(0, SALT_BYTES), TS_BYTES);
-    return Buffer.concat([head, this.mac(head, realm, clientAddress)]).toString('base64url');
+    const raw = this.raw;
+    raw.writeUIntBE(Math.max(0, Math.min(Math.floor(now), 2 ** 48 - 1)), 0, TS_BYTES);
+    raw.set(this.random(SALT_BYTES).subarray(0, SALT_BYTES), TS_BYTES);
+    raw.write(this.mac(raw, 0, realm, clientAddress), TS_BYTES + SALT_BYTES, 'latin1');
+    return raw.toString('base64url');
   }
 
   /** Checks a nonce: made by us for this realm (and address), and how old it is. Never throws. */
@@ -80,10 +108,11 @@ export class NonceService {
     if (nonce.length !== NONCE_CHARS || !BASE64URL.test(nonce)) return { status: 'invalid', reason: 'not one of our nonces' };
     const raw = Buffer.from(nonce, 'base64url');
     if (raw.length !== NONCE_BYTES) return { status: 'invalid', reason: 'not one of our nonces' };
-    const head = raw.subarray(0, TS_BYTES + SALT_BYTES);
-    if (!timingSafeEqual(raw.subarray(TS_BYTES + SALT_BYTES), this.mac(head, realm, clientAddress))) {
-      return { status: 'invalid', reason: 'nonce MAC does not match' };
-    }
+    // compared without an early exit (no timing hint of where a forged MAC first differs)
+    const mac = this.mac(raw, 0, realm, clientAddress);
+    let diff = 0;
+    for (let i = 0; i < MAC_BYTES; i++) diff |= mac.charCodeAt(i) ^ raw[TS_BYTES + SALT_BYTES + i];
+    if (diff !== 0) return { status: 'invalid', reason: 'nonce MAC does not match' };
     const issuedAt = raw.readUIntBE(0, TS_BYTES);
     if (issuedAt > now + this.maxSkewMs) return { status: 'invalid', reason: 'nonce from the future' };
     return now - issuedAt > this.lifetimeMs ? { status: 'expired', issuedAt } : { status: 'fresh', issuedAt };

@@ -119,15 +119,16 @@ export class DigestAuthenticator {
   /** One challenge per offered algorithm, strongest first, sharing one fresh nonce. */
   challenges(at: { now: number; clientAddress?: string; stale?: boolean }): DigestChallenge[] {
     const nonce = this.nonces.create(at.now, this.realm, this.bound(at.clientAddress));
-    return this.algorithms.map((algorithm) => ({
-      realm: this.realm,
-      ...(this.options.domain !== undefined ? { domain: this.options.domain } : {}),
-      nonce,
-      ...(this.options.opaque !== undefined ? { opaque: this.options.opaque } : {}),
-      ...(at.stale ? { stale: true } : {}),
-      algorithm,
-      ...(this.qop.length > 0 ? { qop: this.qop } : {}),
-    }));
+    const { domain, opaque } = this.options;
+    return this.algorithms.map((algorithm) => {
+      const c: { -readonly [K in keyof DigestChallenge]: DigestChallenge[K] } = { realm: this.realm, nonce };
+      if (domain !== undefined) c.domain = domain;
+      if (opaque !== undefined) c.opaque = opaque;
+      if (at.stale) c.stale = true;
+      c.algorithm = algorithm;
+      if (this.qop.length > 0) c.qop = this.qop;
+      return c;
+    });
   }
 
   /** The challenges as WWW-Authenticate / Proxy-Authenticate header values, in order. */
@@ -153,7 +154,7 @@ export class DigestAuthenticator {
         if (h.scheme.toLowerCase() !== 'digest') continue;
         sawDigest = true;
         const c = digestCredentialsFrom(h);
-        const realm = h.params.find((p) => p.name.toLowerCase() === 'realm')?.value;
+        const realm = c.ok ? c.value.realm : h.params.find((p) => p.name.toLowerCase() === 'realm')?.value;
         if (realm !== this.realm) {
           otherRealm ??= realm ?? '';
           continue;
