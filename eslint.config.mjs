@@ -2,6 +2,7 @@
 // - protocol libs (sip, sdp, stun, rtp, tunnel-protocol) import nothing from Nest and do no I/O;
 // - nothing imports deep paths of another lib (`@traverse/sip`, never `@traverse/sip/src/x`);
 // - libs never import apps; apps never reach into another lib's files by relative path;
+// - the media engine never imports the signaling app (a signaling node may host the media engine's module);
 // - promises are never left floating.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -51,6 +52,21 @@ export default tseslint.config(
   {
     files: ['apps/**/*.ts', 'test/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [deepImport, relativeLib] }] },
+  },
+  {
+    files: ['apps/media-engine/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            deepImport,
+            relativeLib,
+            { group: ['**/signaling/**'], message: 'The media engine runs alone too: what it shares with the signaling app lives in a lib (e.g. @traverse/stun-turn).' },
+          ],
+        },
+      ],
+    },
   },
   {
     files: protocolLibs.map((l) => `libs/${l}/**/*.ts`),
