@@ -5,7 +5,7 @@
 import { formatVia, headerKey } from '../headers';
 import { SipRequest, type SipHeader, type SipResponse } from '../message';
 import { clientKeyOfRequest, clientKeyOfResponse, isRfc3261Branch, serverKey } from './keys';
-import { DEFAULT_TIMER_VALUES, SystemScheduler, type Scheduler, type TransactionTimerValues } from './timers';
+import { DEFAULT_TIMER_VALUES, LingerQueue, SystemScheduler, type Scheduler, type TransactionTimerValues } from './timers';
 import {
   InviteClientTransaction,
   InviteServerTransaction,
@@ -39,6 +39,8 @@ export class TransactionLayer {
   private readonly clients = new Map<string, ClientTransaction>();
   private readonly servers = new Map<string, ServerTransaction>();
   private readonly ctx: TransactionContext;
+  /** Transactions lingering in Completed, by the duration of their wait. */
+  private readonly lingering = new Map<number, LingerQueue>();
 
   constructor(private readonly opts: TransactionLayerOptions = {}) {
     this.scheduler = opts.scheduler ?? new SystemScheduler();
@@ -51,6 +53,11 @@ export class TransactionLayer {
           if (this.clients.get(tx.key) === tx) this.clients.delete(tx.key);
         } else if (this.servers.get(tx.key) === tx) this.servers.delete(tx.key);
         this.opts.onTerminated?.(tx, reason);
+      },
+      linger: (ms, entry) => {
+        let q = this.lingering.get(ms);
+        if (q === undefined) this.lingering.set(ms, (q = new LingerQueue(this.scheduler, ms)));
+        return q.add(entry);
       },
     };
   }
@@ -159,6 +166,8 @@ export class TransactionLayer {
   /** Ends every transaction (node stopping). */
   stop(): void {
     for (const tx of [...this.clients.values(), ...this.servers.values()]) tx.stop();
+    for (const q of this.lingering.values()) q.clear();
+    this.lingering.clear();
   }
 }
 

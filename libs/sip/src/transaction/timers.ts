@@ -47,6 +47,81 @@ export class SystemScheduler implements Scheduler {
   }
 }
 
+/** What waits in a LingerQueue. */
+export interface LingerQueueEntry {
+  /** The wait due at `at` is over (the entry checks that it still waits for it). */
+  lingerExpired(at: number): void;
+}
+
+/**
+ * Waits of one fixed duration, in the order they started (so in the order they fall due), under
+ * one scheduler timer: transactions lingering in Completed (timers D, I, J, K) need no timer,
+ * closures and timer map of their own. An entry whose transaction ended early stays queued until
+ * its time and is then ignored (lingerExpired checks that the wait is still current).
+ */
+export class LingerQueue {
+  private entries: (LingerQueueEntry | undefined)[] = [];
+  private dues: number[] = [];
+  private head = 0;
+  private timer: TimerRef | undefined;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    readonly ms: number,
+  ) {}
+
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Queues an entry; returns the scheduler time it is due. */
+  add(entry: LingerQueueEntry): number {
+    const at = this.scheduler.now() + this.ms;
+    this.entries.push(entry);
+    this.dues.push(at);
+    if (this.timer === undefined) this.arm();
+    return at;
+  }
+
+  /** Drops every entry and the timer (the layer stopping). */
+  clear(): void {
+    if (this.timer !== undefined) this.scheduler.clear(this.timer);
+    this.timer = undefined;
+    this.entries = [];
+    this.dues = [];
+    this.head = 0;
+  }
+
+  private arm(): void {
+    this.timer = this.scheduler.set(Math.max(0, this.dues[this.head] - this.scheduler.now()), () => this.fire());
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = this.scheduler.now();
+    const entries = this.entries;
+    const dues = this.dues;
+    while (this.head < entries.length && dues[this.head] <= now) {
+      const e = entries[this.head]!;
+      entries[this.head] = undefined;
+      this.head++;
+      e.lingerExpired(dues[this.head - 1]);
+    }
+    if (this.head === entries.length) {
+      this.entries = [];
+      this.dues = [];
+      this.head = 0;
+      return;
+    }
+    if (this.head >= 1024 && this.head * 2 >= entries.length) {
+      this.entries = entries.slice(this.head);
+      this.dues = dues.slice(this.head);
+      this.head = 0;
+    }
+    this.arm();
+  }
+}
+
 interface ManualTimer {
   at: number;
   seq: number;

@@ -28,6 +28,22 @@ class FakeChannel implements TransactionChannel {
   }
 }
 
+/** A channel that also encodes: a completed transaction keeps the bytes it resends. */
+class EncodingChannel extends FakeChannel {
+  encoded: Uint8Array[] = [];
+  encode(msg: SipMessage): Uint8Array {
+    return msg.toBuffer();
+  }
+  sendEncoded(wire: Uint8Array): boolean {
+    if (this.fail) return false;
+    this.encoded.push(wire);
+    const r = parseMessage(Buffer.from(wire));
+    assert.ok(r.ok, 'sent bytes parse');
+    this.sent.push(r.value);
+    return true;
+  }
+}
+
 function request(method: string, branch?: string): SipRequest {
   return createRequest({
     method,
@@ -455,6 +471,64 @@ describe('non-INVITE server transaction', () => {
     clock.advance(1);
     assert.equal(tx.value.state, 'terminated');
     assert.equal(layer.receiveRequest(req), undefined);
+  });
+
+  it('over a channel that encodes, keeps only the bytes of its final response, resends them, and ends after timer J', () => {
+    const { clock, layer, ended } = setup();
+    const ch = new EncodingChannel();
+    const req = wire(request('REGISTER'));
+    const tx = layer.createServer(req, ch);
+    assert.ok(tx.ok);
+    tx.value.reply(100);
+    tx.value.reply(401);
+    assert.equal(tx.value.answered, true);
+    assert.equal(tx.value.lastResponse, undefined, 'the response itself is not kept');
+    assert.equal(tx.value.released, true);
+    assert.deepEqual(tx.value.timers, ['J']);
+    clock.advance(10_000);
+    assert.equal(layer.receiveRequest(req), tx.value);
+    assert.deepEqual(
+      ch.responses().map((r) => r.status),
+      [100, 401, 401],
+    );
+    assert.equal(ch.encoded.length, 2);
+    assert.deepEqual(ch.encoded[1], ch.encoded[0], 'the retransmission is the same bytes');
+    assert.equal(tx.value.reply(200), undefined, 'one final response only');
+    clock.advance(21_999);
+    assert.equal(tx.value.state, 'completed');
+    clock.advance(1);
+    assert.equal(tx.value.state, 'terminated');
+    assert.deepEqual(ended, [['non-invite-server', 'normal']]);
+    assert.equal(layer.receiveRequest(req), undefined);
+  });
+
+  it('lingering transactions end in order under one timer, also when one was stopped early', () => {
+    const { clock, layer, ended } = setup();
+    const txs: ServerTransaction[] = [];
+    for (let i = 0; i < 3; i++) {
+      const tx = layer.createServer(wire(request('REGISTER', `z9hG4bK-linger-${i}`)), new EncodingChannel());
+      assert.ok(tx.ok);
+      tx.value.reply(200);
+      txs.push(tx.value);
+      clock.advance(1000);
+    }
+    txs[1].stop();
+    assert.equal(clock.pending, 1, 'one timer for every lingering transaction');
+    clock.advance(29_000); // 32 s after the first
+    assert.deepEqual(
+      txs.map((t) => t.state),
+      ['terminated', 'terminated', 'completed'],
+    );
+    clock.advance(2000);
+    assert.deepEqual(
+      txs.map((t) => t.state),
+      ['terminated', 'terminated', 'terminated'],
+    );
+    assert.deepEqual(
+      ended.map(([, why]) => why),
+      ['stopped', 'normal', 'normal'],
+    );
+    assert.equal(layer.serverCount, 0);
   });
 
   it('terminates at once over a reliable transport', () => {

@@ -5,7 +5,7 @@
  */
 import { createNon2xxAck, createResponse } from '../builders';
 import type { SipMessage, SipRequest, SipResponse } from '../message';
-import type { Scheduler, TimerRef, TransactionTimerValues } from './timers';
+import type { LingerQueueEntry, Scheduler, TimerRef, TransactionTimerValues } from './timers';
 
 /** Where a transaction's messages go: a transport bound to the peer (the next hop, or the response path). */
 export interface TransactionChannel {
@@ -13,6 +13,12 @@ export interface TransactionChannel {
   readonly reliable: boolean;
   /** Hands a message to the transport. false means the transport failed at once (a transport error, RFC 3261 17.1.4 / 17.2.4). */
   send(msg: SipMessage): boolean;
+  /**
+   * The bytes this channel would send for a message, and sending such bytes (both or neither): a
+   * transaction that only has to resend its response keeps these instead of the message.
+   */
+  encode?(msg: SipMessage): Uint8Array;
+  sendEncoded?(wire: Uint8Array): boolean;
 }
 
 export type TransactionState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
@@ -48,9 +54,15 @@ export interface TransactionContext {
   timers: TransactionTimerValues;
   /** Called once, when the transaction reaches Terminated (the layer forgets it). */
   ended(tx: Transaction, reason: TerminationReason): void;
+  /**
+   * Calls `entry.lingerExpired(at)` after `ms` without a timer of the transaction's own (the layer
+   * keeps the transactions lingering for one duration in one queue under one timer); returns `at`,
+   * the scheduler time it is due. Absent: each transaction runs its own timer.
+   */
+  linger?(ms: number, entry: LingerQueueEntry): number;
 }
 
-export abstract class Transaction {
+export abstract class Transaction implements LingerQueueEntry {
   abstract readonly kind: TransactionKind;
   state: TransactionState;
   /** When the transaction was created (scheduler time). */
@@ -58,6 +70,9 @@ export abstract class Transaction {
   /** The method of the request that created it. */
   readonly method: string;
   private running: Map<string, TimerRef> | undefined;
+  /** The timer whose wait runs in the layer's linger queue, and when it ends. */
+  private lingering: string | undefined;
+  private lingerAt = 0;
   /** The Call-ID of the request (kept when the request is released). */
   readonly callId: string;
   /** The request, until released (see released). */
@@ -105,7 +120,9 @@ export abstract class Transaction {
 
   /** Names of the timers running (for tests and diagnostics): 'A', 'B', ... */
   get timers(): string[] {
-    return this.running === undefined ? [] : [...this.running.keys()];
+    const names = this.running === undefined ? [] : [...this.running.keys()];
+    if (this.lingering !== undefined) names.push(this.lingering);
+    return names;
   }
 
   protected get t1(): number {
@@ -144,6 +161,18 @@ export abstract class Transaction {
     return sent;
   }
 
+  /** transmit() of bytes made by the channel's encode. */
+  protected transmitEncoded(wire: Uint8Array): boolean {
+    let sent: boolean;
+    try {
+      sent = this.channel.sendEncoded!(wire);
+    } catch {
+      sent = false;
+    }
+    if (!sent) this.transportFailed();
+    return sent;
+  }
+
   /** Reports a transport failure found later (an asynchronous send error): the transaction ends. */
   abstract transportFailed(): void;
 
@@ -155,6 +184,7 @@ export abstract class Transaction {
   protected terminate(reason: TerminationReason): void {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
+    this.lingering = undefined;
     if (this.running !== undefined) {
       for (const t of this.running.values()) this.ctx.scheduler.clear(t);
       this.running.clear();
@@ -168,7 +198,15 @@ export abstract class Transaction {
   /** After `ms` (or at once when ms is 0) the transaction terminates normally. */
   protected linger(name: string, ms: number): void {
     if (ms <= 0) this.terminate('normal');
-    else this.startTimer(name, ms, () => this.terminate('normal'));
+    else if (this.ctx.linger !== undefined) {
+      this.lingering = name;
+      this.lingerAt = this.ctx.linger(ms, this);
+    } else this.startTimer(name, ms, () => this.terminate('normal'));
+  }
+
+  /** @internal the layer's linger queue: the wait due at `at` is over. */
+  lingerExpired(at: number): void {
+    if (this.lingering !== undefined && this.lingerAt === at && this.state !== 'terminated') this.terminate('normal');
   }
 }
 
@@ -318,8 +356,13 @@ export class NonInviteClientTransaction extends ClientTransaction {
 // ---------------------------------------------------------------- server transactions
 
 export abstract class ServerTransaction extends Transaction {
-  /** The last response sent (provisional or final). */
+  /**
+   * The last response sent (provisional or final). A non-INVITE server transaction that answered
+   * finally over an unreliable transport keeps only the bytes it resends: it is undefined then.
+   */
   lastResponse: SipResponse | undefined;
+  /** A final response was sent. */
+  protected final = false;
 
   constructor(key: string, request: SipRequest, channel: TransactionChannel, ctx: TransactionContext, initial: TransactionState, protected readonly user: ServerTransactionUser) {
     super(key, request, channel, ctx, initial);
@@ -327,7 +370,7 @@ export abstract class ServerTransaction extends Transaction {
 
   /** Whether a final response was sent. */
   get answered(): boolean {
-    return this.lastResponse !== undefined && this.lastResponse.status >= 200;
+    return this.final || (this.lastResponse !== undefined && this.lastResponse.status >= 200);
   }
 
   /** The TU's response. Returns false when the transaction no longer takes one (or the transport failed). */
@@ -435,6 +478,8 @@ export class InviteServerTransaction extends ServerTransaction {
 /** Non-INVITE server transaction (RFC 3261 17.2.2). */
 export class NonInviteServerTransaction extends ServerTransaction {
   readonly kind = 'non-invite-server' as const;
+  /** The final response as sent, when only its bytes are kept (see lastResponse). */
+  private wire: Uint8Array | undefined;
 
   constructor(key: string, request: SipRequest, channel: TransactionChannel, ctx: TransactionContext, user: ServerTransactionUser) {
     super(key, request, channel, ctx, 'trying', user);
@@ -448,18 +493,30 @@ export class NonInviteServerTransaction extends ServerTransaction {
       return this.transmit(res);
     }
     this.state = 'completed';
-    if (!this.transmit(res)) return false;
-    if (this.channel.reliable) this.linger('J', 0);
-    else {
-      // Timer J holds it for 32 s: keep only the response it resends
-      this.releaseRequest();
-      this.linger('J', 64 * this.t1);
+    this.final = true;
+    const ch = this.channel;
+    if (ch.reliable) {
+      if (!this.transmit(res)) return false;
+      this.linger('J', 0);
+      return true;
     }
+    // Timer J holds it for 32 s: keep only what it resends (the request is released; the
+    // response too when the channel gives its bytes)
+    if (ch.encode !== undefined && ch.sendEncoded !== undefined) {
+      const wire = ch.encode(res);
+      this.lastResponse = undefined;
+      this.wire = wire;
+      if (!this.transmitEncoded(wire)) return false;
+    } else if (!this.transmit(res)) return false;
+    this.releaseRequest();
+    this.linger('J', 64 * this.t1);
     return true;
   }
 
   receive(_req: SipRequest): void {
     // Trying absorbs; Proceeding and Completed answer with the last response.
-    if ((this.state === 'proceeding' || this.state === 'completed') && this.lastResponse !== undefined) this.transmit(this.lastResponse);
+    if (this.state !== 'proceeding' && this.state !== 'completed') return;
+    if (this.wire !== undefined) this.transmitEncoded(this.wire);
+    else if (this.lastResponse !== undefined) this.transmit(this.lastResponse);
   }
 }

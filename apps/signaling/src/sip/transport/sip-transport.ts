@@ -729,6 +729,19 @@ export class SipTransport {
   respond(res: SipResponse, source: SipSource): boolean {
     const buf = res.toBuffer();
     if (source.transport === 'UDP') return this.sendUdp(buf, source.address, source.port, 'response', source.socket);
+    return this.respondStream(buf, source, res);
+  }
+
+  /**
+   * respond() of a response's bytes (made by toBuffer): a completed transaction resending what it
+   * sent. Without the response, a new connection goes to the transport's default port.
+   */
+  respondEncoded(buf: Buffer, source: SipSource): boolean {
+    if (source.transport === 'UDP') return this.sendUdp(buf, source.address, source.port, 'response', source.socket);
+    return this.respondStream(buf, source, undefined);
+  }
+
+  private respondStream(buf: Buffer, source: SipSource, res: SipResponse | undefined): boolean {
     const c = source.connection;
     if (c !== undefined && !c.closed) {
       c.sent++;
@@ -737,7 +750,7 @@ export class SipTransport {
       return true;
     }
     if (source.transport === 'WS' || source.transport === 'WSS') return false;
-    const viaPort = res.topVia?.port ?? DEFAULT_PORTS[source.transport];
+    const viaPort = res?.topVia?.port ?? DEFAULT_PORTS[source.transport];
     return this.sendStream({ transport: source.transport, address: source.address, port: viaPort }, buf, 'response');
   }
 
@@ -952,5 +965,13 @@ export class ResponseChannel implements TransactionChannel {
 
   send(m: SipMessage): boolean {
     return m.kind === 'response' ? this.transport.respond(m, this.source) : false;
+  }
+
+  encode(m: SipMessage): Uint8Array {
+    return m.toBuffer();
+  }
+
+  sendEncoded(wire: Uint8Array): boolean {
+    return this.transport.respondEncoded(wire as Buffer, this.source);
   }
 }
