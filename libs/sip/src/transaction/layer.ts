@@ -126,7 +126,7 @@ export class TransactionLayer {
     }
     // RFC 2543: the INVITE (without To tag, or with the dialog's) whose response carried the ACK's To tag.
     const initial = this.servers.get(serverKey(req, 'INVITE', '')!);
-    if (initial !== undefined && initial.lastResponse?.toTag === req.toTag) return initial;
+    if (initial !== undefined && initial.responseToTag === req.toTag) return initial;
     return this.servers.get(serverKey(req, 'INVITE')!);
   }
 

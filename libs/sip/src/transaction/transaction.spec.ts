@@ -412,6 +412,12 @@ describe('INVITE server transaction', () => {
     const ok = tx.value.reply(200, { toTag: 'd' });
     assert.ok(ok);
     assert.equal(tx.value.state, 'accepted');
+    // Accepted keeps neither the INVITE nor the 2xx
+    assert.equal(tx.value.released, true);
+    assert.equal(tx.value.lastResponse, undefined);
+    assert.equal(tx.value.answered, true);
+    assert.equal(tx.value.responseToTag, 'd');
+    assert.deepEqual(tx.value.timers, ['L']);
     layer.receiveRequest(invite);
     assert.equal(ch.sent.length, 1, 'the INVITE retransmission is absorbed, the server transaction does not resend 2xx');
     assert.equal(tx.value.respond(ok), true, 'the TU retransmits the 2xx through it');
@@ -423,6 +429,22 @@ describe('INVITE server transaction', () => {
     clock.advance(32_000);
     assert.equal(tx.value.state, 'terminated');
     assert.equal(layer.receiveRequest(wire(ack)), undefined, 'after timer L an ACK belongs to no transaction');
+  });
+
+  it('matches an RFC 2543 ACK for a 2xx to its INVITE in Accepted by the To tag the 2xx carried', () => {
+    const { layer } = setup();
+    const u = serverUser();
+    const invite = wire(request('INVITE', 'old-style-branch'));
+    const tx = layer.createServer(invite, new FakeChannel(), u.user);
+    assert.ok(tx.ok);
+    tx.value.reply(200, { toTag: 'd' });
+    const ack = request('ACK', 'old-style-branch');
+    ack.setHeader('to', '<sip:bob@example.com>;tag=d');
+    assert.equal(layer.receiveRequest(wire(ack)), tx.value);
+    assert.equal(u.acks.length, 1);
+    const other = request('ACK', 'old-style-branch');
+    other.setHeader('to', '<sip:bob@example.com>;tag=e');
+    assert.equal(layer.receiveRequest(wire(other)), undefined);
   });
 
   it('matches a CANCEL to its INVITE by branch and sent-by', () => {

@@ -363,6 +363,8 @@ export abstract class ServerTransaction extends Transaction {
   lastResponse: SipResponse | undefined;
   /** A final response was sent. */
   protected final = false;
+  /** The To tag of the final response, kept when the response itself is not (see responseToTag). */
+  protected finalToTag: string | undefined;
 
   constructor(key: string, request: SipRequest, channel: TransactionChannel, ctx: TransactionContext, initial: TransactionState, protected readonly user: ServerTransactionUser) {
     super(key, request, channel, ctx, initial);
@@ -371,6 +373,11 @@ export abstract class ServerTransaction extends Transaction {
   /** Whether a final response was sent. */
   get answered(): boolean {
     return this.final || (this.lastResponse !== undefined && this.lastResponse.status >= 200);
+  }
+
+  /** The To tag of the last response sent (the final one's when only its tag is kept). */
+  get responseToTag(): string | undefined {
+    return this.lastResponse !== undefined ? this.lastResponse.toTag : this.finalToTag;
   }
 
   /** The TU's response. Returns false when the transaction no longer takes one (or the transport failed). */
@@ -426,8 +433,14 @@ export class InviteServerTransaction extends ServerTransaction {
       if (s < 200) return this.transmit(res);
       if (s < 300) {
         this.state = 'accepted';
+        this.final = true;
         if (!this.transmit(res)) return false;
-        this.startTimer('L', 64 * this.t1, () => this.terminate('normal'));
+        // Accepted (RFC 6026 7.1) passes ACKs up and sends the TU's 2xx retransmissions: for the
+        // 32 s of Timer L it needs neither the INVITE nor the 2xx (only its To tag, for RFC 2543 ACKs)
+        this.finalToTag = res.toTag;
+        this.lastResponse = undefined;
+        this.releaseRequest();
+        this.linger('L', 64 * this.t1);
         return true;
       }
       this.state = 'completed';
