@@ -407,7 +407,7 @@ export abstract class SipMessageBase {
 
   /** Remove the top Via (a proxy forwarding a response); returns it parsed, or undefined when there was none. */
   removeTopVia(): Via | undefined {
-    const top = this.vias[0];
+    const top = this.topVia;
     if (this.shiftValue('via') === undefined) return undefined;
     return top;
   }
