@@ -9,6 +9,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { waitFor } from '@traverse/testing';
@@ -121,5 +123,74 @@ describe('registrations proxied to another domain (node, dnsmasq, SIPp client an
     const a = await (await startSipp({ scenario: 'register-auth.xml', remote: `127.0.0.1:${n.sipPort}`, service: 'carol', auth: { user: 'carol', password }, keys: { domain: DOMAIN, expires: 300 } })).result();
     assert.equal(a.code, 0, a.log);
     assert.equal((await n.registrations(`sip:carol@${DOMAIN}`)).length, 1);
+  });
+});
+
+describe('keep-alives of a registration proxied for a client behind NAT (node, dnsmasq, raw UDP client, SIPp registrar)', () => {
+  let n: SipNode;
+  let dns: Dnsmasq;
+  let registrarPort: number;
+
+  before(async () => {
+    [registrarPort] = await freePorts(1);
+    dns = await Dnsmasq.start('test', {
+      naptr: [[REMOTE, 10, 10, 'SIP+D2U', `_sip._udp.${REMOTE}`]],
+      srv: [[`_sip._udp.${REMOTE}`, `registrar.${REMOTE}`, registrarPort, 0, 10]],
+      hosts: [[`registrar.${REMOTE}`, '127.0.0.1']],
+    });
+    n = await startProxyNode({
+      TRAVERSE_DNS__SERVERS: dns.server,
+      TRAVERSE_DNS__IPV6: 'false',
+      TRAVERSE_SIP__DOMAIN_REGISTRATION_POLICY: REMOTE,
+      TRAVERSE_SIP__NAT_KEEP_ALIVE: 'options',
+      TRAVERSE_SIP__NAT_KEEP_ALIVE_INTERVAL: '5',
+    });
+  });
+
+  after(async () => {
+    if (n) await n.stop();
+    if (dns) await dns.stop();
+  });
+
+  it('sends the client CRLF keep-alives on the address it registered from, each interval, while the registration lives', async () => {
+    const registrar = await startSipp({ scenario: 'foreign-registrar-accept.xml', port: registrarPort, keys: { expires: 120 }, timeout: '30s' });
+    const client = dgram.createSocket('udp4');
+    client.bind(0, '127.0.0.1');
+    await once(client, 'listening');
+    const got: { at: number; text: string }[] = [];
+    client.on('message', (m) => got.push({ at: Date.now(), text: m.toString('latin1') }));
+    try {
+      const id = callId('keepalive');
+      const register = [
+        `REGISTER sip:${REMOTE} SIP/2.0`,
+        'Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK' + randomBytes(6).toString('hex') + ';rport',
+        'Max-Forwards: 70',
+        `From: <sip:dave@${REMOTE}>;tag=${randomBytes(4).toString('hex')}`,
+        `To: <sip:dave@${REMOTE}>`,
+        `Call-ID: ${id}`,
+        'CSeq: 1 REGISTER',
+        'Contact: <sip:dave@10.0.0.5:5060>',
+        'Expires: 600',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n');
+      client.send(register, n.sipPort, '127.0.0.1');
+      await waitFor('the 200 from the foreign registrar', () => got.find((g) => g.text.startsWith('SIP/2.0 200')), 10_000, 50);
+      const registeredAt = Date.now();
+      const [row] = await proxyRegistrations(n, `sip:dave@${REMOTE}`);
+      assert.equal(row?.proxiedTo, REMOTE);
+      assert.equal(row?.publicAddress, `127.0.0.1:${client.address().port}`);
+      // two keep-alives, about 5 s apart, the first about 5 s after the registration
+      const pings = await waitFor('two keep-alives', () => {
+        const p = got.filter((g) => g.text === '\r\n\r\n');
+        return p.length >= 2 ? p : undefined;
+      }, 20_000, 100);
+      assert.ok(pings[0].at - registeredAt >= 4_000, `first keep-alive ${pings[0].at - registeredAt} ms after the registration`);
+      assert.ok(pings[1].at - pings[0].at >= 4_000, `keep-alives ${pings[1].at - pings[0].at} ms apart`);
+      assert.equal((await registrar.result()).code, 0);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -251,6 +251,13 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
     });
     attachProxy(this.core, proxy);
     this.nat = createNatKeeper({ config, nodeName: this.ctx.nodeName, log: logging.group('nat'), metrics: this.metrics, transport: this.transport, layer: this.layer, location: this.location, ...(this.cluster ? { cluster: this.cluster } : {}) });
+    const nat = this.nat;
+    const transport = this.transport;
+    this.proxied.keepAlive = {
+      // the NAT keep-alive interval of local registrations; proxied clients get CRLF pings whatever the method, as the registration is not ours to probe with OPTIONS
+      intervalMs: () => (nat.keepAliveSettings.method === 'none' ? 0 : nat.keepAliveSettings.intervalMs),
+      ping: (flow) => transport.ping(flow),
+    };
     try {
       await this.transport.start();
     } catch (e) {

@@ -161,6 +161,39 @@ describe('the table of proxied registrations', () => {
     assert.equal((events.at(-1) as { reason: string }).reason, 'expired');
   });
 
+  it('keeps the NAT binding of a client behind NAT open with a keep-alive on its flow each interval; a closed connection releases it', () => {
+    let now = 0;
+    const events: ProxiedRegistrationEvent[] = [];
+    const t = new ProxiedRegistrations((e) => events.push(e), () => now);
+    const pings: string[] = [];
+    let open = true;
+    let interval = 30_000;
+    t.keepAlive = { intervalMs: () => interval, ping: (flow) => (pings.push(flow), open) };
+    t.answered(answer({ flow: 'udp-1' }));
+    t.answered(answer({ aor: 'sip:bob@remote.test', flow: 'tcp-2', transport: 'TCP', publicAddress: '198.51.100.7:40000' }));
+    t.answered(answer({ aor: 'sip:carol@remote.test', flow: 'udp-3', behindNat: false, publicAddress: '198.51.100.8:5060' }));
+    now = 29_000;
+    t.tick();
+    assert.deepEqual(pings, [], 'not before the interval since the registration');
+    now = 30_000;
+    t.tick();
+    assert.deepEqual(pings.sort(), ['tcp-2', 'udp-1'], 'the clients behind NAT, not the one with a public address');
+    now = 45_000;
+    t.tick();
+    assert.equal(pings.length, 2, 'one keep-alive per interval');
+    interval = 0;
+    now = 70_000;
+    t.tick();
+    assert.equal(pings.length, 2, 'keep-alives off');
+    interval = 30_000;
+    open = false;
+    t.tick();
+    assert.equal(pings.length, 4);
+    assert.deepEqual(t.list().map((e) => e.flow).sort(), ['udp-1', 'udp-3'], 'the TCP client whose connection is gone is released; a UDP address stays');
+    const last = events.at(-1)!;
+    assert.ok(last.type === 'released' && last.reason === 'flow-failed' && last.entry.flow === 'tcp-2');
+  });
+
   it('forgets a client whose connection closed, and knows it by flow address and by registered source', () => {
     const t = new ProxiedRegistrations(() => undefined, () => 0);
     t.answered(answer({ transport: 'TCP', flow: 'tcp-9', publicAddress: '198.51.100.7:40000' }));

@@ -179,10 +179,26 @@ export interface RegistrationAnswer {
   relay: boolean;
 }
 
+/**
+ * Keep-alives of proxied clients behind NAT: the registration is the home registrar's, but the
+ * NAT binding requests come through is this node's to keep open, as for local registrations. A
+ * keep-alive is a CRLF pair (UDP, TCP, TLS) or a WebSocket ping on the client's flow.
+ */
+export interface ProxiedKeepAlive {
+  /** Time between keep-alives to one client (ms); 0: none. Read at each tick. */
+  intervalMs(): number;
+  /** Sends one on the flow; false when the flow is gone. */
+  ping(flow: string): boolean;
+}
+
 /** The registrations this node proxied to other domains' registrars. */
 export class ProxiedRegistrations {
   private readonly entries = new Map<string, ProxiedRegistration>();
+  /** When the last keep-alive went to each entry behind NAT (by id). */
+  private readonly pingedAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  /** Set by the node once its transport and keep-alive settings exist. */
+  keepAlive: ProxiedKeepAlive | undefined;
 
   constructor(
     private readonly onEvent: (e: ProxiedRegistrationEvent) => void = () => undefined,
@@ -261,9 +277,19 @@ export class ProxiedRegistrations {
     return [...this.entries.values()].filter((e) => e.aor === a.aor);
   }
 
-  /** Forgets expired entries (the registrar forgot them too). */
+  /** Forgets expired entries (the registrar forgot them too) and sends the keep-alives that are due. */
   tick(now = this.now()): void {
-    for (const e of [...this.entries.values()]) if (e.expiresAt <= now) this.release(e, 'expired');
+    const interval = this.keepAlive?.intervalMs() ?? 0;
+    for (const e of [...this.entries.values()]) {
+      if (e.expiresAt <= now) {
+        this.release(e, 'expired');
+        continue;
+      }
+      if (interval <= 0 || !e.behindNat || now - (this.pingedAt.get(e.id) ?? e.lastSeen) < interval) continue;
+      this.pingedAt.set(e.id, now);
+      // a UDP "flow" is an address and stays; a closed connection means nothing reaches the client
+      if (!this.keepAlive!.ping(e.flow) && e.transport !== 'UDP') this.release(e, 'flow-failed');
+    }
   }
 
   /** The connection a client registered on closed: nothing reaches it through this node any more. */
@@ -284,6 +310,7 @@ export class ProxiedRegistrations {
   private release(e: ProxiedRegistration, reason: string): void {
     if (this.entries.get(e.id) !== e) return;
     this.entries.delete(e.id);
+    this.pingedAt.delete(e.id);
     this.onEvent({ type: 'released', entry: e, reason });
   }
 }
