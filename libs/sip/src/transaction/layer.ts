@@ -4,7 +4,7 @@
  */
 import { formatVia, headerKey } from '../headers';
 import { SipRequest, type SipHeader, type SipResponse } from '../message';
-import { clientKeyOfRequest, clientKeyOfResponse, isRfc3261Branch, serverKey } from './keys';
+import { clientKeyOfRequest, clientKeyOfResponse, detached, isRfc3261Branch, serverKey } from './keys';
 import { DEFAULT_TIMER_VALUES, LingerQueue, SystemScheduler, type Scheduler, type TransactionTimerValues } from './timers';
 import {
   InviteClientTransaction,
@@ -136,8 +136,9 @@ export class TransactionLayer {
    */
   createServer(req: SipRequest, channel: TransactionChannel, user: ServerTransactionUser = {}): CreateResult<ServerTransaction> {
     if (req.method === 'ACK') return { ok: false, error: 'ack-has-no-transaction' };
-    const key = serverKey(req, req.method);
-    if (key === undefined) return { ok: false, error: 'no-branch' };
+    const joined = serverKey(req, req.method);
+    if (joined === undefined) return { ok: false, error: 'no-branch' };
+    const key = detached(joined);
     if (this.servers.has(key)) return { ok: false, error: 'duplicate' };
     if (req.method === 'INVITE') {
       const tx = new InviteServerTransaction(key, req, channel, this.ctx, user);

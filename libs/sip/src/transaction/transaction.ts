@@ -5,6 +5,7 @@
  */
 import { createNon2xxAck, createResponse } from '../builders';
 import type { SipMessage, SipRequest, SipResponse } from '../message';
+import { detached } from './keys';
 import type { LingerQueueEntry, Scheduler, TimerRef, TransactionTimerValues } from './timers';
 
 /** Where a transaction's messages go: a transport bound to the peer (the next hop, or the response path). */
@@ -74,7 +75,7 @@ export abstract class Transaction implements LingerQueueEntry {
   private lingering: string | undefined;
   private lingerAt = 0;
   /** The Call-ID of the request (kept when the request is released). */
-  readonly callId: string;
+  private cid: string;
   /** The request, until released (see released). */
   private req: SipRequest | undefined;
 
@@ -89,7 +90,7 @@ export abstract class Transaction implements LingerQueueEntry {
   ) {
     this.req = request;
     this.method = request.method;
-    this.callId = request.callId;
+    this.cid = request.callId;
     this.state = initial;
     this.createdAt = ctx.scheduler.now();
   }
@@ -109,9 +110,15 @@ export abstract class Transaction implements LingerQueueEntry {
     return this.req === undefined;
   }
 
-  /** Drops the request (its method and Call-ID stay). */
+  /** The Call-ID of the request (kept when the request is released). */
+  get callId(): string {
+    return this.cid;
+  }
+
+  /** Drops the request (its method and Call-ID stay: the Call-ID as a copy, not a slice of the request's text). */
   protected releaseRequest(): void {
     this.req = undefined;
+    this.cid = detached(this.cid);
   }
 
   get terminated(): boolean {

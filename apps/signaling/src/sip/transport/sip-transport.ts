@@ -145,7 +145,8 @@ let nextConnectionId = 1;
 
 /** The flow token of a UDP 5-tuple: local port, remote address and port. */
 export function udpFlow(localPort: number, address: string, port: number): string {
-  return `udp:${localPort}:${address}:${port}`;
+  // one flat string, not a tree of its parts: sources live as long as their transactions
+  return ['udp', localPort, address, port].join(':');
 }
 
 /** The parts of a UDP flow token; undefined for anything else (connection ids). */
