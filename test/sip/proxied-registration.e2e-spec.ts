@@ -24,6 +24,27 @@ import { Dnsmasq } from './dns-server';
 const REMOTE = 'remote.test';
 const callId = (what: string) => `${what}-${randomBytes(4).toString('hex')}`;
 
+/**
+ * A dnsmasq that names a registrar for remote.test (NAPTR, SRV, A: 127.0.0.1 on a free port, where
+ * the test starts its SIPp registrar) and a node that resolves with it and may proxy REGISTERs to
+ * remote.test (sip.domainRegistrationPolicy), with `env` on top.
+ */
+async function withRemoteDomain(env: Record<string, string>): Promise<{ n: SipNode; dns: Dnsmasq; registrarPort: number }> {
+  const [registrarPort] = await freePorts(1);
+  const dns = await Dnsmasq.start('test', {
+    naptr: [[REMOTE, 10, 10, 'SIP+D2U', `_sip._udp.${REMOTE}`]],
+    srv: [[`_sip._udp.${REMOTE}`, `registrar.${REMOTE}`, registrarPort, 0, 10]],
+    hosts: [[`registrar.${REMOTE}`, '127.0.0.1']],
+  });
+  try {
+    const n = await startProxyNode({ TRAVERSE_DNS__SERVERS: dns.server, TRAVERSE_DNS__IPV6: 'false', TRAVERSE_SIP__DOMAIN_REGISTRATION_POLICY: REMOTE, ...env });
+    return { n, dns, registrarPort };
+  } catch (e) {
+    await dns.stop();
+    throw e;
+  }
+}
+
 describe('registrations proxied to another domain (node, dnsmasq, SIPp client and foreign registrar)', () => {
   let n: SipNode;
   let dns: Dnsmasq;
@@ -32,18 +53,7 @@ describe('registrations proxied to another domain (node, dnsmasq, SIPp client an
   const table = (aor?: string) => proxyRegistrations(n, aor);
 
   before(async () => {
-    [registrarPort] = await freePorts(1);
-    dns = await Dnsmasq.start('test', {
-      naptr: [[REMOTE, 10, 10, 'SIP+D2U', `_sip._udp.${REMOTE}`]],
-      srv: [[`_sip._udp.${REMOTE}`, `registrar.${REMOTE}`, registrarPort, 0, 10]],
-      hosts: [[`registrar.${REMOTE}`, '127.0.0.1']],
-    });
-    n = await startProxyNode({
-      TRAVERSE_DNS__SERVERS: dns.server,
-      TRAVERSE_DNS__IPV6: 'false',
-      TRAVERSE_REGISTRAR__SECURITY_LEVEL: 'full',
-      TRAVERSE_SIP__DOMAIN_REGISTRATION_POLICY: REMOTE,
-    });
+    ({ n, dns, registrarPort } = await withRemoteDomain({ TRAVERSE_REGISTRAR__SECURITY_LEVEL: 'full' }));
   });
 
   after(async () => {
@@ -132,19 +142,7 @@ describe('keep-alives of a registration proxied for a client behind NAT (node, d
   let registrarPort: number;
 
   before(async () => {
-    [registrarPort] = await freePorts(1);
-    dns = await Dnsmasq.start('test', {
-      naptr: [[REMOTE, 10, 10, 'SIP+D2U', `_sip._udp.${REMOTE}`]],
-      srv: [[`_sip._udp.${REMOTE}`, `registrar.${REMOTE}`, registrarPort, 0, 10]],
-      hosts: [[`registrar.${REMOTE}`, '127.0.0.1']],
-    });
-    n = await startProxyNode({
-      TRAVERSE_DNS__SERVERS: dns.server,
-      TRAVERSE_DNS__IPV6: 'false',
-      TRAVERSE_SIP__DOMAIN_REGISTRATION_POLICY: REMOTE,
-      TRAVERSE_SIP__NAT_KEEP_ALIVE: 'options',
-      TRAVERSE_SIP__NAT_KEEP_ALIVE_INTERVAL: '5',
-    });
+    ({ n, dns, registrarPort } = await withRemoteDomain({ TRAVERSE_SIP__NAT_KEEP_ALIVE: 'options', TRAVERSE_SIP__NAT_KEEP_ALIVE_INTERVAL: '5' }));
   });
 
   after(async () => {
