@@ -3,7 +3,7 @@
  * and stateless nonces with the RFC 8489 security feature set.
  */
 import { createHash, hash as oneShotHash, timingSafeEqual } from 'node:crypto';
-import { hmac } from './hmac';
+import { hmac } from '@traverse/hmac';
 import { PasswordAlgorithm } from './constants';
 import { Result, ok, fail } from './result';
 

@@ -22,7 +22,7 @@ export * from './constants';
 export * from './ip';
 export * from './attributes';
 export * from './message';
-export * from './hmac';
+export { hmac, HmacKey, type HmacAlgorithm } from '@traverse/hmac';
 export * from './credentials';
 export * from './long-term-auth';
 export * from './channel-data';

@@ -3,7 +3,7 @@
  * MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { hmac } from './hmac';
+import { hmac } from '@traverse/hmac';
 import { crc32 } from 'node:zlib';
 import {
   Attr,

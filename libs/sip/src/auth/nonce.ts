@@ -4,7 +4,8 @@
  * the client's address, truncated to 128 bits. A server checks a nonce's age and MAC without
  * storing anything; every node of a cluster sharing the secret accepts every node's nonces.
  */
-import { hash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
+import { HmacKey } from '@traverse/hmac';
 
 const TS_BYTES = 6;
 const SALT_BYTES = 6;
@@ -12,8 +13,6 @@ const MAC_BYTES = 16;
 const NONCE_BYTES = TS_BYTES + SALT_BYTES + MAC_BYTES;
 const NONCE_CHARS = Math.ceil((NONCE_BYTES * 4) / 3);
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
-/** SHA-256 block size: the HMAC key pads (RFC 2104). */
-const BLOCK = 64;
 
 export interface NonceOptions {
   /** Server secret (at least 16 bytes), shared by the nodes that must accept each other's nonces. */
@@ -52,27 +51,13 @@ export class NonceService {
   readonly lifetimeMs: number;
   private readonly maxSkewMs: number;
   private readonly random: (size: number) => Uint8Array;
-  /**
-   * HMAC-SHA-256 (RFC 2104) as two one-shot hashes over reused buffers: the inner one holds the
-   * key XOR ipad, then the head and the realm/address text; the outer one the key XOR opad, then
-   * the inner hash. The same MAC as createHmac at a third of its cost (no Hmac object, no Buffer
-   * made per hash).
-   */
-  private inner: Buffer;
-  private readonly outer: Buffer;
+  /** HMAC-SHA-256 with the secret, its pads prepared once. */
+  private readonly key: HmacKey;
   /** The raw nonce (head and MAC) being made, before base64url. */
   private readonly raw = Buffer.alloc(NONCE_BYTES);
 
   constructor(options: NonceOptions) {
-    let key = Buffer.from(options.secret);
-    if (key.length > BLOCK) key = hash('sha256', key, 'buffer');
-    this.inner = Buffer.alloc(BLOCK + TS_BYTES + SALT_BYTES + 256, 0);
-    this.outer = Buffer.alloc(BLOCK + 32, 0);
-    for (let i = 0; i < BLOCK; i++) {
-      const k = i < key.length ? key[i] : 0;
-      this.inner[i] = k ^ 0x36;
-      this.outer[i] = k ^ 0x5c;
-    }
+    this.key = new HmacKey('sha256', Buffer.from(options.secret));
     this.lifetimeMs = options.lifetimeMs ?? DEFAULT_NONCE_LIFETIME_MS;
     this.maxSkewMs = options.maxSkewMs ?? 5_000;
     this.random = options.random ?? pooledRandom;
@@ -80,18 +65,7 @@ export class NonceService {
 
   /** The first MAC_BYTES of the MAC of head (TS_BYTES + SALT_BYTES bytes at head[at]), as a latin1 string. */
   private mac(head: Uint8Array, at: number, realm: string, clientAddress: string | undefined): string {
-    const text = `\0${realm}\0${clientAddress ?? ''}`;
-    const start = BLOCK + TS_BYTES + SALT_BYTES;
-    if (start + 3 * text.length > this.inner.length) {
-      const bigger = Buffer.alloc(start + 3 * text.length);
-      this.inner.copy(bigger, 0, 0, BLOCK);
-      this.inner = bigger;
-    }
-    const inner = this.inner;
-    inner.set(head.subarray(at, at + TS_BYTES + SALT_BYTES), BLOCK);
-    const end = start + inner.write(text, start, 'utf8');
-    this.outer.write(hash('sha256', inner.subarray(0, end), 'binary'), BLOCK, 'latin1');
-    return hash('sha256', this.outer, 'binary').slice(0, MAC_BYTES);
+    return this.key.digest(head.subarray(at, at + TS_BYTES + SALT_BYTES), `\0${realm}\0${clientAddress ?? ''}`).toString('latin1', 0, MAC_BYTES);
   }
 
   /** A new nonce for `realm` (bound to `clientAddress` when given), stamped with `now` (ms). */

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { hmac } from './hmac';
+import { HmacKey, hmac } from './hmac';
 
 describe('hmac', () => {
   it('matches RFC 4231 test case 2 (HMAC-SHA-256, key "Jefe")', () => {
@@ -23,5 +23,13 @@ describe('hmac', () => {
     );
     const k = randomBytes(64);
     assert.deepEqual(hmac('sha1', k, 'é€'), createHmac('sha1', k).update('é€', 'utf8').digest());
+  });
+
+  it('a prepared key (HmacKey) gives the same MACs, digest after digest', () => {
+    const key = new HmacKey('sha256', Buffer.from('a cluster secret of some length'));
+    for (const text of ['', 'realm', '\x00example.com\x00192.0.2.1']) {
+      const want = createHmac('sha256', Buffer.from('a cluster secret of some length')).update(Buffer.from([1, 2, 3])).update(text).digest();
+      assert.deepEqual(key.digest(Buffer.from([1, 2, 3]), text), want);
+    }
   });
 });
