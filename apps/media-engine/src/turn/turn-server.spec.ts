@@ -17,7 +17,7 @@ import {
   newTransactionId,
 } from '@traverse/stun';
 import { udpRelayAvailability } from '@traverse/udp-relay';
-import { TurnDataPlane, TurnServer } from './turn-server';
+import { TurnDataPlane, TurnServer, type TurnServerOptions } from './turn-server';
 
 const REALM = 'example.org';
 
@@ -112,6 +112,25 @@ function collect(s: dgram.Socket): { got: Buffer[]; wait: (n: number, ms?: numbe
   };
 }
 
+/** A started TurnServer on 127.0.0.1 (user alice, password secret; peers on loopback allowed) and a peer socket collecting what reaches it. */
+async function relayOnLoopback(
+  o: Pick<TurnServerOptions, 'relayPorts' | 'dataPlane' | 'clock'>,
+): Promise<{ server: TurnServer; port: number; peer: dgram.Socket; peerIn: ReturnType<typeof collect> }> {
+  const server = new TurnServer({
+    listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
+    relayAddresses: { ipv4: '127.0.0.1' },
+    realm: REALM,
+    authenticate: (u, r) => (u === 'alice' ? longTermKey(u, r, 'secret') : undefined),
+    peerPolicy: { allow: ['127.0.0.1/32'] },
+    ...o,
+  });
+  await server.start();
+  const peer = dgram.createSocket('udp4');
+  peer.bind(0, '127.0.0.1');
+  await once(peer, 'listening');
+  return { server, port: server.listeners[0].port, peer, peerIn: collect(peer) };
+}
+
 const native = udpRelayAvailability();
 const planes: { plane: TurnDataPlane; skip: string | false }[] = [
   { plane: 'node', skip: false },
@@ -126,21 +145,7 @@ for (const { plane, skip } of planes) {
     let peerIn: ReturnType<typeof collect>;
 
     before(async () => {
-      server = new TurnServer({
-        listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
-        relayAddresses: { ipv4: '127.0.0.1' },
-        relayPorts: { min: 42000, max: 42999 },
-        realm: REALM,
-        authenticate: (u, r) => (u === 'alice' ? longTermKey(u, r, 'secret') : undefined),
-        peerPolicy: { allow: ['127.0.0.1/32'] },
-        dataPlane: plane,
-      });
-      await server.start();
-      port = server.listeners[0].port;
-      peer = dgram.createSocket('udp4');
-      peer.bind(0, '127.0.0.1');
-      await once(peer, 'listening');
-      peerIn = collect(peer);
+      ({ server, port, peer, peerIn } = await relayOnLoopback({ relayPorts: { min: 42000, max: 42999 }, dataPlane: plane }));
     });
     after(async () => {
       await server.stop();
@@ -234,22 +239,7 @@ for (const { plane, skip } of planes) {
 describe('TurnServer native routes', { skip: native.available ? false : native.reason }, () => {
   it('a channel that expires in a live allocation leaves the data plane; what it relayed stays counted', async () => {
     let skew = 0;
-    const server = new TurnServer({
-      listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
-      relayAddresses: { ipv4: '127.0.0.1' },
-      relayPorts: { min: 43000, max: 43999 },
-      realm: REALM,
-      authenticate: (u, r) => (u === 'alice' ? longTermKey(u, r, 'secret') : undefined),
-      peerPolicy: { allow: ['127.0.0.1/32'] },
-      dataPlane: 'native',
-      clock: () => Date.now() + skew,
-    });
-    await server.start();
-    const port = server.listeners[0].port;
-    const peer = dgram.createSocket('udp4');
-    peer.bind(0, '127.0.0.1');
-    await once(peer, 'listening');
-    const peerIn = collect(peer);
+    const { server, port, peer, peerIn } = await relayOnLoopback({ relayPorts: { min: 43000, max: 43999 }, dataPlane: 'native', clock: () => Date.now() + skew });
     const c = new Client(port);
     await c.open();
     try {

@@ -284,12 +284,12 @@ export class TurnServer {
   private readonly usedPorts = new Set<number>();
   private readonly indicationId = randomBytes(12);
   private readonly reservations = new ReservationTable<{ socket: UdpSock; port: number; family: 4 | 6 }>();
+  /** Allocations that hold native routes (swept for routes of expired channels). */
+  private readonly routed = new Set<Relay>();
   /**
    * UDP listeners: `socket` reads (node plane) or answers (native plane) the clients' STUN; on the
    * native plane `native` is the listener's socket in the data plane (routes forward through it).
    */
-  /** Allocations that hold native routes (swept for routes of expired channels). */
-  private readonly routed = new Set<Relay>();
   private udpListeners: { socket: UdpSock; native?: RelaySocket; id: number; local: TransportAddress }[] = [];
   /** The native UDP data plane when it runs (see TurnDataPlane). */
   private native: UdpRelay | undefined;
