@@ -162,21 +162,12 @@ export type ProxiedRegistrationEvent =
   | { type: 'refreshed'; entry: ProxiedRegistration }
   | { type: 'released'; entry: ProxiedRegistration; reason: string };
 
-/** What a 2xx of a proxied REGISTER tells the table. */
-export interface RegistrationAnswer {
-  aor: string;
-  domain: string;
+/** What a 2xx of a proxied REGISTER tells the table: the client's side of its rows, and what the registrar granted. */
+export interface RegistrationAnswer
+  extends Pick<ProxiedRegistration, 'aor' | 'domain' | 'transport' | 'publicAddress' | 'privateAddress' | 'flow' | 'token' | 'behindNat' | 'via' | 'relay'> {
   /** Contact * with Expires 0: every binding of the AOR held here goes. */
   star: boolean;
   granted: Map<string, { uri: SipUri; expires: number }>;
-  transport: ProxyTransportName;
-  publicAddress: string;
-  privateAddress?: string;
-  flow: string;
-  token: string;
-  behindNat: boolean;
-  via: 'path' | 'contact';
-  relay: boolean;
 }
 
 /**
