@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { HmacKey, hmac } from './hmac';
+import { HmacKey, hmac, preparedKey } from './hmac';
 
 describe('hmac', () => {
   it('matches RFC 4231 test case 2 (HMAC-SHA-256, key "Jefe")', () => {
@@ -31,5 +31,15 @@ describe('hmac', () => {
       const want = createHmac('sha256', Buffer.from('a cluster secret of some length')).update(Buffer.from([1, 2, 3])).update(text).digest();
       assert.deepEqual(key.digest(Buffer.from([1, 2, 3]), text), want);
     }
+  });
+
+  it('preparedKey keeps one HmacKey per key object and algorithm, giving the MACs of createHmac', () => {
+    const key = randomBytes(16);
+    const a = preparedKey('sha1', key);
+    assert.equal(preparedKey('sha1', key), a);
+    assert.notEqual(preparedKey('sha256', key), a);
+    assert.notEqual(preparedKey('sha1', Buffer.from(key)), a, 'an equal key in another object is another entry');
+    assert.deepEqual(a.digest('x'), createHmac('sha1', key).update('x').digest());
+    assert.deepEqual(preparedKey('sha256', key).digest('x'), createHmac('sha256', key).update('x').digest());
   });
 });

@@ -52,3 +52,20 @@ export class HmacKey {
 export function hmac(alg: HmacAlgorithm, key: Uint8Array, ...parts: (Uint8Array | string)[]): Buffer {
   return new HmacKey(alg, key).digest(...parts);
 }
+
+const prepared = { sha1: new WeakMap<Uint8Array, HmacKey>(), sha256: new WeakMap<Uint8Array, HmacKey>() };
+
+/**
+ * The HmacKey of a key object, made on its first use and kept while the key object lives: for keys
+ * used again and again (a TURN allocation's long-term key, a nonce secret). The key's bytes must
+ * not change while it is in use.
+ */
+export function preparedKey(alg: HmacAlgorithm, key: Uint8Array): HmacKey {
+  const cache = prepared[alg];
+  let k = cache.get(key);
+  if (k === undefined) {
+    k = new HmacKey(alg, key);
+    cache.set(key, k);
+  }
+  return k;
+}

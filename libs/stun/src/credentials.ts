@@ -3,7 +3,7 @@
  * and stateless nonces with the RFC 8489 security feature set.
  */
 import { createHash, hash as oneShotHash, timingSafeEqual } from 'node:crypto';
-import { hmac } from '@traverse/hmac';
+import { preparedKey } from '@traverse/hmac';
 import { PasswordAlgorithm } from './constants';
 import { Result, ok, fail } from './result';
 
@@ -132,7 +132,7 @@ export function createNonce(secret: Buffer, nowMs: number, bindTo: string, featu
   const t = Buffer.allocUnsafe(4);
   t.writeUInt32BE(Math.floor(nowMs / 1000) >>> 0, 0);
   const prefix = features ? NONCE_COOKIE + encodeFeatures(features) : '';
-  const mac = hmac('sha256', secret, prefix, t, bindTo).subarray(0, 12);
+  const mac = preparedKey('sha256', secret).digest(prefix, t, bindTo).subarray(0, 12);
   return prefix + Buffer.concat([t, mac]).toString('base64url');
 }
 
@@ -147,7 +147,7 @@ export function checkNonce(secret: Buffer, nonce: string, nowMs: number, bindTo:
   const raw = Buffer.from(body, 'base64url');
   if (raw.length !== 16) return 'invalid';
   const t = raw.subarray(0, 4);
-  const mac = hmac('sha256', secret, prefix, t, bindTo).subarray(0, 12);
+  const mac = preparedKey('sha256', secret).digest(prefix, t, bindTo).subarray(0, 12);
   if (!timingSafeEqual(mac, raw.subarray(4))) return 'invalid';
   const age = Math.floor(nowMs / 1000) - t.readUInt32BE(0);
   if (age < -5 || age > maxAgeSeconds) return 'stale';

@@ -3,7 +3,7 @@
  * MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { hmac } from '@traverse/hmac';
+import { preparedKey } from '@traverse/hmac';
 import { crc32 } from 'node:zlib';
 import {
   Attr,
@@ -272,7 +272,7 @@ function integrityHmac(raw: Buffer, attrAt: number, alg: 'sha1' | 'sha256', key:
   const head = Buffer.allocUnsafe(4);
   head.writeUInt16BE(raw.readUInt16BE(0), 0);
   head.writeUInt16BE(attrAt + 4 + valueLen - HEADER_LENGTH, 2);
-  return hmac(alg, key, head, raw.subarray(4, attrAt));
+  return preparedKey(alg, key).digest(head, raw.subarray(4, attrAt));
 }
 function hmacInto(out: Buffer, attrAt: number, alg: 'sha1' | 'sha256', key: Buffer, len: number): void {
   const mac = integrityHmac(out, attrAt, alg, key, len);
