@@ -58,6 +58,8 @@ typedef struct sock {
   int family;
   int kind;
   int used;
+  uint32_t nroutes;   /* routes through this socket (as listener or relayed socket) */
+  uint32_t next_free; /* the next unused entry's id while this one is unused, 0 at the end */
 } sock_t;
 
 typedef struct route {
@@ -115,6 +117,7 @@ typedef struct relay {
 
   sock_t *socks;
   uint32_t nsocks, socks_cap;
+  uint32_t free_sock; /* id of an unused entry of socks (a stack through next_free), 0 when none */
 
   route_t **routes; /* by id - 1 */
   uint32_t nroutes_cap;
@@ -280,6 +283,9 @@ static int grow_buckets(relay_t *r) {
 
 static void remove_route(relay_t *r, route_t *x) {
   unlink_route(r, x);
+  sock_t *ls = sock_get(r, x->listener), *rs = sock_get(r, x->relay);
+  if (ls && ls->nroutes) ls->nroutes--;
+  if (rs && rs->nroutes) rs->nroutes--;
   uint32_t slot = x->id & ROUTE_SLOT_MASK;
   r->routes[slot - 1] = NULL;
   r->free_ids[r->nfree++] = ((((x->id >> ROUTE_SLOT_BITS) + 1) & 0xfffu) << ROUTE_SLOT_BITS) | slot;
@@ -807,20 +813,21 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "SO_ATTACH_REUSEPORT_CBPF", err);
   }
-  struct sockaddr_storage bound;
-  socklen_t blen = sizeof(bound);
-  getsockname(fd, (struct sockaddr *)&bound, &blen);
-  endpoint_t be;
-  endpoint_from_sa(&be, &bound);
+  uint32_t bound_port = port;
+  if (port == 0) {
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    endpoint_t be;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    endpoint_from_sa(&be, &bound);
+    bound_port = be.port;
+  }
 
   pthread_mutex_lock(&r->mu);
-  uint32_t sid = 0;
-  for (uint32_t i = 0; i < r->nsocks; i++)
-    if (!r->socks[i].used) {
-      sid = i + 1;
-      break;
-    }
-  if (sid == 0) {
+  uint32_t sid = r->free_sock;
+  if (sid != 0)
+    r->free_sock = r->socks[sid - 1].next_free;
+  else {
     if (r->nsocks == r->socks_cap) {
       uint32_t cap = r->socks_cap ? r->socks_cap * 2 : 64;
       sock_t *s = realloc(r->socks, cap * sizeof(sock_t));
@@ -839,11 +846,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   s->family = family == AF_INET6 ? 6 : 4;
   s->kind = (int)kind;
   s->used = 1;
+  s->nroutes = 0;
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = sid};
   int rc = epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev);
   int err = errno;
   if (rc != 0) {
     s->used = 0;
+    s->next_free = r->free_sock;
+    r->free_sock = sid;
     close(fd);
   }
   pthread_mutex_unlock(&r->mu);
@@ -851,7 +861,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value out, a, b;
   napi_create_array_with_length(env, 2, &out);
   napi_create_uint32(env, sid, &a);
-  napi_create_uint32(env, be.port, &b);
+  napi_create_uint32(env, bound_port, &b);
   napi_set_element(env, out, 0, a);
   napi_set_element(env, out, 1, b);
   return out;
@@ -868,14 +878,16 @@ static napi_value js_close_socket(napi_env env, napi_callback_info info) {
   sock_t *s = sock_get(r, sid);
   napi_value res;
   if (s) {
+    for (uint32_t i = 0; s->nroutes > 0 && i < r->nroutes_cap; i++) {
+      route_t *x = r->routes[i];
+      if (x && (x->listener == sid || x->relay == sid)) remove_route(r, x);
+    }
     epoll_ctl(r->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
     s->used = 0;
     s->fd = -1;
-    for (uint32_t i = 0; i < r->nroutes_cap; i++) {
-      route_t *x = r->routes[i];
-      if (x && (x->listener == sid || x->relay == sid)) remove_route(r, x);
-    }
+    s->next_free = r->free_sock;
+    r->free_sock = sid;
   }
   pthread_mutex_unlock(&r->mu);
   napi_get_boolean(env, s != NULL, &res);
@@ -994,6 +1006,8 @@ static napi_value js_set_route(napi_env env, napi_callback_info info) {
   x->deadline_ms = now_ms() + ttl;
   r->routes[(x->id & ROUTE_SLOT_MASK) - 1] = x;
   r->route_count++;
+  ls->nroutes++;
+  rs->nroutes++;
   if (r->route_count > r->nbuckets) grow_buckets(r);
   link_route(r, x);
   uint32_t id = x->id;

@@ -297,6 +297,38 @@ for (const family of [4, 6] as const) {
         assert.equal(again.address().port, port);
         again.close();
       });
+
+      it('closing a socket drops the routes through it however they came and went; other routes stay', () => {
+        const a = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
+        const b = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
+        const route = (relayed: RelaySocket, channel: number, peerPort: number) =>
+          relay.setRoute({
+            listener,
+            client: { address: loop, port: client.address().port },
+            channel,
+            relay: relayed,
+            peer: { address: loop, port: peerPort },
+            ttlMs: 60_000,
+          });
+        route(a, 0x4010, 40001);
+        route(a, 0x4011, 40001); // replaces the route to that peer
+        const removed = route(a, 0x4012, 40002);
+        relay.removeRoute(removed);
+        route(a, 0x4013, 40003);
+        route(b, 0x4014, 40004);
+        assert.equal(relay.stats().routes, 3);
+        const sockets = relay.stats().sockets;
+        a.close();
+        assert.equal(relay.stats().routes, 1, 'the routes through the closed socket are gone, the other one stays');
+        // the closed socket's entry is taken by the next socket, which must not inherit any route
+        const c = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
+        assert.equal(relay.stats().sockets, sockets);
+        assert.equal(relay.stats().routes, 1);
+        b.close();
+        c.close();
+        assert.equal(relay.stats().routes, 0);
+        assert.equal(relay.stats().sockets, sockets - 2);
+      });
     },
   );
 }

@@ -1055,7 +1055,7 @@ export class TurnServer {
             this.reservations.reserve(reservedToken, { socket: pair.reserved.socket, port: pair.reserved.port, family }, this.clock());
           }
         }
-      } else bound = await this.bindRelaySocket(family, bindAddr);
+      } else bound = this.native ? this.bindNativeRelaySocket(this.native, bindAddr) : await this.bindRelaySocket(family, bindAddr);
       if (bound === undefined) {
         if (families.length === 1 || family === 4) {
           for (const s of [sockets.v4, sockets.v6]) if (s) this.releaseSocket(s, s.address().port);
@@ -1353,21 +1353,25 @@ export class TurnServer {
     return undefined;
   }
 
-  private async tryBind(family: 4 | 6, address: string, port: number): Promise<UdpSock | undefined> {
+  /** A relayed socket on the data plane: opened at once (no await on the allocation's path). */
+  private tryBindNative(native: UdpRelay, address: string, port: number): RelaySocket | undefined {
     if (this.usedPorts.has(port) || port < this.relayMin || port > this.relayMax) return undefined;
-    if (this.native) {
-      try {
-        const ns = this.native.openSocket(address, port, {
-          kind: 'relay',
-          bufferBytes: this.opts.relaySocketBufferBytes,
-          onMessage: () => undefined,
-        });
-        this.usedPorts.add(port);
-        return ns;
-      } catch {
-        return undefined;
-      }
+    try {
+      const ns = native.openSocket(address, port, {
+        kind: 'relay',
+        bufferBytes: this.opts.relaySocketBufferBytes,
+        onMessage: () => undefined,
+      });
+      this.usedPorts.add(port);
+      return ns;
+    } catch {
+      return undefined;
     }
+  }
+
+  private async tryBind(family: 4 | 6, address: string, port: number): Promise<UdpSock | undefined> {
+    if (this.native) return this.tryBindNative(this.native, address, port);
+    if (this.usedPorts.has(port) || port < this.relayMin || port > this.relayMax) return undefined;
     const s = udpSocket(family);
     const ok = await new Promise<boolean>((resolve) => {
       s.once('error', () => resolve(false));
@@ -1391,6 +1395,16 @@ export class TurnServer {
     } catch {
       /* the OS refused the size: keep its default */
     }
+  }
+
+  private bindNativeRelaySocket(native: UdpRelay, address: string): { socket: UdpSock; port: number } | undefined {
+    for (let i = 0; i < 32; i++) {
+      const port = this.pickPort();
+      if (port === undefined) return undefined;
+      const s = this.tryBindNative(native, address, port);
+      if (s) return { socket: s, port };
+    }
+    return undefined;
   }
 
   private async bindRelaySocket(family: 4 | 6, address: string): Promise<{ socket: UdpSock; port: number } | undefined> {
