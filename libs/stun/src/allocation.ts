@@ -123,9 +123,10 @@ export class Allocation {
   /** Any state the server attaches (sockets, counters). */
   context: unknown;
 
-  private readonly permissions = new Map<string, number>();
-  private readonly channels = new Map<number, ChannelBinding>();
-  private readonly peerChannels = new Map<string, Map<number, ChannelBinding>>();
+  // made on first use: most of a server's allocations hold a few permissions, many none yet
+  private permissions: Map<string, number> | undefined;
+  private channels: Map<number, ChannelBinding> | undefined;
+  private peerChannels: Map<string, Map<number, ChannelBinding>> | undefined;
 
   constructor(
     id: number,
@@ -157,25 +158,26 @@ export class Allocation {
 
   /** Per packet: is there a live permission for this peer IP (canonical text, as rinfo.address gives it)? */
   hasPermission(peerIp: string, now: number): boolean {
-    const t = this.permissions.get(peerIp);
+    const t = this.permissions?.get(peerIp);
     return t !== undefined && now < t;
   }
 
   /** Installs or refreshes a permission (CreatePermission, ChannelBind). */
   installPermission(peerIp: string, now: number): Result<void, TurnError> {
-    if (!this.permissions.has(peerIp) && this.permissions.size >= this.limits.maxPermissionsPerAllocation) {
+    const permissions = (this.permissions ??= new Map());
+    if (!permissions.has(peerIp) && permissions.size >= this.limits.maxPermissionsPerAllocation) {
       this.sweep(now);
-      if (this.permissions.size >= this.limits.maxPermissionsPerAllocation) return turnFail('PERMISSION_QUOTA', 'too many permissions');
+      if (permissions.size >= this.limits.maxPermissionsPerAllocation) return turnFail('PERMISSION_QUOTA', 'too many permissions');
     }
-    this.permissions.set(peerIp, now + this.limits.permissionLifetime * 1000);
+    permissions.set(peerIp, now + this.limits.permissionLifetime * 1000);
     return ok(undefined);
   }
 
   get permissionCount(): number {
-    return this.permissions.size;
+    return this.permissions?.size ?? 0;
   }
   get channelCount(): number {
-    return this.channels.size;
+    return this.channels?.size ?? 0;
   }
 
   /**
@@ -187,13 +189,15 @@ export class Allocation {
     if (!Number.isInteger(channel) || channel < CHANNEL_MIN || channel > this.limits.maxChannelNumber)
       return turnFail('BAD_CHANNEL', 'channel number out of range');
     this.sweep(now);
-    const existing = this.channels.get(channel);
+    const channels = (this.channels ??= new Map());
+    const peerChannels = (this.peerChannels ??= new Map());
+    const existing = channels.get(channel);
     if (existing && (existing.peer.address !== peer.address || existing.peer.port !== peer.port))
       return turnFail('CHANNEL_IN_USE', 'channel bound to another peer');
-    const byPort = this.peerChannels.get(peer.address);
+    const byPort = peerChannels.get(peer.address);
     const other = byPort?.get(peer.port);
     if (other && other.channel !== channel) return turnFail('PEER_ON_OTHER_CHANNEL', 'peer bound to another channel');
-    if (!existing && this.channels.size >= this.limits.maxChannelsPerAllocation) return turnFail('CHANNEL_QUOTA', 'too many channels');
+    if (!existing && channels.size >= this.limits.maxChannelsPerAllocation) return turnFail('CHANNEL_QUOTA', 'too many channels');
     const perm = this.installPermission(peer.address, now);
     if (!perm.ok) return perm;
     const expiresAt = now + this.limits.channelLifetime * 1000;
@@ -202,34 +206,37 @@ export class Allocation {
       return ok(existing);
     }
     const binding: ChannelBinding = { channel, peer, expiresAt };
-    this.channels.set(channel, binding);
+    channels.set(channel, binding);
     if (byPort) byPort.set(peer.port, binding);
-    else this.peerChannels.set(peer.address, new Map([[peer.port, binding]]));
+    else peerChannels.set(peer.address, new Map([[peer.port, binding]]));
     return ok(binding);
   }
 
   /** Per packet (client to peer): the live binding of a channel number. */
   channel(channel: number, now: number): ChannelBinding | undefined {
-    const b = this.channels.get(channel);
+    const b = this.channels?.get(channel);
     return b !== undefined && now < b.expiresAt ? b : undefined;
   }
 
   /** Per packet (peer to client): the live channel number bound to this peer, or 0. */
   channelForPeer(peerIp: string, peerPort: number, now: number): number {
-    const b = this.peerChannels.get(peerIp)?.get(peerPort);
+    const b = this.peerChannels?.get(peerIp)?.get(peerPort);
     return b !== undefined && now < b.expiresAt ? b.channel : 0;
   }
 
   /** Drops expired permissions, and channel bindings past their cool-down. */
   sweep(now: number): void {
-    for (const [ip, t] of this.permissions) if (now >= t) this.permissions.delete(ip);
+    const permissions = this.permissions;
+    if (permissions !== undefined) for (const [ip, t] of permissions) if (now >= t) permissions.delete(ip);
+    const channels = this.channels;
+    if (channels === undefined) return;
     const cooldown = TURN_CHANNEL_COOLDOWN * 1000;
-    for (const [n, b] of this.channels) {
+    for (const [n, b] of channels) {
       if (now >= b.expiresAt + cooldown) {
-        this.channels.delete(n);
-        const m = this.peerChannels.get(b.peer.address);
+        channels.delete(n);
+        const m = this.peerChannels?.get(b.peer.address);
         m?.delete(b.peer.port);
-        if (m && m.size === 0) this.peerChannels.delete(b.peer.address);
+        if (m && m.size === 0) this.peerChannels?.delete(b.peer.address);
       }
     }
   }

@@ -226,7 +226,8 @@ interface Relay {
   allocateResponse?: Buffer;
   /** RFC 6062 */
   tcpServers: net.Server[];
-  tcpPeers: Map<number, PeerConnection>;
+  /** RFC 6062 peer connections (made on the first). */
+  tcpPeers?: Map<number, PeerConnection>;
 }
 
 interface NativeRoute {
@@ -1024,7 +1025,6 @@ export class TurnServer {
       algorithm,
       ports,
       tcpServers: [],
-      tcpPeers: new Map(),
       packetsToPeers: 0,
       bytesToPeers: 0,
       packetsToClient: 0,
@@ -1212,7 +1212,7 @@ export class TurnServer {
       return;
     }
     const target = r.value;
-    for (const pc of relay.tcpPeers.values())
+    for (const pc of relay.tcpPeers?.values() ?? [])
       if (pc.peerAddress.address === target.address && pc.peerAddress.port === target.port) {
         this.respondError(link, m, ErrorCode.ConnectionAlreadyExists, relay.key);
         return;
@@ -1252,7 +1252,7 @@ export class TurnServer {
   private addPeerConnection(relay: Relay, peer: net.Socket, peerAddress: TransportAddress): PeerConnection {
     const pc: PeerConnection = { id: this.nextConnectionId++ >>> 0, relay, peer, peerAddress, pending: [] };
     this.peerConnections.set(pc.id, pc);
-    relay.tcpPeers.set(pc.id, pc);
+    (relay.tcpPeers ??= new Map()).set(pc.id, pc);
     peer.pause();
     peer.on('data', (chunk: Buffer) => {
       if (!pc.data || pc.data.destroyed) return;
@@ -1272,7 +1272,7 @@ export class TurnServer {
 
   private closePeerConnection(pc: PeerConnection): void {
     if (!this.peerConnections.delete(pc.id)) return;
-    pc.relay.tcpPeers.delete(pc.id);
+    pc.relay.tcpPeers?.delete(pc.id);
     if (pc.timer) clearTimeout(pc.timer);
     pc.peer.destroy();
     pc.data?.destroy();
@@ -1463,7 +1463,7 @@ export class TurnServer {
         if (addr && typeof addr === 'object') this.usedPorts.delete(addr.port);
         s.close();
       }
-      for (const pc of [...relay.tcpPeers.values()]) this.closePeerConnection(pc);
+      if (relay.tcpPeers) for (const pc of [...relay.tcpPeers.values()]) this.closePeerConnection(pc);
       // an allocation made over TCP/TLS ends its control connection when it expires (RFC 8656 section 7)
       if (reason === 'expired' && relay.link.stream) relay.link.stream.destroy();
     }
