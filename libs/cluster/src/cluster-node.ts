@@ -22,6 +22,12 @@ import { ClusterLocationService } from './cluster-location-service';
 import { SnapshotStore } from './snapshot-store';
 import { StreamReader } from './stream-reader';
 
+/** A client that writes each command at once instead of gathering the commands of a tick into a pipeline. */
+function unpipelined(c: RedisClient): RedisClient {
+  c.options.enableAutoPipelining = false;
+  return c;
+}
+
 export interface ClusterLogger {
   log?(message: string): void;
   warn(message: string): void;
@@ -171,6 +177,11 @@ export class ClusterNode {
     this.store = new EventStore(this.redis, this.keys, this.registry, options.nodeName, {
       commitWindowMs: options.commitWindowMs ?? 0,
       perShard: isCluster,
+      own: {
+        position: (s) => this.projector.positions[s],
+        fold: (s, after, entries) => this.projector.applyFollowing(s, after, entries),
+      },
+      onError: onError('folding own events'),
     });
     this.snapshots = new SnapshotStore(this.redis, this.keys);
     this.election = new MasterElection(this.redis, this.keys, {
@@ -184,16 +195,18 @@ export class ClusterNode {
       heartbeatMs: options.heartbeatMs ?? 1000,
       onError: onError('heartbeat'),
     });
-    this.router = new ClusterRouter(this.redis, this.connect, this.keys, this.location, this.membership, {
+    this.router = new ClusterRouter(this.redis, () => unpipelined(this.connect()), this.keys, this.location, this.membership, {
       nodeName: options.nodeName,
       onError: onError('router'),
     });
     this.locationService = new ClusterLocationService(this);
     this.reader = new StreamReader({
-      connect: this.connect,
+      // one blocking command at a time: nothing to pipeline, so no pipeline built per read
+      connect: () => unpipelined(this.connect()),
       streams: Array.from({ length: shards }, (_, s) => this.keys.stream(s)),
       position: (s) => this.projector.positions[s],
       onEntries: (s, entries) => this.projector.applyEntries(s, entries),
+      writing: () => this.store.writing,
       mode: isCluster ? 'per-shard' : 'single',
       onError: onError('stream reader'),
     });

@@ -105,6 +105,30 @@ export function coreSuite(title: string, fixture: () => Promise<RedisFixture>): 
       assert.equal(r.shard, a.keys.shardOf('sip:user1@example.net'));
     });
 
+    it("the emitter folds its own appends when they are answered, and leaves them to its reader behind an entry it has not read", async () => {
+      const p = uniquePrefix();
+      const a = await node(p, 'a');
+      const folded: string[] = [];
+      a.onEvent((e) => folded.push(e.id));
+      // a reads nothing from its streams for now: what it folds comes from the answers to its appends
+      const reader = (a as unknown as { reader: { stop(): Promise<void>; start(): void } }).reader;
+      await reader.stop();
+      const aor = 'sip:user1@example.net';
+      const r1 = await a.publish(new RegistrationAdded(registration(1)));
+      assert.equal(a.projector.positions[r1.shard], r1.id, 'folded when the append was answered');
+      assert.equal(a.location.lookup(aor)[0].lastEvent, r1.id);
+      // another writer's entry lands in the shard before a's next append: a must not fold past it
+      const other = a.registry.encode(new RegistrationRefreshed(registration(1, { cseq: 2, node: 'b' })), 'b');
+      const otherId = (await a.redis.call('XADD', a.keys.stream(r1.shard), '*', ...other)) as string;
+      const r2 = await a.publish(new RegistrationRefreshed(registration(1, { cseq: 3 })));
+      assert.equal(a.projector.positions[r1.shard], r1.id, 'not folded over an entry it has not read');
+      reader.start();
+      await a.waitFor(r2);
+      assert.deepEqual(folded, [r1.id, otherId, r2.id], 'folded once each, in stream order');
+      assert.equal(a.location.lookup(aor)[0].cseq, 3);
+      assert.equal(a.location.lookup(aor)[0].lastEvent, r2.id);
+    });
+
     it('read models converge on two consumers fed by two emitters', async () => {
       const p = uniquePrefix();
       const a = await node(p, 'a');

@@ -3,6 +3,7 @@ import { ClusterError } from './errors';
 import type { ClusterEvent, EventRegistry } from './events';
 import { compareStreamIds, KeySpace } from './keys';
 import { BATCH_APPEND, CLAIMED_APPEND, FENCED_APPEND, RAISE_FENCE, runScript, TRIM } from './lua';
+import type { StreamEntry } from './projector';
 
 export interface StreamInfo {
   shard: number;
@@ -30,6 +31,22 @@ export interface EventStoreOptions {
   maxBatch?: number;
   /** Redis Cluster: a script's keys must share a slot, so groups are per shard there. */
   perShard?: boolean;
+  /**
+   * The writer's read models: a group's entries that directly follow what they have folded of
+   * their stream are folded as soon as the group is answered, instead of when the stream reader
+   * brings them back (which then skips them as already folded).
+   */
+  own?: OwnAppends;
+  /** Receives errors thrown while folding own entries (the stream reader folds what was left). */
+  onError?: (e: unknown) => void;
+}
+
+/** Where a writer's read models stand, and how its own entries are folded into them. */
+export interface OwnAppends {
+  /** Id of the last entry folded from a shard's stream. */
+  position(shard: number): string;
+  /** Folds entries appended to a shard's stream right after the entry `after`. */
+  fold(shard: number, after: string, entries: StreamEntry[]): void;
 }
 
 interface PendingAppend {
@@ -50,6 +67,7 @@ export class EventStore {
   private timer: NodeJS.Timeout | undefined;
   private readonly windowMs: number;
   private readonly maxBatch: number;
+  private answered: Promise<void> | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -109,8 +127,16 @@ export class EventStore {
     const done = events.map(
       (_, i) => new Promise<AppendResult>((resolve, reject) => group.push({ shard: shards[i], fields: fields[i], resolve, reject })),
     );
-    this.write(group);
+    this.write(group, true);
     return Promise.all(done);
+  }
+
+  /**
+   * Settles once the groups written so far are answered (and their own entries folded);
+   * undefined when none is waiting for its answer.
+   */
+  get writing(): Promise<void> | undefined {
+    return this.answered;
   }
 
   /** Writes the appends waiting for the commit window now. */
@@ -133,8 +159,9 @@ export class EventStore {
     for (const g of byShard.values()) this.write(g);
   }
 
-  private write(group: PendingAppend[]): void {
-    if (group.length === 1) {
+  private write(group: PendingAppend[], together = false): void {
+    const own = this.options.own;
+    if (group.length === 1 && !own) {
       const p = group[0];
       (this.redis.call('XADD', this.keys.stream(p.shard), '*', ...p.fields) as Promise<string>).then(
         (id) => p.resolve({ shard: p.shard, id }),
@@ -143,26 +170,63 @@ export class EventStore {
       return;
     }
     const keys: string[] = [];
+    const shards: number[] = [];
+    const keyOf: number[] = [];
     const keyIndex = new Map<number, number>();
-    const args: (string | number)[] = [group.length];
     for (const p of group) {
       let k = keyIndex.get(p.shard);
       if (k === undefined) {
         k = keys.push(this.keys.stream(p.shard));
+        shards.push(p.shard);
         keyIndex.set(p.shard, k);
       }
-      args.push(k, p.fields.length, ...p.fields);
+      keyOf.push(k);
     }
+    const positions = shards.map((s) => (own ? own.position(s) : ''));
+    const args: (string | number)[] = [group.length, ...positions];
+    group.forEach((p, i) => args.push(keyOf[i], p.fields.length, ...p.fields));
     // EVAL, not EVALSHA with a fallback: a NOSCRIPT retry would let a later group overtake this one
-    this.redis.call('EVAL', BATCH_APPEND.lua, keys.length, ...keys, ...args).then(
-      (ids) => {
-        const list = ids as string[];
-        group.forEach((p, i) => p.resolve({ shard: p.shard, id: String(list[i]) }));
+    const answered = this.redis.call('EVAL', BATCH_APPEND.lua, keys.length, ...keys, ...args).then(
+      (reply) => {
+        const [ids, follows] = reply as [string[], number[]];
+        if (own) this.foldOwn(own, group, keyOf, ids, shards, positions, follows, together);
+        group.forEach((p, i) => p.resolve({ shard: p.shard, id: String(ids[i]) }));
       },
       (e) => {
         for (const p of group) p.reject(e);
       },
     );
+    this.answered = answered;
+    void answered.then(() => {
+      if (this.answered === answered) this.answered = undefined;
+    });
+  }
+
+  /** Folds a group's entries into the writer's read models where they follow what those have folded. */
+  private foldOwn(
+    own: OwnAppends,
+    group: PendingAppend[],
+    keyOf: number[],
+    ids: string[],
+    shards: number[],
+    positions: string[],
+    follows: number[],
+    together: boolean,
+  ): void {
+    // events appended together are folded together: all now, or all by the stream reader
+    if (together && follows.some((f) => f !== 1)) return;
+    const entries: StreamEntry[][] = shards.map(() => []);
+    group.forEach((p, i) => {
+      if (follows[keyOf[i] - 1] === 1) entries[keyOf[i] - 1].push([String(ids[i]), p.fields]);
+    });
+    for (let k = 0; k < shards.length; k++) {
+      if (follows[k] !== 1) continue;
+      try {
+        own.fold(shards[k], positions[k], entries[k]);
+      } catch (e) {
+        this.options.onError?.(e);
+      }
+    }
   }
 
   /** Appends if `token` is not lower than the highest token a fenced write used on that shard. */

@@ -15,6 +15,11 @@ export interface StreamReaderOptions {
    * multi-key XREAD must share a slot, and the shards deliberately do not).
    */
   mode: 'single' | 'per-shard';
+  /**
+   * Appends of this node in flight, when their answers fold their own entries: the next read
+   * waits for them (for at most a moment), so that it does not fetch those entries once more.
+   */
+  writing?: () => Promise<void> | undefined;
   count?: number;
   blockMs?: number;
   onError?: (e: unknown) => void;
@@ -27,6 +32,19 @@ export function parseXread(r: unknown): [string, StreamEntry[]][] {
   const out: [string, StreamEntry[]][] = [];
   for (let i = 0; i + 1 < r.length; i += 2) out.push([String(r[i]), r[i + 1] as StreamEntry[]]);
   return out;
+}
+
+/** How long a read waits for this node's appends in flight. */
+const WRITE_WAIT_MS = 50;
+
+function settledWithin(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    void p.then(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
 }
 
 /** Tails the shard streams with blocking XREADs and hands entries over in order, per shard. */
@@ -65,6 +83,8 @@ export class StreamReader {
           const s = this.shardOfKey.get(key);
           if (s !== undefined && entries.length) this.o.onEntries(s, entries);
         }
+        const w = this.o.writing?.();
+        if (w) await settledWithin(w, WRITE_WAIT_MS);
       } catch (e) {
         if (!this.running) break;
         this.o.onError?.(e);
