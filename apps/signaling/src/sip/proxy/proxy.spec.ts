@@ -812,6 +812,51 @@ describe('registrations proxied to another domain', () => {
     assert.equal(h.table.size, 0);
   });
 
+  it('after the client\'s NAT rebinds, a rewritten registration removes the binding the registrar holds under the old flow (refresh and unregister)', async () => {
+    const h = proxied();
+    const contactsOf = (r: SipRequest) => {
+      const c = r.contacts();
+      assert.ok(c.ok && !c.value.star);
+      return c.value.contacts.map((x) => ({ tvr: x.uri.kind === 'sip' ? x.uri.params.get('tvr') : undefined, expires: x.expires, uri: formatUri(x.uri) }));
+    };
+    h.receive(register());
+    await tick();
+    const [a] = h.requests('REGISTER');
+    h.answer(a.msg, 200, { toTag: 'r', headers: [['Contact', `${a.msg.header('contact')};expires=600`]] });
+    const first = contactsOf(a.msg);
+    assert.deepEqual(first.map((c) => c.tvr), [token]);
+    // the same flow re-registers: one contact, nothing to remove
+    h.receive(register({ cseq: 2 }));
+    await tick();
+    const b = h.requests('REGISTER')[1];
+    assert.deepEqual(contactsOf(b.msg).map((c) => c.tvr), [token]);
+    h.answer(b.msg, 200, { toTag: 'r', headers: [['Contact', `${b.msg.header('contact')};expires=600`]] });
+    // the NAT rebinds: the refresh comes from another port
+    h.receive(register({ cseq: 3 }), h.source('198.51.100.7', 40123));
+    await tick();
+    const c = h.requests('REGISTER')[2];
+    const moved = contactsOf(c.msg);
+    assert.equal(moved.length, 2, JSON.stringify(moved));
+    assert.notEqual(moved[0].tvr, token, 'the new flow\'s token');
+    assert.equal(moved[0].expires, undefined);
+    assert.deepEqual({ uri: moved[1].uri, expires: moved[1].expires }, { uri: first[0].uri, expires: 0 }, 'the old binding, to be removed');
+    h.answer(c.msg, 200, { toTag: 'r', headers: [['Contact', `<${moved[0].uri}>;expires=600`]] });
+    assert.equal(h.upstream.at(-1)!.header('contact'), '<sip:alice@10.0.0.5:5060>;expires=600', 'the client sees its own contact once');
+    const [e] = h.table.list();
+    assert.equal(h.table.size, 1);
+    assert.equal(e.publicAddress, '198.51.100.7:40123');
+    // it rebinds again and unregisters: both go, the one of the last flow and the one the registrar holds
+    h.receive(register({ cseq: 4, expires: 0 }), h.source('198.51.100.7', 40555));
+    await tick();
+    const d = h.requests('REGISTER')[3];
+    const gone = contactsOf(d.msg);
+    assert.equal(gone.length, 2, JSON.stringify(gone));
+    assert.equal(gone[1].uri, moved[0].uri);
+    assert.equal(gone[1].expires, 0);
+    h.answer(d.msg, 200, { toTag: 'r' });
+    assert.equal(h.table.size, 0);
+  });
+
   it('delivers a request arriving on its Path to the client on its recorded source; a forged token is challenged like any request', async () => {
     const h = proxied();
     h.receive(invite({ uri: 'sip:alice@10.0.0.5:5060', to: `sip:alice@${REMOTE}`, from: 'sip:bob@remote.test', route: [`<sip:${ME}:5060;lr;tvr=${token}>`] }), h.source('203.0.113.9', 5060));

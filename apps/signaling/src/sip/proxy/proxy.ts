@@ -55,6 +55,7 @@ import {
 import {
   ORIGINAL_CONTACT_PARAM,
   REGISTERED_FLOW_PARAM,
+  contactKey,
   contactWithUri,
   domainPolicyAllows,
   grantedContacts,
@@ -826,7 +827,12 @@ export class SipProxy {
     if (!contacts.ok || contacts.value.star) return;
     r.removeHeader('contact');
     for (const c of contacts.value.contacts) {
-      if (c.uri.kind === 'sip') r.addHeader('Contact', contactWithUri(c, rewrittenContactUri(c.uri, side, reg.token)));
+      if (c.uri.kind !== 'sip') continue;
+      r.addHeader('Contact', contactWithUri(c, rewrittenContactUri(c.uri, side, reg.token)));
+      // the client's flow changed (its NAT rebound): the registrar holds this contact under the old
+      // flow's token, a binding nothing reaches any more; it goes with this REGISTER
+      const stale = this.deps.registrations?.staleToken(reg.aor, contactKey(c.uri), reg.token);
+      if (stale !== undefined) r.addHeader('Contact', `<${formatUri(rewrittenContactUri(c.uri, side, stale))}>;expires=0`);
     }
   }
 

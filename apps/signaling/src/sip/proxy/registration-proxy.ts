@@ -211,6 +211,15 @@ export class ProxiedRegistrations {
     return undefined;
   }
 
+  /**
+   * The token under which the registrar holds this rewritten contact of the AOR, when it is not
+   * `token` (the client's flow changed, e.g. its NAT rebound): that binding is to be removed.
+   */
+  staleToken(aor: string, contactKey: string, token: string, now = this.now()): string | undefined {
+    const e = this.entries.get(`proxied ${aor} ${contactKey}`);
+    return e !== undefined && e.via === 'contact' && e.expiresAt > now && e.token !== token ? e.token : undefined;
+  }
+
   /** Whether a client registered through this node from this flow or address (security level registration). */
   registeredFrom(aor: string, address: string, flow: string, now = this.now()): boolean {
     for (const e of this.entries.values()) if (e.aor === aor && e.expiresAt > now && (e.flow === flow || e.publicAddress === address)) return true;
