@@ -179,8 +179,10 @@ export class ClusterNode {
       perShard: isCluster,
       own: {
         position: (s) => this.projector.positions[s],
+        apply: (s, entries) => this.projector.applyEntries(s, entries),
         fold: (s, after, entries) => this.projector.applyFollowing(s, after, entries),
       },
+      readAll: !isCluster,
       onError: onError('folding own events'),
     });
     this.snapshots = new SnapshotStore(this.redis, this.keys);
@@ -207,6 +209,7 @@ export class ClusterNode {
       position: (s) => this.projector.positions[s],
       onEntries: (s, entries) => this.projector.applyEntries(s, entries),
       writing: () => this.store.writing,
+      ...(isCluster ? {} : { quiet: () => this.store.quiet() }),
       mode: isCluster ? 'per-shard' : 'single',
       onError: onError('stream reader'),
     });

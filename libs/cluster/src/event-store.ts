@@ -4,6 +4,7 @@ import type { ClusterEvent, EventRegistry } from './events';
 import { compareStreamIds, KeySpace } from './keys';
 import { BATCH_APPEND, CLAIMED_APPEND, FENCED_APPEND, RAISE_FENCE, runScript, TRIM } from './lua';
 import type { StreamEntry } from './projector';
+import { parseXread } from './stream-reader';
 
 export interface StreamInfo {
   shard: number;
@@ -32,20 +33,27 @@ export interface EventStoreOptions {
   /** Redis Cluster: a script's keys must share a slot, so groups are per shard there. */
   perShard?: boolean;
   /**
-   * The writer's read models: a group's entries that directly follow what they have folded of
-   * their stream are folded as soon as the group is answered, instead of when the stream reader
-   * brings them back (which then skips them as already folded).
+   * The writer's read models. Each group's script first reads, from the streams it writes to
+   * (from every stream with `readAll`), what lies past their positions, then appends: the answer
+   * folds what was read and the group's own entries, which directly follow it, instead of the
+   * stream reader bringing them back (it then skips them as already folded).
    */
   own?: OwnAppends;
-  /** Receives errors thrown while folding own entries (the stream reader folds what was left). */
+  /** Read every shard stream in each group (one reader over all of them, not Redis Cluster). */
+  readAll?: boolean;
+  /** Most entries read from a stream by one group (default 2000). */
+  readCount?: number;
+  /** Receives errors thrown while folding (the stream reader folds what was left). */
   onError?: (e: unknown) => void;
 }
 
-/** Where a writer's read models stand, and how its own entries are folded into them. */
+/** Where a writer's read models stand, and how entries are folded into them. */
 export interface OwnAppends {
   /** Id of the last entry folded from a shard's stream. */
   position(shard: number): string;
-  /** Folds entries appended to a shard's stream right after the entry `after`. */
+  /** Folds entries read from a shard's stream (those already folded are skipped). */
+  apply(shard: number, entries: StreamEntry[]): void;
+  /** Folds entries appended to a shard's stream right after the entry `after`, when that is the last one folded. */
   fold(shard: number, after: string, entries: StreamEntry[]): void;
 }
 
@@ -68,6 +76,11 @@ export class EventStore {
   private readonly windowMs: number;
   private readonly maxBatch: number;
   private answered: Promise<void> | undefined;
+  private inFlight = 0;
+  private busy = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private quietWaiters: (() => void)[] = [];
+  private readonly streamShard: Map<string, number>;
 
   constructor(
     private readonly redis: RedisClient,
@@ -78,6 +91,7 @@ export class EventStore {
   ) {
     this.windowMs = Math.max(0, options.commitWindowMs ?? 0);
     this.maxBatch = Math.max(1, options.maxBatch ?? 256);
+    this.streamShard = new Map(Array.from({ length: keys.shards }, (_, i) => [keys.stream(i), i]));
   }
 
   shardOf(event: ClusterEvent): number {
@@ -94,6 +108,7 @@ export class EventStore {
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
+    if (this.idleTimer) this.stillBusy();
     return new Promise<AppendResult>((resolve, reject) => {
       this.pending.push({ shard, fields, resolve, reject });
       if (this.pending.length >= this.maxBatch || this.windowMs === 0) this.flush();
@@ -122,6 +137,7 @@ export class EventStore {
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
+    if (this.idleTimer) this.stillBusy();
     this.flush();
     const group: PendingAppend[] = [];
     const done = events.map(
@@ -137,6 +153,34 @@ export class EventStore {
    */
   get writing(): Promise<void> | undefined {
     return this.answered;
+  }
+
+  /**
+   * With `readAll`, while appends keep coming each group reads every stream: resolves once they
+   * stopped (no append for a commit window after the last answer), when a blocking read is
+   * needed again; undefined when that is already so.
+   */
+  quiet(): Promise<void> | undefined {
+    if (!this.busy) return undefined;
+    return new Promise((resolve) => this.quietWaiters.push(resolve));
+  }
+
+  private stillBusy(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** After an answer: when nothing waits or is in flight, the store turns quiet unless appends come within a window. */
+  private maybeQuiet(): void {
+    if (this.inFlight > 0 || this.pending.length > 0 || this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.inFlight > 0 || this.pending.length > 0) return;
+      this.busy = false;
+      const w = this.quietWaiters;
+      this.quietWaiters = [];
+      for (const f of w) f();
+    }, this.windowMs);
   }
 
   /** Writes the appends waiting for the commit window now. */
@@ -169,31 +213,48 @@ export class EventStore {
       );
       return;
     }
+    // the script's keys: every shard stream with readAll, else the group's; their positions
     const keys: string[] = [];
     const shards: number[] = [];
     const keyOf: number[] = [];
-    const keyIndex = new Map<number, number>();
-    for (const p of group) {
-      let k = keyIndex.get(p.shard);
-      if (k === undefined) {
-        k = keys.push(this.keys.stream(p.shard));
-        shards.push(p.shard);
-        keyIndex.set(p.shard, k);
+    const readAll = own !== undefined && this.options.readAll === true;
+    if (readAll) {
+      for (let s = 0; s < this.keys.shards; s++) {
+        keys.push(this.keys.stream(s));
+        shards.push(s);
       }
-      keyOf.push(k);
+      for (const p of group) keyOf.push(p.shard + 1);
+    } else {
+      const keyIndex = new Map<number, number>();
+      for (const p of group) {
+        let k = keyIndex.get(p.shard);
+        if (k === undefined) {
+          k = keys.push(this.keys.stream(p.shard));
+          shards.push(p.shard);
+          keyIndex.set(p.shard, k);
+        }
+        keyOf.push(k);
+      }
     }
     const positions = shards.map((s) => (own ? own.position(s) : ''));
-    const args: (string | number)[] = [group.length, ...positions];
+    const count = this.options.readCount ?? 2000;
+    const args: (string | number)[] = [group.length, count, ...positions];
     group.forEach((p, i) => args.push(keyOf[i], p.fields.length, ...p.fields));
+    this.inFlight++;
+    if (readAll) this.busy = true;
     // EVAL, not EVALSHA with a fallback: a NOSCRIPT retry would let a later group overtake this one
     const answered = this.redis.call('EVAL', BATCH_APPEND.lua, keys.length, ...keys, ...args).then(
       (reply) => {
-        const [ids, follows] = reply as [string[], number[]];
-        if (own) this.foldOwn(own, group, keyOf, ids, shards, positions, follows, together);
+        this.inFlight--;
+        const [ids, read] = reply as [string[], unknown];
+        if (own) this.foldOwn(own, group, keyOf, ids, shards, positions, read, count, together);
         group.forEach((p, i) => p.resolve({ shard: p.shard, id: String(ids[i]) }));
+        this.maybeQuiet();
       },
       (e) => {
+        this.inFlight--;
         for (const p of group) p.reject(e);
+        this.maybeQuiet();
       },
     );
     this.answered = answered;
@@ -202,7 +263,10 @@ export class EventStore {
     });
   }
 
-  /** Folds a group's entries into the writer's read models where they follow what those have folded. */
+  /**
+   * Folds what a group's script read, then the group's own entries of each stream where they
+   * follow what is folded (the read was not cut short, and nothing else was folded meanwhile).
+   */
   private foldOwn(
     own: OwnAppends,
     group: PendingAppend[],
@@ -210,21 +274,35 @@ export class EventStore {
     ids: string[],
     shards: number[],
     positions: string[],
-    follows: number[],
+    read: unknown,
+    count: number,
     together: boolean,
   ): void {
-    // events appended together are folded together: all now, or all by the stream reader
-    if (together && follows.some((f) => f !== 1)) return;
-    const entries: StreamEntry[][] = shards.map(() => []);
-    group.forEach((p, i) => {
-      if (follows[keyOf[i] - 1] === 1) entries[keyOf[i] - 1].push([String(ids[i]), p.fields]);
-    });
-    for (let k = 0; k < shards.length; k++) {
-      if (follows[k] !== 1) continue;
+    // where each key's own entries go: after the last entry read, else after the position sent
+    const after = positions.slice();
+    for (const [key, entries] of parseXread(read)) {
+      const s = this.streamShard.get(key);
+      if (s === undefined || entries.length === 0) continue;
+      const k = shards.indexOf(s);
+      after[k] = entries.length >= count ? '' : entries[entries.length - 1][0];
       try {
-        own.fold(shards[k], positions[k], entries[k]);
+        own.apply(s, entries);
       } catch (e) {
         this.options.onError?.(e);
+      }
+    }
+    const entries: (StreamEntry[] | undefined)[] = shards.map(() => undefined);
+    group.forEach((p, i) => (entries[keyOf[i] - 1] ??= []).push([String(ids[i]), p.fields]));
+    const follows = (k: number) => after[k] !== '' && own.position(shards[k]) === after[k];
+    // events appended together are folded together: all now, or all by the stream reader
+    if (together && entries.some((e, k) => e !== undefined && !follows(k))) return;
+    for (let k = 0; k < shards.length; k++) {
+      const e = entries[k];
+      if (e === undefined || !follows(k)) continue;
+      try {
+        own.fold(shards[k], after[k], e);
+      } catch (err) {
+        this.options.onError?.(err);
       }
     }
   }

@@ -21,49 +21,40 @@ export async function runScript(client: RedisClient, s: LuaScript, keys: string[
 }
 
 /**
- * KEYS: the streams of a group. ARGV: n; then for each key the id of the last entry the writer
- * has folded from that stream ('' when it does not follow the stream); then n times: index of
- * the stream in KEYS, field count, fields. Appends the n entries in order (one atomic step:
- * readers blocked on the streams wake once for the whole group) and returns {ids, follows}:
- * follows[k] is 1 when the entries appended to KEYS[k] directly follow the id given for it
- * (no entry lies between what the writer has folded and its own entries).
+ * KEYS: streams. ARGV: n, count; then for each key the id of the last entry the writer has
+ * folded from that stream ('' to read nothing from it); then n times: index of the stream in
+ * KEYS, field count, fields. First reads, from each stream given an id, up to `count` entries
+ * past it (what the writer has not folded yet), then appends the n entries in order: one atomic
+ * step, so the writer's own entries of a stream directly follow what it read of it, and readers
+ * blocked on the streams wake once for the whole group. Returns {ids, read}: the ids of the
+ * appended entries, and the read in XREAD's shape (false when nothing was past the ids).
  */
 export const BATCH_APPEND = script(`
 local n = tonumber(ARGV[1])
 local nk = #KEYS
-local follows = {}
-local ks, ps = {}, {}
+local args = {'COUNT', ARGV[2], 'STREAMS'}
+local ps = {}
 for k = 1, nk do
-  local pos = ARGV[1 + k]
-  follows[k] = pos ~= '' and 1 or 0
+  local pos = ARGV[2 + k]
   if pos ~= '' then
-    ks[#ks + 1] = KEYS[k]
+    args[#args + 1] = KEYS[k]
     ps[#ps + 1] = pos
   end
 end
-if #ks > 0 then
-  -- one read over the group's streams finds those with an entry past the given id
-  local args = {'COUNT', '1', 'STREAMS'}
-  for i = 1, #ks do args[3 + i] = ks[i] end
-  for i = 1, #ps do args[3 + #ks + i] = ps[i] end
-  local ahead = redis.call('XREAD', unpack(args))
-  if ahead then
-    for _, r in ipairs(ahead) do
-      for k = 1, nk do
-        if KEYS[k] == r[1] then follows[k] = 0 end
-      end
-    end
-  end
+local read = false
+if #ps > 0 then
+  for i = 1, #ps do args[#args + 1] = ps[i] end
+  read = redis.call('XREAD', unpack(args))
 end
 local ids = {}
-local p = 2 + nk
+local p = 3 + nk
 for e = 1, n do
   local k = KEYS[tonumber(ARGV[p])]
   local nf = tonumber(ARGV[p + 1])
   ids[e] = redis.call('XADD', k, '*', unpack(ARGV, p + 2, p + 1 + nf))
   p = p + 2 + nf
 end
-return {ids, follows}
+return {ids, read}
 `);
 
 /** KEYS: stream, fence. ARGV: token, ...fields. Refuses a token lower than the highest one seen. */

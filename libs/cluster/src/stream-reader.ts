@@ -20,6 +20,11 @@ export interface StreamReaderOptions {
    * waits for them (for at most a moment), so that it does not fetch those entries once more.
    */
   writing?: () => Promise<void> | undefined;
+  /**
+   * While this node keeps appending, its appends read every stream: a promise that settles when
+   * they stop, when the reader blocks on the streams again (waiting at most one block time).
+   */
+  quiet?: () => Promise<void> | undefined;
   count?: number;
   blockMs?: number;
   onError?: (e: unknown) => void;
@@ -85,6 +90,8 @@ export class StreamReader {
         }
         const w = this.o.writing?.();
         if (w) await settledWithin(w, WRITE_WAIT_MS);
+        const q = this.o.quiet?.();
+        if (q) await settledWithin(q, block);
       } catch (e) {
         if (!this.running) break;
         this.o.onError?.(e);
