@@ -157,6 +157,8 @@ describe('INVITE client transaction', () => {
     assert.equal(ack.toTag, 'tt');
     assert.equal(ack.requestUri, invite.requestUri);
     assert.deepEqual(ack.cseq, { seq: 7, method: 'ACK' });
+    assert.equal(tx.value.released, true, 'the INVITE is not kept once the ACK is built');
+    assert.equal(tx.value.lastResponse, undefined);
     layer.receiveResponse(busy);
     assert.equal(ch.requests('ACK').length, 2, 'ACK resent for a retransmitted final response');
     assert.equal(u.got.length, 2, 'the retransmission is not passed up');
@@ -176,6 +178,10 @@ describe('INVITE client transaction', () => {
     const ok = wire(createResponse(wire(invite), 200, { toTag: 'a' }));
     layer.receiveResponse(ok);
     assert.equal(tx.value.state, 'accepted');
+    // Accepted keeps neither the INVITE nor the 2xx for its 32 s: the TU has both
+    assert.equal(tx.value.released, true);
+    assert.equal(tx.value.lastResponse, undefined);
+    assert.equal(tx.value.callId, invite.callId);
     layer.receiveResponse(ok);
     const forked = wire(createResponse(wire(invite), 200, { toTag: 'b' }));
     layer.receiveResponse(forked);
@@ -238,6 +244,8 @@ describe('non-INVITE client transaction', () => {
     const ok = wire(createResponse(wire(req), 200));
     layer.receiveResponse(ok);
     assert.equal(tx.value.state, 'completed');
+    assert.equal(tx.value.released, true, 'Completed keeps neither the request nor the response');
+    assert.equal(tx.value.lastResponse, undefined);
     assert.equal(layer.receiveResponse(ok), true);
     assert.equal(u.got.length, 1);
     clock.advance(499);

@@ -98,7 +98,8 @@ export abstract class Transaction implements LingerQueueEntry {
   /**
    * The request that created it. A non-INVITE server transaction that answered finally over an
    * unreliable transport keeps only its response (all that absorbing retransmissions needs) and
-   * releases the request: reading it then throws.
+   * releases the request, and so do an INVITE server transaction in Accepted and a client
+   * transaction once its final response went up: reading it then throws.
    */
   get request(): SipRequest {
     if (this.req === undefined) throw new Error(`the ${this.method} request of transaction ${this.key} was released when it completed`);
@@ -220,7 +221,11 @@ export abstract class Transaction implements LingerQueueEntry {
 // ---------------------------------------------------------------- client transactions
 
 export abstract class ClientTransaction extends Transaction {
-  /** The last response passed up (provisional or final). */
+  /**
+   * The last response passed up while the transaction waits for its final one. A final response
+   * ends the hold on it and on the request (released): what lingers after it (Accepted for a 2xx
+   * INVITE's 32 s, Completed) only absorbs retransmissions or passes 2xx ones up, and the TU has both.
+   */
   lastResponse: SipResponse | undefined;
 
   constructor(key: string, request: SipRequest, channel: TransactionChannel, ctx: TransactionContext, initial: TransactionState, protected readonly user: ClientTransactionUser) {
@@ -242,6 +247,12 @@ export abstract class ClientTransaction extends Transaction {
   protected up(res: SipResponse): void {
     this.lastResponse = res;
     this.user.response(res, this);
+  }
+
+  /** After the final response went up: keep neither it nor the request for what lingers. */
+  protected letGo(): void {
+    this.lastResponse = undefined;
+    if (!this.released) this.releaseRequest();
   }
 
   protected timedOut(): void {
@@ -297,12 +308,14 @@ export class InviteClientTransaction extends ClientTransaction {
           this.stopTimer('B');
           this.startTimer('M', 64 * this.t1, () => this.terminate('normal'));
           this.up(res);
+          this.letGo();
         } else {
           this.state = 'completed';
           this.stopTimer('A');
           this.stopTimer('B');
           this.ack = createNon2xxAck(this.request, res);
           this.up(res);
+          this.letGo();
           if (this.state !== 'completed') return; // the TU stopped it
           if (!this.transmit(this.ack)) return;
           this.linger('D', this.channel.reliable ? 0 : 64 * this.t1);
@@ -312,7 +325,7 @@ export class InviteClientTransaction extends ClientTransaction {
         if (s >= 300 && this.ack !== undefined) this.transmit(this.ack);
         break;
       case 'accepted':
-        if (s >= 200 && s < 300) this.up(res);
+        if (s >= 200 && s < 300) this.user.response(res, this); // passed up, not kept (see lastResponse)
         break;
       default:
         break;
@@ -356,6 +369,7 @@ export class NonInviteClientTransaction extends ClientTransaction {
     this.stopTimer('E');
     this.stopTimer('F');
     this.up(res);
+    this.letGo();
     if (this.state === 'completed') this.linger('K', this.channel.reliable ? 0 : this.ctx.timers.t4);
   }
 }

@@ -87,9 +87,9 @@ interface Collected {
 class ProxyTxn {
   readonly isInvite: boolean;
   readonly inDialog: boolean;
-  /** Working copy: the request as received, after Route pre-processing, Max-Forwards and credentials. */
-  base: SipRequest;
-  private readonly received: SipRequest;
+  readonly method: string;
+  private work: SipRequest | undefined;
+  private received: SipRequest | undefined;
   popped: NameAddr[] = [];
   targets: Target[] = [];
   readonly tried = new Set<string>();
@@ -117,15 +117,39 @@ class ProxyTxn {
     readonly hash: string,
     req: SipRequest,
   ) {
-    this.base = req;
+    this.work = req;
     this.received = tx.request;
+    this.method = req.method;
     this.isInvite = req.method === 'INVITE';
     this.inDialog = req.toTag !== undefined;
   }
 
-  /** The request as received (the server transaction's; it outlives the transaction's hold on it). */
+  /** Working copy: the request as received, after Route pre-processing, Max-Forwards and credentials. */
+  get base(): SipRequest {
+    if (this.work === undefined) throw new Error(`proxied ${this.method} already settled`);
+    return this.work;
+  }
+  set base(r: SipRequest) {
+    this.work = r;
+  }
+
+  /** The request as received (the server transaction's; it outlives the transaction's hold on it, until settled). */
   get request(): SipRequest {
+    if (this.received === undefined) throw new Error(`proxied ${this.method} already settled`);
     return this.received;
+  }
+
+  /**
+   * Settled: the final response went out and every branch is over. A branch's INVITE client
+   * transaction still passes 2xx retransmissions up for 32 s (Accepted), which need only the
+   * server transaction: the requests, targets and collected responses go.
+   */
+  release(): void {
+    this.work = this.received = undefined;
+    this.collected.length = 0;
+    this.targets = [];
+    this.popped = [];
+    this.tried.clear();
   }
 
   /** Branches still waiting for a final response and holding up the next target. */
@@ -876,7 +900,7 @@ export class SipProxy {
       if (!txn.finalSent) txn.tx.respond(res);
       return;
     }
-    this.deps.onEvent?.({ type: 'branch', method: txn.request.method, outcome: 'response' });
+    this.deps.onEvent?.({ type: 'branch', method: txn.method, outcome: 'response' });
     if (s < 300) {
       const first = !txn.finalSent;
       if (first && txn.registration !== undefined) this.registrationAnswered(txn, res);
@@ -954,9 +978,13 @@ export class SipProxy {
     this.next(txn);
   }
 
+  /** A branch is over: it sends nothing more (its client transaction absorbs or passes up what comes), so its requests go. */
   private branchDone(b: Branch): void {
     b.done = true;
     b.clearTimers();
+    b.prepared = undefined;
+    b.sent = undefined;
+    b.hops = [];
   }
 
   /** 16.7 step 6: the best final response goes upstream when every branch is over. */
@@ -971,6 +999,7 @@ export class SipProxy {
       res = best;
       mergeChallenges(res, txn.collected.map((c) => c.res));
     }
+    const request = txn.request;
     this.finish(txn, res);
     if (txn.call) {
       let cause: InviteOutcome['cause'];
@@ -980,7 +1009,7 @@ export class SipProxy {
       else if (entry?.kind === 'flow-failed') cause = 'flow-failed';
       const external = entry?.branch.target.external ?? false;
       const origin: InviteOutcome['origin'] = entry === undefined || (entry.kind !== 'response' && entry.kind !== 'timeout' && entry.kind !== 'transport' && entry.kind !== 'unresolved') ? 'here' : external ? 'external' : 'local-user';
-      this.deps.calls?.failed(txn.request, { status: best?.status ?? res.status, origin, ...(cause ? { cause } : {}) });
+      this.deps.calls?.failed(request, { status: best?.status ?? res.status, origin, ...(cause ? { cause } : {}) });
     }
   }
 
@@ -993,8 +1022,10 @@ export class SipProxy {
 
   /** Forgets the transaction once its final response went out and no branch is left. */
   private settle(txn: ProxyTxn): void {
-    if (txn.finalSent && txn.active === 0) this.txns.delete(txn.tx);
-    else if (txn.finalSent && !txn.isInvite) this.txns.delete(txn.tx);
+    if (txn.finalSent && txn.active === 0) {
+      this.txns.delete(txn.tx);
+      txn.release();
+    } else if (txn.finalSent && !txn.isInvite) this.txns.delete(txn.tx);
   }
 
   // ================================================================ CANCEL (16.10)
