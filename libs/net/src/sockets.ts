@@ -17,10 +17,13 @@ export interface ListenerName {
 /** A bind/listen error that names the listener (`udp [::]:3478: EADDRINUSE`), with `code` and `listener`. */
 export function listenError(e: Error, l: ListenerName): Error & { code: string; listener: ListenerName } {
   const code = (e as NodeJS.ErrnoException).code ?? e.message;
-  return Object.assign(new Error(`${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}: ${code}`, { cause: e }), {
-    code,
-    listener: l,
-  });
+  return Object.assign(
+    new Error(`${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}: ${code}`, { cause: e }),
+    {
+      code,
+      listener: l,
+    },
+  );
 }
 
 /**
@@ -29,7 +32,11 @@ export function listenError(e: Error, l: ListenerName): Error & { code: string; 
  * The servers send to literals (sources, peers, resolved targets): answered here at once; a host
  * name still goes to dns.lookup.
  */
-export function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+export function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (err: Error | null, address: string, family: number) => void,
+): void {
   const v = net.isIP(address);
   if (v !== 0) callback(null, address, v);
   else dns.lookup(address, family as number, callback);
@@ -87,4 +94,34 @@ export function listenServer(server: net.Server, l: ListenerName): Promise<numbe
       resolve((server.address() as net.AddressInfo).port);
     });
   });
+}
+
+/** Runs `open`; when it fails, `close` releases what it had opened, then the error goes on. */
+export async function openOrClose(open: () => Promise<void>, close: () => Promise<void>): Promise<void> {
+  try {
+    await open();
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/**
+ * Binds a server's listeners in order. A listener marked optional that fails is handed to
+ * `skipped` (named as start-up messages name listeners) and the others go on; any other failure
+ * ends the binding with its error.
+ */
+export async function bindListeners<L extends ListenerName & { optional?: boolean }>(
+  listeners: readonly L[],
+  bind: (l: L) => Promise<void>,
+  skipped: (listener: string, error: Error) => void,
+): Promise<void> {
+  for (const l of listeners) {
+    try {
+      await bind(l);
+    } catch (e) {
+      if (!l.optional) throw e;
+      skipped(`${l.transport} ${l.address}:${l.port}`, e as Error);
+    }
+  }
 }

@@ -27,7 +27,7 @@ import {
   verifyFingerprint,
 } from '@traverse/stun';
 import { ChangeIpRelay, ChangeIpSender, SecondaryPort, decodeChangeIpDatagram } from './change-ip-relay';
-import { bindUdp } from '@traverse/net';
+import { bindUdp, openOrClose } from '@traverse/net';
 
 export interface StunEndpoint {
   address: string;
@@ -106,12 +106,10 @@ export class StunServer implements ChangeIpSender {
   }
 
   async start(): Promise<void> {
-    try {
-      await this.bindAll();
-    } catch (e) {
-      await this.stop();
-      throw e;
-    }
+    await openOrClose(
+      () => this.bindAll(),
+      () => this.stop(),
+    );
   }
 
   private async bindAll(): Promise<void> {

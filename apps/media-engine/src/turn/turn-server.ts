@@ -49,7 +49,7 @@ import {
   unknownComprehensionRequired,
   verifyFingerprint,
 } from '@traverse/stun';
-import { bindUdp, listenError, listenServer, udpSocket } from '@traverse/net';
+import { bindListeners, bindUdp, listenError, listenServer, openOrClose, udpSocket } from '@traverse/net';
 import { RelaySocket, UdpRelay, UdpRelayStats, udpRelayAvailability } from '@traverse/udp-relay';
 import { TurnAuthUnavailableError, type TurnAuthenticator } from '@traverse/stun-turn';
 
@@ -367,25 +367,20 @@ export class TurnServer {
         });
       else this.nativeUnavailable = a.reason;
     }
-    try {
-      await this.bindAll();
-    } catch (e) {
-      await this.stop();
-      throw e;
-    }
+    await openOrClose(
+      () => this.bindAll(),
+      () => this.stop(),
+    );
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
   }
 
-  private async bindAll(): Promise<void> {
-    for (const l of this.opts.listeners) {
-      try {
-        await this.bindListener(l);
-      } catch (e) {
-        if (!l.optional) throw e;
-        this.opts.onEvent?.({ type: 'listener-skipped', listener: `${l.transport} ${l.address}:${l.port}`, error: e as Error });
-      }
-    }
+  private bindAll(): Promise<void> {
+    return bindListeners(
+      this.opts.listeners,
+      (l) => this.bindListener(l),
+      (listener, error) => this.opts.onEvent?.({ type: 'listener-skipped', listener, error }),
+    );
   }
 
   private async bindListener(l: TurnListenerOptions): Promise<void> {

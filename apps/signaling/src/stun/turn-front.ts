@@ -26,7 +26,7 @@ import {
   errorCodeAttribute,
   verifyFingerprint,
 } from '@traverse/stun';
-import { bindUdp, listenServer, type CertificateMaterial } from '@traverse/net';
+import { bindListeners, bindUdp, listenServer, openOrClose, type CertificateMaterial } from '@traverse/net';
 import { TurnAuthUnavailableError, type TurnAuthenticator } from '@traverse/stun-turn';
 
 export type TurnFrontTransport = 'udp' | 'tcp' | 'tls';
@@ -93,23 +93,18 @@ export class TurnFront {
 
   /** Binds every listener; on a failure closes what it bound and rethrows (the error names the listener). */
   async start(): Promise<void> {
-    try {
-      await this.bindAll();
-    } catch (e) {
-      await this.stop();
-      throw e;
-    }
+    await openOrClose(
+      () => this.bindAll(),
+      () => this.stop(),
+    );
   }
 
-  private async bindAll(): Promise<void> {
-    for (const l of this.opts.listeners) {
-      try {
-        await this.bindListener(l);
-      } catch (e) {
-        if (!l.optional) throw e;
-        this.opts.onEvent?.({ type: 'listener-skipped', listener: `${l.transport} ${l.address}:${l.port}`, error: e as Error });
-      }
-    }
+  private bindAll(): Promise<void> {
+    return bindListeners(
+      this.opts.listeners,
+      (l) => this.bindListener(l),
+      (listener, error) => this.opts.onEvent?.({ type: 'listener-skipped', listener, error }),
+    );
   }
 
   private async bindListener(l: TurnFrontOptions['listeners'][number]): Promise<void> {
@@ -226,4 +221,3 @@ export class TurnFront {
     reply(encodeAnswer(m, cls, attrs, key, this.opts.software ?? 'traverse'));
   }
 }
-
