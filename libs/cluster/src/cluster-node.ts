@@ -180,7 +180,8 @@ export class ClusterNode {
       own: {
         position: (s) => this.projector.positions[s],
         apply: (s, entries) => this.projector.applyEntries(s, entries),
-        fold: (s, after, entries) => this.projector.applyFollowing(s, after, entries),
+        // the store folds own entries only right after the last entry folded (position === after)
+        fold: (s, _after, entries) => this.projector.applyEntries(s, entries),
       },
       readAll: !isCluster,
       onError: onError('folding own events'),

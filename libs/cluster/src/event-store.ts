@@ -53,7 +53,7 @@ export interface OwnAppends {
   position(shard: number): string;
   /** Folds entries read from a shard's stream (those already folded are skipped). */
   apply(shard: number, entries: StreamEntry[]): void;
-  /** Folds entries appended to a shard's stream right after the entry `after`, when that is the last one folded. */
+  /** Folds the writer's own entries appended to a shard's stream right after `after`, the last entry folded there (the store checks that first). */
   fold(shard: number, after: string, entries: StreamEntry[]): void;
 }
 

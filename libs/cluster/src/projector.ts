@@ -60,17 +60,6 @@ export class Projector {
     if (this.waiters.length) this.wake();
   }
 
-  /**
-   * Folds entries this node appended to a shard's stream right after the entry `after`, when
-   * that entry is the last one folded here; otherwise leaves them to the stream reader, which
-   * brings them in stream order. Returns whether they were folded.
-   */
-  applyFollowing(shard: number, after: string, entries: StreamEntry[]): boolean {
-    if (this.positions[shard] !== after) return false;
-    this.applyEntries(shard, entries);
-    return true;
-  }
-
   /** Resolves once the event appended at (shard, id) has been applied here. */
   waitFor(shard: number, id: string): Promise<void> {
     if (compareStreamIds(this.positions[shard], id) >= 0) return Promise.resolve();
