@@ -188,6 +188,14 @@ async function allocate(sock: dgram.Socket, port: number): Promise<{ auth: Auth;
   return { auth, relayed };
 }
 
+/** What an allocation load measured: the server's CPU, and the load generator's own beside it. */
+interface AllocationFigures {
+  perSecond: number;
+  cpuUsPerAllocation: number;
+  clientCpuUsPerAllocation: number;
+  ok: number;
+}
+
 /** Allocations per second: `count` fresh clients (one socket each), `concurrency` at a time. */
 async function allocationLoad(
   target: Target,
@@ -195,7 +203,7 @@ async function allocationLoad(
   concurrency: number,
   /** Sockets stay open here until the caller closes them: a closed client's port could come back for a new client while its allocation lives (437). */
   keep: dgram.Socket[],
-): Promise<{ perSecond: number; cpuUsPerAllocation: number; clientCpuUsPerAllocation: number; ok: number }> {
+): Promise<AllocationFigures> {
   const sockets = await Promise.all(Array.from({ length: count }, () => udpSocket()));
   await target.profile?.('alloc');
   const cpu0 = await target.cpuMs();
@@ -480,7 +488,7 @@ async function serve(): Promise<void> {
 }
 
 interface Figures {
-  alloc: { perSecond: number; cpuUsPerAllocation: number; clientCpuUsPerAllocation: number; ok: number };
+  alloc: AllocationFigures;
   relay: { cpuUsPerPacket: number; delivered: number; sent: number };
 }
 
