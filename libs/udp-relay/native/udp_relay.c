@@ -1,6 +1,6 @@
 /*
- * Batched UDP data plane of the TURN relay (Linux; Node-API only, so one binary serves every
- * Node >= 18).
+ * Batched UDP data plane of the TURN relay (Linux; Node-API, plus a libuv poll handle for the
+ * control sockets: libuv's stable 1.x ABI, so one binary serves every Node >= 18).
  *
  * The relay owns the UDP sockets it opens (listeners and relayed sockets). One worker thread
  * waits on them with epoll, reads ready sockets with recvmmsg and forwards, without entering
@@ -12,6 +12,8 @@
  * Outgoing datagrams of one round are grouped per socket and sent with sendmmsg. Everything else
  * is handed up to JavaScript in batches through a thread-safe function, as (socket id, source
  * address, source port, bytes); JavaScript answers with the synchronous send().
+ *
+ * Control sockets (see below) are read on the JavaScript thread, not by the worker.
  *
  * Routes carry a time to live: an expired route forwards nothing (its packets are handed up, and
  * JavaScript decides). One mutex guards sockets and routes; the worker holds it while it reads,
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include <node_api.h>
+#include <uv.h>
 
 #define RECV_BATCH 64
 #define RECV_SLOTS 256
@@ -1101,6 +1104,240 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ------------------------------------------------------------------------- control sockets */
+
+/*
+ * A control socket: a UDP socket read on the JavaScript thread itself (a libuv poll handle on the
+ * event loop, no thread hop) for request/answer traffic such as a TURN listener's STUN. Each time
+ * it turns readable, recvmmsg takes up to CTRL_BATCH datagrams into one buffer kept for the
+ * socket's life, and each datagram goes to the callback as (bytes, address, port), one callback
+ * from the event loop per datagram (as a dgram 'message': process.nextTick and promise jobs it
+ * queues run before the next datagram). send() is a plain sendto from the same socket.
+ */
+#define CTRL_BATCH 32
+#define CTRL_SLOT 65536
+
+typedef struct ctrl {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;
+  napi_ref self; /* keeps the handle object alive while the socket is open */
+  napi_async_context async_ctx;
+  int fd;
+  int family;
+  int closed;
+  int poll_closed; /* the poll handle's close callback ran (or it was never initialised) */
+  int finalized;   /* the handle object was collected */
+  uint8_t *buf;
+  struct mmsghdr msgs[CTRL_BATCH];
+  struct iovec iov[CTRL_BATCH];
+  struct sockaddr_storage src[CTRL_BATCH];
+} ctrl_t;
+
+static void ctrl_free_if_done(ctrl_t *c) {
+  if (!c->poll_closed || !c->finalized) return;
+  free(c->buf);
+  free(c);
+}
+
+static void ctrl_on_poll_closed(uv_handle_t *h) {
+  ctrl_t *c = h->data;
+  c->poll_closed = 1;
+  ctrl_free_if_done(c);
+}
+
+/* Stops reading and closes the socket (the memory goes once the poll handle is closed and the handle object collected). */
+static void ctrl_close(ctrl_t *c) {
+  if (c->closed) return;
+  c->closed = 1;
+  uv_poll_stop(&c->poll);
+  uv_close((uv_handle_t *)&c->poll, ctrl_on_poll_closed);
+  close(c->fd);
+  c->fd = -1;
+}
+
+static void ctrl_cleanup_hook(void *arg) { ctrl_close(arg); }
+
+static void ctrl_deliver(ctrl_t *c, int k) {
+  napi_env env = c->env;
+  napi_handle_scope outer;
+  if (napi_open_handle_scope(env, &outer) != napi_ok) return;
+  napi_value cb, recv;
+  napi_get_reference_value(env, c->cb, &cb);
+  napi_get_global(env, &recv);
+  for (int i = 0; i < k && !c->closed; i++) {
+    if (c->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+    endpoint_t src;
+    endpoint_from_sa(&src, &c->src[i]);
+    if (src.family == 0) continue;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) break;
+    char text[INET6_ADDRSTRLEN] = "";
+    inet_ntop(src.family == 4 ? AF_INET : AF_INET6, src.addr, text, sizeof(text));
+    napi_value argv[3];
+    void *copy;
+    napi_create_buffer_copy(env, c->msgs[i].msg_len, c->buf + (size_t)i * CTRL_SLOT, &copy, &argv[0]);
+    napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[1]);
+    napi_create_uint32(env, src.port, &argv[2]);
+    napi_status st = napi_make_callback(env, c->async_ctx, recv, cb, 3, argv, NULL);
+    if (st == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+    napi_close_handle_scope(env, scope);
+  }
+  napi_close_handle_scope(env, outer);
+}
+
+static void ctrl_on_poll(uv_poll_t *h, int status, int events) {
+  ctrl_t *c = h->data;
+  if (status < 0 || c->closed) return;
+  /* a few batches per wake-up, so that a busy control socket does not starve the rest of the loop */
+  for (int round = 0; round < 4 && !c->closed; round++) {
+    for (int i = 0; i < CTRL_BATCH; i++) {
+      c->iov[i].iov_base = c->buf + (size_t)i * CTRL_SLOT;
+      c->iov[i].iov_len = CTRL_SLOT;
+      memset(&c->msgs[i], 0, sizeof(struct mmsghdr));
+      c->msgs[i].msg_hdr.msg_iov = &c->iov[i];
+      c->msgs[i].msg_hdr.msg_iovlen = 1;
+      c->msgs[i].msg_hdr.msg_name = &c->src[i];
+      c->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+    }
+    int k = recvmmsg(c->fd, c->msgs, CTRL_BATCH, MSG_DONTWAIT, NULL);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return;
+    ctrl_deliver(c, k);
+    if (k < CTRL_BATCH) return;
+  }
+}
+
+static void ctrl_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  ctrl_t *c = data;
+  ctrl_close(c);
+  napi_remove_env_cleanup_hook(env, ctrl_cleanup_hook, c);
+  napi_async_destroy(env, c->async_ctx);
+  napi_delete_reference(env, c->cb);
+  c->finalized = 1;
+  ctrl_free_if_done(c);
+}
+
+static ctrl_t *get_ctrl(napi_env env, napi_value v) {
+  ctrl_t *c = NULL;
+  if (napi_get_value_external(env, v, (void **)&c) != napi_ok || c == NULL) {
+    napi_throw_type_error(env, "EINVAL", "not a control socket handle");
+    return NULL;
+  }
+  return c;
+}
+
+/* controlOpen(address, port, bufferBytes, reusePort, onMessage(bytes, address, port)) -> [handle, port] */
+static napi_value js_control_open(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  char text[64];
+  uint32_t port, bufsize;
+  bool reuse = false;
+  if (get_str(env, argv[0], text, sizeof(text)) || get_u32(env, argv[1], &port) || get_u32(env, argv[2], &bufsize)) return NULL;
+  napi_get_value_bool(env, argv[3], &reuse);
+  napi_valuetype t;
+  napi_typeof(env, argv[4], &t);
+  if (t != napi_function) return throw_error(env, "EINVAL", "onMessage must be a function");
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  if (parse_sa(text, port, &sa, &salen, NULL) != 0) return throw_error(env, "EINVAL", "bad address or port");
+  int family = sa.ss_family;
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int on = 1;
+  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+  if (bufsize > 0) {
+    int v = (int)(bufsize > 0x7fffffff ? 0x7fffffff : bufsize);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+  }
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "SO_REUSEPORT", err);
+  }
+  if (bind(fd, (struct sockaddr *)&sa, salen) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+  struct sockaddr_storage bound;
+  socklen_t blen = sizeof(bound);
+  endpoint_t be;
+  getsockname(fd, (struct sockaddr *)&bound, &blen);
+  endpoint_from_sa(&be, &bound);
+  ctrl_t *c = calloc(1, sizeof(ctrl_t));
+  uint8_t *buf = c ? malloc((size_t)CTRL_BATCH * CTRL_SLOT) : NULL;
+  uv_loop_t *loop = NULL;
+  if (!c || !buf || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &c->poll, fd) != 0) {
+    free(buf);
+    free(c);
+    close(fd);
+    return throw_error(env, "ENOMEM", "could not set up the control socket");
+  }
+  c->buf = buf;
+  c->env = env;
+  c->fd = fd;
+  c->family = family == AF_INET6 ? 6 : 4;
+  c->poll.data = c;
+  napi_value name, handle;
+  napi_create_string_utf8(env, "udp-control", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &c->async_ctx);
+  napi_create_reference(env, argv[4], 1, &c->cb);
+  napi_create_external(env, c, ctrl_finalize, NULL, &handle);
+  napi_create_reference(env, handle, 1, &c->self);
+  napi_add_env_cleanup_hook(env, ctrl_cleanup_hook, c);
+  uv_poll_start(&c->poll, UV_READABLE, ctrl_on_poll);
+  napi_value out, p;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_uint32(env, be.port, &p);
+  napi_set_element(env, out, 0, handle);
+  napi_set_element(env, out, 1, p);
+  return out;
+}
+
+/* controlSend(handle, bytes, address, port) -> true when the OS took the datagram */
+static napi_value js_control_send(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  ctrl_t *c = get_ctrl(env, argv[0]);
+  if (!c) return NULL;
+  void *data;
+  size_t len;
+  uint32_t port;
+  char text[64];
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) return throw_error(env, "EINVAL", "expected a Buffer");
+  if (get_str(env, argv[2], text, sizeof(text)) || get_u32(env, argv[3], &port)) return NULL;
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  if (parse_sa(text, port, &sa, &salen, NULL) != 0) return throw_error(env, "EINVAL", "bad destination address or port");
+  ssize_t n = -1;
+  if (!c->closed && (c->family == 6) == (sa.ss_family == AF_INET6)) {
+    do n = sendto(c->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&sa, salen);
+    while (n < 0 && errno == EINTR);
+  }
+  napi_value res;
+  napi_get_boolean(env, n >= 0, &res);
+  return res;
+}
+
+/* controlClose(handle) */
+static napi_value js_control_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  ctrl_t *c = get_ctrl(env, argv[0]);
+  if (!c) return NULL;
+  if (!c->closed) {
+    ctrl_close(c);
+    napi_delete_reference(env, c->self);
+    c->self = NULL;
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_default, NULL},
@@ -1112,6 +1349,9 @@ NAPI_MODULE_INIT() {
       {"routeStats", NULL, js_route_stats, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"controlOpen", NULL, js_control_open, NULL, NULL, NULL, napi_default, NULL},
+      {"controlSend", NULL, js_control_send, NULL, NULL, NULL, napi_default, NULL},
+      {"controlClose", NULL, js_control_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
-import { RelayRemoteInfo, RelaySocket, UdpRelay, udpRelayAvailability } from './udp-relay';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlSocket, RelayRemoteInfo, RelaySocket, UdpRelay, udpRelayAvailability } from './udp-relay';
 
 const availability = udpRelayAvailability();
 
@@ -335,89 +338,93 @@ for (const family of [4, 6] as const) {
 
 for (const family of [4, 6] as const) {
   const loop = family === 6 ? '::1' : '127.0.0.1';
-  describe(`a steered listener (SO_REUSEPORT group with a control socket) over IPv${family}`, { skip: availability.available ? false : availability.reason }, () => {
-    let relay: UdpRelay;
-    let control: dgram.Socket;
-    let listener: RelaySocket;
-    let relayed: RelaySocket;
-    const up = collector();
-    let client: dgram.Socket;
-    let peer: dgram.Socket;
+  describe(
+    `a steered listener (SO_REUSEPORT group with a control socket) over IPv${family}`,
+    { skip: availability.available ? false : availability.reason },
+    () => {
+      let relay: UdpRelay;
+      let control: dgram.Socket;
+      let listener: RelaySocket;
+      let relayed: RelaySocket;
+      const up = collector();
+      let client: dgram.Socket;
+      let peer: dgram.Socket;
 
-    before(async () => {
-      relay = UdpRelay.create();
-      control = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, reusePort: true });
-      control.bind(0, loop);
-      await once(control, 'listening');
-      listener = relay.openSocket(loop, control.address().port, { kind: 'listener', steered: true, onMessage: up.onMessage });
-      relayed = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
-      client = await udp(family);
-      peer = await udp(family);
-    });
-    after(() => {
-      relay.close();
-      control.close();
-      client.close();
-      peer.close();
-    });
-
-    it('shares the control socket\'s port; STUN goes to the control socket, ChannelData to the native socket', async () => {
-      assert.equal(listener.address().port, control.address().port);
-      const port = control.address().port;
-      const stun = Buffer.from('000100002112a442000102030405060708090a0b', 'hex');
-      for (let i = 0; i < 20; i++) {
-        const atControl = next(control);
-        client.send(stun, port, loop);
-        const r = await atControl;
-        assert.deepEqual(r?.msg, stun, `STUN datagram ${i} reached the control socket`);
-      }
-      assert.equal(up.got.length, 0, 'no STUN datagram reached the native socket');
-      // ChannelData without a route: the native socket takes it and hands it up (never the control socket)
-      const stray = channelData(0x4002, Buffer.from('stray'));
-      const atControl = next(control, 300);
-      client.send(stray, port, loop);
-      const [m] = await up.waitFor(1);
-      assert.deepEqual(m.msg, stray);
-      assert.equal(await atControl, undefined);
-    });
-
-    it('forwards ChannelData along routes both ways; the client sees one address for answers and data', async () => {
-      const port = control.address().port;
-      relay.setRoute({
-        listener,
-        client: { address: loop, port: client.address().port },
-        channel: 0x4001,
-        relay: relayed,
-        peer: { address: loop, port: peer.address().port },
-        ttlMs: 60_000,
+      before(async () => {
+        relay = UdpRelay.create();
+        control = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, reusePort: true });
+        control.bind(0, loop);
+        await once(control, 'listening');
+        listener = relay.openSocket(loop, control.address().port, { kind: 'listener', steered: true, onMessage: up.onMessage });
+        relayed = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
+        client = await udp(family);
+        peer = await udp(family);
       });
-      const atPeer = next(peer);
-      client.send(channelData(0x4001, Buffer.from('hello')), port, loop);
-      assert.equal((await atPeer)?.msg.toString(), 'hello');
-      const atClient = next(client);
-      peer.send(Buffer.from('back'), relayed.address().port, loop);
-      const d = await atClient;
-      assert.deepEqual(d?.msg, channelData(0x4001, Buffer.from('back')));
-      assert.equal(d?.rinfo.port, port);
-      const answer = next(client);
-      control.send(Buffer.from('answer'), client.address().port, loop);
-      assert.equal((await answer)?.rinfo.port, port);
-    });
+      after(() => {
+        relay.close();
+        control.close();
+        client.close();
+        peer.close();
+      });
 
-    it('is refused without a control socket bound with reusePort on that port', () => {
-      const plain = dgram.createSocket('udp4');
-      return new Promise<void>((resolve) => {
-        plain.bind(0, '127.0.0.1', () => {
-          assert.throws(
-            () => relay.openSocket('127.0.0.1', plain.address().port, { kind: 'listener', steered: true, onMessage: () => undefined }),
-            (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE',
-          );
-          plain.close();
-          resolve();
+      it("shares the control socket's port; STUN goes to the control socket, ChannelData to the native socket", async () => {
+        assert.equal(listener.address().port, control.address().port);
+        const port = control.address().port;
+        const stun = Buffer.from('000100002112a442000102030405060708090a0b', 'hex');
+        for (let i = 0; i < 20; i++) {
+          const atControl = next(control);
+          client.send(stun, port, loop);
+          const r = await atControl;
+          assert.deepEqual(r?.msg, stun, `STUN datagram ${i} reached the control socket`);
+        }
+        assert.equal(up.got.length, 0, 'no STUN datagram reached the native socket');
+        // ChannelData without a route: the native socket takes it and hands it up (never the control socket)
+        const stray = channelData(0x4002, Buffer.from('stray'));
+        const atControl = next(control, 300);
+        client.send(stray, port, loop);
+        const [m] = await up.waitFor(1);
+        assert.deepEqual(m.msg, stray);
+        assert.equal(await atControl, undefined);
+      });
+
+      it('forwards ChannelData along routes both ways; the client sees one address for answers and data', async () => {
+        const port = control.address().port;
+        relay.setRoute({
+          listener,
+          client: { address: loop, port: client.address().port },
+          channel: 0x4001,
+          relay: relayed,
+          peer: { address: loop, port: peer.address().port },
+          ttlMs: 60_000,
+        });
+        const atPeer = next(peer);
+        client.send(channelData(0x4001, Buffer.from('hello')), port, loop);
+        assert.equal((await atPeer)?.msg.toString(), 'hello');
+        const atClient = next(client);
+        peer.send(Buffer.from('back'), relayed.address().port, loop);
+        const d = await atClient;
+        assert.deepEqual(d?.msg, channelData(0x4001, Buffer.from('back')));
+        assert.equal(d?.rinfo.port, port);
+        const answer = next(client);
+        control.send(Buffer.from('answer'), client.address().port, loop);
+        assert.equal((await answer)?.rinfo.port, port);
+      });
+
+      it('is refused without a control socket bound with reusePort on that port', () => {
+        const plain = dgram.createSocket('udp4');
+        return new Promise<void>((resolve) => {
+          plain.bind(0, '127.0.0.1', () => {
+            assert.throws(
+              () => relay.openSocket('127.0.0.1', plain.address().port, { kind: 'listener', steered: true, onMessage: () => undefined }),
+              (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE',
+            );
+            plain.close();
+            resolve();
+          });
         });
       });
-    });
-  });
+    },
+  );
 }
 
 describe('UdpRelay lifecycle', { skip: availability.available ? false : availability.reason }, () => {
@@ -536,3 +543,179 @@ describe('udpRelayAvailability', () => {
     if (!a.available) assert.throws(() => UdpRelay.create(), /not available/);
   });
 });
+
+/** Datagrams of a control socket with a wait for the next arrivals. */
+function controlCollector() {
+  const got: { msg: Buffer; address: string; port: number }[] = [];
+  const waiters: (() => void)[] = [];
+  return {
+    got,
+    onMessage: (msg: Buffer, address: string, port: number) => {
+      got.push({ msg, address, port });
+      for (const w of waiters.splice(0)) w();
+    },
+    async waitFor(n: number, ms = 2000): Promise<void> {
+      const end = Date.now() + ms;
+      while (got.length < n) {
+        const left = end - Date.now();
+        if (left <= 0) throw new Error(`waited for ${n} datagrams, got ${got.length}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+    },
+  };
+}
+
+for (const family of [4, 6] as const) {
+  const loop = family === 6 ? '::1' : '127.0.0.1';
+  describe(`ControlSocket over IPv${family}`, { skip: availability.available ? false : availability.reason }, () => {
+    it('takes datagrams with their source and answers from its own address', async () => {
+      const c = controlCollector();
+      const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
+      const client = await udp(family);
+      try {
+        assert.deepEqual(control.address(), { address: loop, port: control.address().port, family: family === 6 ? 'IPv6' : 'IPv4' });
+        assert.ok(control.address().port > 0);
+        client.send(Buffer.from('request'), control.address().port, loop);
+        await c.waitFor(1);
+        assert.deepEqual(c.got[0], { msg: Buffer.from('request'), address: loop, port: client.address().port });
+        const answer = next(client);
+        assert.equal(control.send(Buffer.from('answer'), client.address().port, loop), true);
+        const a = await answer;
+        assert.equal(a?.msg.toString(), 'answer');
+        assert.equal(a?.rinfo.port, control.address().port);
+      } finally {
+        control.close();
+        client.close();
+      }
+    });
+
+    it('hands a burst over one datagram at a time, in order, each with the promise jobs it queued run before the next', async () => {
+      const seen: string[] = [];
+      let n = 0;
+      const control = ControlSocket.open(loop, 0, {
+        onMessage: (msg) => {
+          seen.push(msg.toString());
+          n++;
+          void Promise.resolve().then(() => seen.push(`job ${msg.toString()}`));
+        },
+      });
+      const client = await udp(family);
+      try {
+        // more than one recvmmsg batch, sent before the event loop reads any of them
+        for (let i = 0; i < 100; i++) client.send(Buffer.from(`d${i}`), control.address().port, loop);
+        const end = Date.now() + 2000;
+        while (n < 100 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(n, 100);
+        assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => [`d${i}`, `job d${i}`]).flat());
+      } finally {
+        control.close();
+        client.close();
+      }
+    });
+
+    it('takes a datagram of 64 KB whole; each datagram is a Buffer of its own', async () => {
+      const c = controlCollector();
+      const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
+      const client = await udp(family);
+      try {
+        const big = Buffer.alloc(family === 6 ? 65487 : 65507, 7);
+        big.writeUInt32BE(0xdeadbeef, big.length - 4);
+        client.send(big, control.address().port, loop);
+        client.send(Buffer.from('small'), control.address().port, loop);
+        await c.waitFor(2);
+        assert.deepEqual(c.got[0].msg, big);
+        assert.equal(c.got[1].msg.toString(), 'small');
+        assert.notEqual(c.got[0].msg.buffer, c.got[1].msg.buffer);
+      } finally {
+        control.close();
+        client.close();
+      }
+    });
+
+    it('does not send to the other family; after close it neither sends nor hands anything over', async () => {
+      const c = controlCollector();
+      const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
+      const client = await udp(family);
+      try {
+        assert.equal(control.send(Buffer.from('x'), 9, family === 6 ? '127.0.0.1' : '::1'), false);
+        const port = control.address().port;
+        control.close();
+        control.close();
+        assert.equal(control.closed, true);
+        assert.equal(control.send(Buffer.from('x'), client.address().port, loop), false);
+        client.send(Buffer.from('late'), port, loop);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(c.got.length, 0);
+      } finally {
+        client.close();
+      }
+    });
+
+    it('a process or a worker thread that ends with it open ends cleanly', () => {
+      const script = `
+        const { Worker, isMainThread } = require('node:worker_threads');
+        const { ControlSocket } = require(${JSON.stringify(require.resolve('./udp-relay'))});
+        const c = ControlSocket.open(${JSON.stringify(loop)}, 0, { onMessage: () => undefined });
+        c.send(Buffer.from('x'), c.address().port, ${JSON.stringify(loop)});
+        if (isMainThread) {
+          const w = new Worker(__filename);
+          w.on('exit', (code) => setTimeout(() => process.exit(code === 1 ? 3 : 4), 20));
+        } else setTimeout(() => process.exit(1), 20);
+      `;
+      const file = join(mkdtempSync(join(tmpdir(), 'control-socket-')), 'exit.js');
+      writeFileSync(file, script);
+      const res = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(res.stderr, '');
+      assert.equal(res.status, 3);
+    });
+
+    it('fails to bind a port another socket holds, with the errno name as code', async () => {
+      const holder = await udp(family);
+      try {
+        assert.throws(
+          () => ControlSocket.open(loop, holder.address().port, { reusePort: true, onMessage: () => undefined }),
+          (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE',
+        );
+        assert.throws(
+          () => ControlSocket.open('nowhere', 0, { onMessage: () => undefined }),
+          (e: NodeJS.ErrnoException) => e.code === 'EINVAL',
+        );
+      } finally {
+        holder.close();
+      }
+    });
+
+    it('heads a steered listener: STUN comes to it, ChannelData to the data plane socket', async () => {
+      const c = controlCollector();
+      const up = collector();
+      const relay = UdpRelay.create();
+      const control = ControlSocket.open(loop, 0, { reusePort: true, onMessage: c.onMessage });
+      const client = await udp(family);
+      try {
+        const port = control.address().port;
+        relay.openSocket(loop, port, { kind: 'listener', steered: true, onMessage: up.onMessage });
+        const stun = Buffer.from('000100002112a442000102030405060708090a0b', 'hex');
+        const stray = channelData(0x4002, Buffer.from('stray'));
+        for (let i = 0; i < 10; i++) client.send(stun, port, loop);
+        client.send(stray, port, loop);
+        await c.waitFor(10);
+        await up.waitFor(1);
+        assert.ok(c.got.every((g) => g.msg.equals(stun)));
+        assert.deepEqual(up.got[0].msg, stray);
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(c.got.length, 10);
+        assert.equal(up.got.length, 1);
+      } finally {
+        relay.close();
+        control.close();
+        client.close();
+      }
+    });
+  });
+}

@@ -35,6 +35,15 @@ interface Addon {
   routeStats(handle: unknown, route: number, remove: boolean): [number, number, number, number] | undefined;
   stats(handle: unknown): [number, number, number, number, number, number, number];
   close(handle: unknown): void;
+  controlOpen(
+    address: string,
+    port: number,
+    bufferBytes: number,
+    reusePort: boolean,
+    onMessage: (bytes: Buffer, address: string, port: number) => void,
+  ): [unknown, number];
+  controlSend(handle: unknown, bytes: Uint8Array, address: string, port: number): boolean;
+  controlClose(handle: unknown): void;
 }
 
 export type UdpRelayAvailability = { available: true; path: string } | { available: false; reason: string };
@@ -286,4 +295,69 @@ export class UdpRelay {
 
 function statsOf(v: [number, number, number, number] | undefined): RouteStats | undefined {
   return v === undefined ? undefined : { packetsToPeer: v[0], bytesToPeer: v[1], packetsToClient: v[2], bytesToClient: v[3] };
+}
+
+export interface ControlSocketOptions {
+  /** SO_RCVBUF and SO_SNDBUF (bytes); the OS default when absent. */
+  bufferBytes?: number;
+  /** SO_REUSEPORT, so that a steered listener of a data plane can join the port (see RelaySocketOptions.steered). */
+  reusePort?: boolean;
+  /** Each received datagram with its source, as its own callback from the event loop. */
+  onMessage: (msg: Buffer, address: string, port: number) => void;
+}
+
+/**
+ * A UDP socket of the native addon read on this thread (no data plane thread): for request and
+ * answer traffic, such as the STUN of a TURN listener. Cheaper per datagram than node:dgram: the
+ * datagrams of one readable event come in with one recvmmsg into a buffer kept for the socket's
+ * life, each handed to `onMessage` as a Buffer of its own size with its source address and port (no
+ * 64 KB receive buffer per datagram, no rinfo object); `send` is one sendto, at once. IPv6 sockets
+ * are IPv6 only. `send` has dgram's argument order.
+ */
+export class ControlSocket {
+  private open = true;
+
+  private constructor(
+    private readonly addon: Addon,
+    private readonly handle: unknown,
+    readonly local: { address: string; port: number; family: 4 | 6 },
+  ) {}
+
+  /** Binds address:port (0: any free port). Throws an Error with the errno name as `code` when the bind fails or the addon is not available. */
+  static open(address: string, port: number, opts: ControlSocketOptions): ControlSocket {
+    const l = load();
+    if (!('addon' in l))
+      throw Object.assign(new Error(`native UDP sockets not available: ${l.reason}`), { code: 'ERR_UDP_RELAY_UNAVAILABLE' });
+    const family = isIP(address);
+    if (family === 0) throw Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' });
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw Object.assign(new Error(`bad port: ${port}`), { code: 'EINVAL' });
+    const [handle, bound] = l.addon.controlOpen(
+      address,
+      port,
+      Math.max(0, Math.floor(opts.bufferBytes ?? 0)),
+      opts.reusePort === true,
+      opts.onMessage,
+    );
+    return new ControlSocket(l.addon, handle, { address, port: bound, family: family as 4 | 6 });
+  }
+
+  /** Sends one datagram at once; false when the OS did not take it (buffer full, unreachable, closed, other family). */
+  send(msg: Uint8Array, port: number, address: string): boolean {
+    return this.open && this.addon.controlSend(this.handle, msg, address, port);
+  }
+
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } {
+    return { address: this.local.address, port: this.local.port, family: this.local.family === 6 ? 'IPv6' : 'IPv4' };
+  }
+
+  get closed(): boolean {
+    return !this.open;
+  }
+
+  /** Stops reading and closes the socket; no callback comes after. */
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.addon.controlClose(this.handle);
+  }
 }

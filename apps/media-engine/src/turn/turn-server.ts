@@ -50,7 +50,7 @@ import {
   verifyFingerprint,
 } from '@traverse/stun';
 import { bindListeners, bindUdp, listenError, listenServer, openOrClose, udpSocket } from '@traverse/net';
-import { RelaySocket, UdpRelay, UdpRelayStats, udpRelayAvailability } from '@traverse/udp-relay';
+import { ControlSocket, ControlSocketOptions, RelaySocket, UdpRelay, UdpRelayStats, udpRelayAvailability } from '@traverse/udp-relay';
 import { TurnAuthUnavailableError, type TurnAuthenticator } from '@traverse/stun-turn';
 
 export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
@@ -388,22 +388,23 @@ export class TurnServer {
       const id = this.nextListenerId++;
       const family = l.address.includes(':') ? 6 : 4;
       if (l.transport === 'udp' && this.native) {
-        const { control, native } = await this.bindNativeListener(l);
-        const local: TransportAddress = { family, address: l.address, port: native.address().port };
-        if (control) {
-          control.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
-          this.tuneSocket(control, this.opts.socketBufferBytes);
-          control.on('message', (msg, rinfo) => this.onUdp(id, control, local, msg, rinfo));
-        }
-        const answerFrom = control ?? native;
-        native.onMessage = (msg, rinfo) => this.onUdp(id, answerFrom, local, msg, rinfo);
-        this.udpListeners.push({ socket: answerFrom, native, id, local });
+        const local: TransportAddress = { family, address: l.address, port: 0 };
+        // answers leave from the socket that takes the clients' STUN (set once both are bound)
+        const listener = { id, local } as { socket: UdpSock; native: RelaySocket; id: number; local: TransportAddress };
+        const { control, native } = await this.bindNativeListener(l, (msg, address, port) =>
+          this.onUdp(id, listener.socket, local, msg, address, port),
+        );
+        local.port = native.address().port;
+        listener.native = native;
+        listener.socket = control ?? native;
+        native.onMessage = (msg, rinfo) => this.onUdp(id, listener.socket, local, msg, rinfo.address, rinfo.port);
+        this.udpListeners.push(listener);
       } else if (l.transport === 'udp') {
         const socket = await bindUdp(l.address, l.port);
         const local: TransportAddress = { family, address: l.address, port: socket.address().port };
         socket.on('error', (error) => this.opts.onEvent?.({ type: 'socket-error', error }));
         this.tuneSocket(socket, this.opts.socketBufferBytes);
-        socket.on('message', (msg, rinfo) => this.onUdp(id, socket, local, msg, rinfo));
+        socket.on('message', (msg, rinfo) => this.onUdp(id, socket, local, msg, rinfo.address, rinfo.port));
         this.udpListeners.push({ socket, id, local });
       } else {
         const onConn = (s: net.Socket) => this.onStream(l.transport as 'tcp' | 'tls', s);
@@ -418,23 +419,32 @@ export class TurnServer {
 
   /**
    * A UDP listener on the native plane. Where the kernel can steer (SO_REUSEPORT with a classic
-   * BPF program, Linux), two sockets share the listener's address: a node:dgram control socket read
-   * on this thread takes the clients' STUN requests and indications, the data plane's socket takes
-   * their ChannelData, so control traffic never waits for a thread hop. Otherwise the data plane's
-   * socket takes everything and hands control traffic up. The port is first bound alone, so a
-   * listener never joins a port another process holds (with or without SO_REUSEPORT).
+   * BPF program, Linux), two sockets share the listener's address: a control socket of the addon
+   * read on this thread (`onControl`) takes the clients' STUN requests and indications, the data
+   * plane's socket takes their ChannelData, so control traffic never waits for a thread hop.
+   * Otherwise the data plane's socket takes everything and hands control traffic up. The port is
+   * first bound alone, so a listener never joins a port another process holds (with or without
+   * SO_REUSEPORT).
    */
-  private async bindNativeListener(l: TurnListenerOptions): Promise<{ control?: dgram.Socket; native: RelaySocket }> {
+  private async bindNativeListener(
+    l: TurnListenerOptions,
+    onControl: ControlSocketOptions['onMessage'],
+  ): Promise<{ control?: ControlSocket; native: RelaySocket }> {
     const native = this.native!;
     const opts = { kind: 'listener' as const, bufferBytes: this.opts.socketBufferBytes, onMessage: () => undefined };
     const probe = await bindUdp(l.address, l.port);
     const port = probe.address().port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const control = await bindUdp(l.address, port, { reusePort: true });
+    let control: ControlSocket;
+    try {
+      control = ControlSocket.open(l.address, port, { reusePort: true, bufferBytes: this.opts.socketBufferBytes, onMessage: onControl });
+    } catch (e) {
+      throw listenError(e as Error, { transport: 'udp', address: l.address, port });
+    }
     try {
       return { control, native: native.openSocket(l.address, port, { ...opts, steered: true }) };
     } catch (e) {
-      await new Promise<void>((r) => control.close(() => r()));
+      control.close();
       if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw listenError(e as Error, { transport: 'udp', address: l.address, port });
       this.opts.onEvent?.({ type: 'steering-unavailable', listener: `udp ${l.address}:${port}`, reason: (e as Error).message });
     }
@@ -463,7 +473,7 @@ export class TurnServer {
     await Promise.all([
       ...this.udpListeners.map((l) => {
         if (l.native && l.native !== l.socket) l.native.close();
-        return l.socket instanceof RelaySocket
+        return l.socket instanceof RelaySocket || l.socket instanceof ControlSocket
           ? (l.socket.close(), Promise.resolve())
           : new Promise<void>((r) => (l.socket as dgram.Socket).close(() => r()));
       }),
@@ -596,11 +606,12 @@ export class TurnServer {
 
   // ---------------------------------------------------------------- relay path (synchronous)
 
-  private onUdp(listener: number, socket: UdpSock, local: TransportAddress, msg: Buffer, rinfo: Source): void {
+  /** A datagram on a UDP listener (a listener's socket receives from its own family only). */
+  private onUdp(listener: number, socket: UdpSock, local: TransportAddress, msg: Buffer, address: string, port: number): void {
     if (msg.length < 4) return;
     const b0 = msg[0];
     if (b0 >= 0x40 && b0 <= 0x7f) {
-      const alloc = this.table.find(listener, rinfo.address, rinfo.port);
+      const alloc = this.table.find(listener, address, port);
       if (alloc !== undefined) this.clientChannelData(alloc.context as Relay, msg, 0);
       return;
     }
@@ -608,7 +619,7 @@ export class TurnServer {
     const link: ClientLink = {
       listener,
       transport: 'udp',
-      remote: { family: rinfo.family === 'IPv6' ? 6 : 4, address: rinfo.address, port: rinfo.port },
+      remote: { family: local.family, address, port },
       local,
       udp: socket,
     };
