@@ -1110,12 +1110,16 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
  * A control socket: a UDP socket read on the JavaScript thread itself (a libuv poll handle on the
  * event loop, no thread hop) for request/answer traffic such as a TURN listener's STUN. Each time
  * it turns readable, recvmmsg takes up to CTRL_BATCH datagrams into one buffer kept for the
- * socket's life, and each datagram goes to the callback as (bytes, address, port), one callback
- * from the event loop per datagram (as a dgram 'message': process.nextTick and promise jobs it
- * queues run before the next datagram). send() is a plain sendto from the same socket.
+ * socket's life; each datagram is then copied into an arena, a JavaScript Buffer of CTRL_ARENA
+ * bytes shared by consecutive datagrams (a new one when it is full), and goes to the callback as
+ * (arena, offset, length, address, port), one callback from the event loop per datagram (as a dgram
+ * 'message': process.nextTick and promise jobs it queues run before the next datagram). A
+ * datagram's bytes are never overwritten: what keeps a view of them keeps its arena. send() is a
+ * plain sendto from the same socket.
  */
 #define CTRL_BATCH 32
 #define CTRL_SLOT 65536
+#define CTRL_ARENA 65536
 
 typedef struct ctrl {
   uv_poll_t poll;
@@ -1129,6 +1133,9 @@ typedef struct ctrl {
   int poll_closed; /* the poll handle's close callback ran (or it was never initialised) */
   int finalized;   /* the handle object was collected */
   uint8_t *buf;
+  napi_ref arena; /* the arena Buffer being filled, or NULL */
+  uint8_t *arena_data;
+  size_t arena_cap, arena_used;
   struct mmsghdr msgs[CTRL_BATCH];
   struct iovec iov[CTRL_BATCH];
   struct sockaddr_storage src[CTRL_BATCH];
@@ -1174,12 +1181,31 @@ static void ctrl_deliver(ctrl_t *c, int k) {
     if (napi_open_handle_scope(env, &scope) != napi_ok) break;
     char text[INET6_ADDRSTRLEN] = "";
     inet_ntop(src.family == 4 ? AF_INET : AF_INET6, src.addr, text, sizeof(text));
-    napi_value argv[3];
-    void *copy;
-    napi_create_buffer_copy(env, c->msgs[i].msg_len, c->buf + (size_t)i * CTRL_SLOT, &copy, &argv[0]);
-    napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[1]);
-    napi_create_uint32(env, src.port, &argv[2]);
-    napi_status st = napi_make_callback(env, c->async_ctx, recv, cb, 3, argv, NULL);
+    size_t len = c->msgs[i].msg_len;
+    napi_value argv[5];
+    if (c->arena == NULL || c->arena_used + len > c->arena_cap) {
+      size_t cap = len > CTRL_ARENA ? len : CTRL_ARENA;
+      void *data;
+      if (c->arena != NULL) napi_delete_reference(env, c->arena);
+      c->arena = NULL;
+      if (napi_create_buffer(env, cap, &data, &argv[0]) != napi_ok || napi_create_reference(env, argv[0], 1, &c->arena) != napi_ok) {
+        c->arena = NULL;
+        napi_close_handle_scope(env, scope);
+        break;
+      }
+      c->arena_data = data;
+      c->arena_cap = cap;
+      c->arena_used = 0;
+    } else
+      napi_get_reference_value(env, c->arena, &argv[0]);
+    size_t at = c->arena_used;
+    memcpy(c->arena_data + at, c->buf + (size_t)i * CTRL_SLOT, len);
+    c->arena_used = (at + len + 7) & ~(size_t)7;
+    napi_create_uint32(env, (uint32_t)at, &argv[1]);
+    napi_create_uint32(env, (uint32_t)len, &argv[2]);
+    napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[3]);
+    napi_create_uint32(env, src.port, &argv[4]);
+    napi_status st = napi_make_callback(env, c->async_ctx, recv, cb, 5, argv, NULL);
     if (st == napi_pending_exception) {
       napi_value err;
       napi_get_and_clear_last_exception(env, &err);
@@ -1219,6 +1245,8 @@ static void ctrl_finalize(napi_env env, void *data, void *hint) {
   napi_remove_env_cleanup_hook(env, ctrl_cleanup_hook, c);
   napi_async_destroy(env, c->async_ctx);
   napi_delete_reference(env, c->cb);
+  if (c->arena != NULL) napi_delete_reference(env, c->arena);
+  c->arena = NULL;
   c->finalized = 1;
   ctrl_free_if_done(c);
 }
@@ -1232,7 +1260,7 @@ static ctrl_t *get_ctrl(napi_env env, napi_value v) {
   return c;
 }
 
-/* controlOpen(address, port, bufferBytes, reusePort, onMessage(bytes, address, port)) -> [handle, port] */
+/* controlOpen(address, port, bufferBytes, reusePort, onMessage(arena, offset, length, address, port)) -> [handle, port] */
 static napi_value js_control_open(napi_env env, napi_callback_info info) {
   ARGS(5);
   char text[64];
@@ -1334,6 +1362,8 @@ static napi_value js_control_close(napi_env env, napi_callback_info info) {
     ctrl_close(c);
     napi_delete_reference(env, c->self);
     c->self = NULL;
+    if (c->arena != NULL) napi_delete_reference(env, c->arena);
+    c->arena = NULL;
   }
   return NULL;
 }

@@ -619,19 +619,43 @@ for (const family of [4, 6] as const) {
       }
     });
 
-    it('takes a datagram of 64 KB whole; each datagram is a Buffer of its own', async () => {
+    it('takes a datagram of 64 KB whole, between small ones', async () => {
       const c = controlCollector();
       const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
       const client = await udp(family);
       try {
         const big = Buffer.alloc(family === 6 ? 65487 : 65507, 7);
         big.writeUInt32BE(0xdeadbeef, big.length - 4);
+        client.send(Buffer.from('before'), control.address().port, loop);
         client.send(big, control.address().port, loop);
-        client.send(Buffer.from('small'), control.address().port, loop);
-        await c.waitFor(2);
-        assert.deepEqual(c.got[0].msg, big);
-        assert.equal(c.got[1].msg.toString(), 'small');
-        assert.notEqual(c.got[0].msg.buffer, c.got[1].msg.buffer);
+        client.send(Buffer.from('after'), control.address().port, loop);
+        await c.waitFor(3);
+        assert.equal(c.got[0].msg.toString(), 'before');
+        assert.deepEqual(c.got[1].msg, big);
+        assert.equal(c.got[2].msg.toString(), 'after');
+      } finally {
+        control.close();
+        client.close();
+      }
+    });
+
+    it('keeps the bytes of every datagram handed over intact while more arrive (several arenas)', async () => {
+      const c = controlCollector();
+      const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
+      const client = await udp(family);
+      try {
+        const sent: Buffer[] = [];
+        for (let round = 0; round < 10; round++) {
+          for (let i = 0; i < 30; i++) {
+            const d = Buffer.alloc(997 + ((round * 30 + i) % 13), round * 30 + i);
+            sent.push(d);
+            client.send(d, control.address().port, loop);
+          }
+          await c.waitFor(sent.length);
+        }
+        assert.equal(c.got.length, 300);
+        for (let i = 0; i < 300; i++) assert.deepEqual(c.got[i].msg, sent[i], `datagram ${i}`);
+        assert.ok(new Set(c.got.map((g) => g.msg.buffer)).size >= 4, 'more than 256 KB went through several arenas');
       } finally {
         control.close();
         client.close();

@@ -40,7 +40,7 @@ interface Addon {
     port: number,
     bufferBytes: number,
     reusePort: boolean,
-    onMessage: (bytes: Buffer, address: string, port: number) => void,
+    onMessage: (arena: Buffer, offset: number, length: number, address: string, port: number) => void,
   ): [unknown, number];
   controlSend(handle: unknown, bytes: Uint8Array, address: string, port: number): boolean;
   controlClose(handle: unknown): void;
@@ -310,9 +310,10 @@ export interface ControlSocketOptions {
  * A UDP socket of the native addon read on this thread (no data plane thread): for request and
  * answer traffic, such as the STUN of a TURN listener. Cheaper per datagram than node:dgram: the
  * datagrams of one readable event come in with one recvmmsg into a buffer kept for the socket's
- * life, each handed to `onMessage` as a Buffer of its own size with its source address and port (no
- * 64 KB receive buffer per datagram, no rinfo object); `send` is one sendto, at once. IPv6 sockets
- * are IPv6 only. `send` has dgram's argument order.
+ * life, each handed to `onMessage` as a view of its own bytes in a 64 KB arena that consecutive
+ * datagrams share, with its source address and port (no 64 KB receive buffer or memory allocation
+ * per datagram, no rinfo object); `send` is one sendto, at once. IPv6 sockets are IPv6 only. `send`
+ * has dgram's argument order.
  */
 export class ControlSocket {
   private open = true;
@@ -331,12 +332,13 @@ export class ControlSocket {
     const family = isIP(address);
     if (family === 0) throw Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' });
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw Object.assign(new Error(`bad port: ${port}`), { code: 'EINVAL' });
+    const onMessage = opts.onMessage;
     const [handle, bound] = l.addon.controlOpen(
       address,
       port,
       Math.max(0, Math.floor(opts.bufferBytes ?? 0)),
       opts.reusePort === true,
-      opts.onMessage,
+      (arena, offset, length, from, fromPort) => onMessage(arena.subarray(offset, offset + length), from, fromPort),
     );
     return new ControlSocket(l.addon, handle, { address, port: bound, family: family as 4 | 6 });
   }
