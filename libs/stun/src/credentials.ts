@@ -92,7 +92,11 @@ export function shortTermKey(password: string): Buffer {
  * MD5 or SHA-256 of username ":" OpaqueString(realm) ":" OpaqueString(password).
  */
 export function longTermKey(username: string, realm: string, password: string, algorithm: number = PasswordAlgorithm.MD5): Buffer {
-  return oneShotHash(algorithm === PasswordAlgorithm.SHA256 ? 'sha256' : 'md5', `${username}:${opaqueString(realm)}:${opaqueString(password)}`, 'buffer');
+  return oneShotHash(
+    algorithm === PasswordAlgorithm.SHA256 ? 'sha256' : 'md5',
+    `${username}:${opaqueString(realm)}:${opaqueString(password)}`,
+    'buffer',
+  );
 }
 
 /** USERHASH value: SHA-256(username ":" realm) (RFC 8489 section 14.4). */
@@ -123,17 +127,23 @@ export function nonceFeatures(nonce: string): SecurityFeatures | undefined {
   return { passwordAlgorithms: (b[0] & 0x80) !== 0, usernameAnonymity: (b[0] & 0x40) !== 0 };
 }
 
+/** Issued-at time, and time and MAC, of a nonce being made (scratch: each nonce is made at once). */
+const nonceTime = Buffer.alloc(4);
+const nonceBody = Buffer.alloc(16);
+const NONCE_BODY = /^[A-Za-z0-9_-]{22}$/;
+
 /**
  * Stateless nonce: [cookie + features] + base64url(issued-at seconds (4 bytes) + HMAC-SHA256(secret, prefix | time | bindTo)[0..12]).
  * The feature prefix is under the HMAC, so a downgrade (stripping it) makes the nonce invalid.
  * `bindTo` ties the nonce to a client (e.g. its IP); pass '' to not bind.
  */
 export function createNonce(secret: Buffer, nowMs: number, bindTo: string, features?: SecurityFeatures): string {
-  const t = Buffer.allocUnsafe(4);
+  const t = nonceTime;
   t.writeUInt32BE(Math.floor(nowMs / 1000) >>> 0, 0);
   const prefix = features ? NONCE_COOKIE + encodeFeatures(features) : '';
-  const mac = preparedKey('sha256', secret).digest(prefix, t, bindTo).subarray(0, 12);
-  return prefix + Buffer.concat([t, mac]).toString('base64url');
+  t.copy(nonceBody, 0);
+  preparedKey('sha256', secret).digest(prefix, t, bindTo).copy(nonceBody, 4, 0, 12);
+  return prefix + nonceBody.toString('base64url');
 }
 
 export type NonceCheck = 'valid' | 'stale' | 'invalid';
@@ -143,7 +153,7 @@ export function checkNonce(secret: Buffer, nonce: string, nowMs: number, bindTo:
   if (nonce.length > 128) return 'invalid';
   const prefix = nonce.startsWith(NONCE_COOKIE) ? nonce.slice(0, NONCE_COOKIE.length + 4) : '';
   const body = nonce.slice(prefix.length);
-  if (!/^[A-Za-z0-9_-]{22}$/.test(body)) return 'invalid';
+  if (!NONCE_BODY.test(body)) return 'invalid';
   const raw = Buffer.from(body, 'base64url');
   if (raw.length !== 16) return 'invalid';
   const t = raw.subarray(0, 4);

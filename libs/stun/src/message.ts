@@ -157,11 +157,15 @@ export function findAttribute(msg: StunMessage, type: number): RawAttribute | un
   return undefined;
 }
 
+/** Attribute types whose value is XORed with the header (the others decode without the key). */
+const XOR_TYPES: ReadonlySet<number> = new Set([Attr.XorMappedAddress, Attr.XorPeerAddress, Attr.XorRelayedAddress]);
+const NO_XOR_KEY = Buffer.alloc(16);
+
 /** The typed value of the first attribute of this type: undefined if absent, a failed Result if malformed. */
 export function getAttribute<K extends KnownAttrType>(msg: StunMessage, type: K): Result<AttrValues[K]> | undefined {
   const a = findAttribute(msg, type);
   if (!a) return undefined;
-  return decodeAttributeValue(type, a.value, msg.raw.subarray(4, 20));
+  return decodeAttributeValue(type, a.value, XOR_TYPES.has(type) ? msg.raw.subarray(4, 20) : NO_XOR_KEY);
 }
 
 /** The typed value when present and well formed, else undefined. */
@@ -228,7 +232,8 @@ export function encodeMessage(header: MessageHeader, attributes: readonly OutAtt
   if (opts.integritySha256Key) total += 4 + shaLen;
   const fpAt = total;
   if (opts.fingerprint) total += 8;
-  const out = Buffer.alloc(total);
+  // from the pool (most messages are answers sent at once), zeroed as Buffer.alloc would be
+  const out = Buffer.allocUnsafe(total).fill(0);
   out.writeUInt16BE(messageType(header.method, header.cls), 0);
   out.writeUInt16BE(total - HEADER_LENGTH, 2);
   if (header.transactionId.length === 16) out.set(header.transactionId, 4);
@@ -290,10 +295,16 @@ export function errorCodeAttribute(code: number): OutAttribute {
  * `key` by the integrity the request used (MESSAGE-INTEGRITY-SHA256 if it had one, else
  * MESSAGE-INTEGRITY), and a FINGERPRINT when the request carried one.
  */
-export function encodeAnswer(request: StunMessage, cls: StunClass, attributes: readonly OutAttribute[], key?: Buffer, software?: string): Buffer {
+export function encodeAnswer(
+  request: StunMessage,
+  cls: StunClass,
+  attributes: readonly OutAttribute[],
+  key?: Buffer,
+  software?: string,
+): Buffer {
   const sha = request.integritySha256Offset >= 0;
   return encodeMessage(
-    { method: request.method, cls, transactionId: Buffer.from(request.transactionId) },
+    { method: request.method, cls, transactionId: request.transactionId },
     software === undefined ? attributes : [...attributes, { type: Attr.Software, value: software }],
     { integrityKey: sha ? undefined : key, integritySha256Key: sha ? key : undefined, fingerprint: request.fingerprintOffset >= 0 },
   );

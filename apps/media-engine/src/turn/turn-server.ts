@@ -34,6 +34,7 @@ import {
   attributeValue,
   channelDataPadding,
   LongTermPolicy,
+  LongTermStep,
   beginLongTerm,
   longTermChallenge,
   verifyLongTerm,
@@ -247,6 +248,9 @@ interface PeerConnection {
   pending: Buffer[];
 }
 
+/** The key lookup step of long-term credentials (beginLongTerm's answer when the request is no challenge). */
+type LongTermLookup = Extract<LongTermStep, { kind: 'lookup' }>;
+
 const TURN_UNDERSTOOD = new Set<number>([
   Attr.Username,
   Attr.Realm,
@@ -271,6 +275,16 @@ const TURN_UNDERSTOOD = new Set<number>([
   Attr.UseCandidate,
   Attr.IceControlled,
   Attr.IceControlling,
+]);
+
+/** Request methods the server answers (others get 400). */
+const TURN_REQUESTS = new Set<number>([
+  StunMethod.Allocate,
+  StunMethod.Refresh,
+  StunMethod.CreatePermission,
+  StunMethod.ChannelBind,
+  StunMethod.Connect,
+  StunMethod.ConnectionBind,
 ]);
 
 export class TurnServer {
@@ -798,7 +812,21 @@ export class TurnServer {
       this.respond(link, m, StunClass.SuccessResponse, [{ type: Attr.XorMappedAddress, value: link.remote }], undefined);
       return;
     }
-    this.onRequest(link, m, onBind).catch((e: unknown) => {
+    if (!TURN_REQUESTS.has(m.method)) {
+      this.respondError(link, m, ErrorCode.BadRequest, undefined);
+      return;
+    }
+    // the first step of long-term credentials needs no lookup: challenges (401, 438) and 400s are answered here, at once
+    const step = beginLongTerm(m, this.authPolicy, this.clock(), link.remote.address);
+    if (step.kind === 'challenge') {
+      this.respondError(link, m, step.code, undefined, step.attributes);
+      return;
+    }
+    if (step.kind === 'bad-request') {
+      this.respondError(link, m, ErrorCode.BadRequest, undefined);
+      return;
+    }
+    this.onRequest(link, m, step, onBind).catch((e: unknown) => {
       this.opts.onEvent?.({ type: 'socket-error', error: e instanceof Error ? e : new Error(String(e)) });
       this.respondError(link, m, ErrorCode.ServerError, undefined);
     });
@@ -853,20 +881,8 @@ export class TurnServer {
     return { ok: true, value: { family, address: d.canonical, port: peer.port } };
   }
 
-  private async onRequest(link: ClientLink, m: StunMessage, onBind?: (pc: PeerConnection) => void): Promise<void> {
-    const known = [
-      StunMethod.Allocate,
-      StunMethod.Refresh,
-      StunMethod.CreatePermission,
-      StunMethod.ChannelBind,
-      StunMethod.Connect,
-      StunMethod.ConnectionBind,
-    ] as number[];
-    if (!known.includes(m.method)) {
-      this.respondError(link, m, ErrorCode.BadRequest, undefined);
-      return;
-    }
-    const auth = await this.authenticateRequest(link, m);
+  private async onRequest(link: ClientLink, m: StunMessage, step: LongTermLookup, onBind?: (pc: PeerConnection) => void): Promise<void> {
+    const auth = await this.authenticateRequest(link, m, step);
     if (auth === undefined) return;
     const { username, key, algorithm } = auth;
     const unknown = unknownComprehensionRequired(m, TURN_UNDERSTOOD);
@@ -905,22 +921,15 @@ export class TurnServer {
   }
 
   /**
-   * Long-term credentials (RFC 8489 section 9.2.4) through the lib's pure steps; answers the
-   * challenge / 438 / 400 itself and returns the user and key only when the request is authentic.
+   * Long-term credentials (RFC 8489 section 9.2.4), from the lookup step on (onStunBytes answered
+   * the challenges): looks the key up, answers 401 or 500 itself and returns the user and key only
+   * when the request is authentic.
    */
   private async authenticateRequest(
     link: ClientLink,
     m: StunMessage,
+    step: LongTermLookup,
   ): Promise<{ username: string; key: Buffer; algorithm: number } | undefined> {
-    const step = beginLongTerm(m, this.authPolicy, this.clock(), link.remote.address);
-    if (step.kind === 'challenge') {
-      this.respondError(link, m, step.code, undefined, step.attributes);
-      return undefined;
-    }
-    if (step.kind === 'bad-request') {
-      this.respondError(link, m, ErrorCode.BadRequest, undefined);
-      return undefined;
-    }
     let username = step.username;
     if (username === undefined && step.userhash && this.opts.resolveUserhash)
       username = await this.opts.resolveUserhash(step.userhash, step.realm);
