@@ -19,10 +19,21 @@ const state = new Int32Array(8);
 const block = new Uint8Array(BLOCK);
 const NON_ASCII = /[\u0080-\uffff]/;
 
+/** The first `words` words of the state, big-endian, at the start of `to`. */
+function putWords(to: Uint8Array, words: number): void {
+  for (let i = 0, o = 0; i < words; i++, o += 4) {
+    const v = state[i];
+    to[o] = v >>> 24;
+    to[o + 1] = v >>> 16;
+    to[o + 2] = v >>> 8;
+    to[o + 3] = v;
+  }
+}
+
 /** A key with the hash states after its inner and outer pads made once: each digest hashes only the message. */
 export class HmacKey {
-  private readonly inner: Int32Array;
-  private readonly outer: Int32Array;
+  /** Hash states after the inner pad (words 0..7) and after the outer pad (words 8..15). */
+  private readonly pads = new Int32Array(16);
   private readonly compress: (s: Int32Array, b: Uint8Array, o: number) => void;
   private readonly words: number;
 
@@ -33,21 +44,25 @@ export class HmacKey {
     this.compress = alg === 'sha1' ? sha1Block : sha256Block;
     this.words = DIGEST[alg] / 4;
     const iv = alg === 'sha1' ? SHA1_IV : SHA256_IV;
-    this.inner = Int32Array.from(iv);
-    this.outer = Int32Array.from(iv);
     const k = key.length > BLOCK ? hash(alg, key, 'buffer') : key;
-    const pad = new Uint8Array(BLOCK);
-    for (let i = 0; i < BLOCK; i++) pad[i] = (i < k.length ? k[i] : 0) ^ 0x36;
-    this.compress(this.inner, pad, 0);
-    for (let i = 0; i < BLOCK; i++) pad[i] = (i < k.length ? k[i] : 0) ^ 0x5c;
-    this.compress(this.outer, pad, 0);
+    this.padState(k, 0x36, iv, 0);
+    this.padState(k, 0x5c, iv, 8);
+  }
+
+  /** The hash state after the block of the key XOR `x`, into pads[at..]. */
+  private padState(k: Uint8Array, x: number, iv: readonly number[], at: number): void {
+    for (let i = 0; i < BLOCK; i++) block[i] = (i < k.length ? k[i] : 0) ^ x;
+    for (let i = 0; i < this.words; i++) state[i] = iv[i];
+    this.compress(state, block, 0);
+    for (let i = 0; i < this.words; i++) this.pads[at + i] = state[i];
   }
 
   /** HMAC of the concatenated parts (bytes or UTF-8 strings). */
   digest(...parts: (Uint8Array | string)[]): Buffer {
     const s = state;
     const words = this.words;
-    s.set(this.inner);
+    const pads = this.pads;
+    for (let i = 0; i < words; i++) s[i] = pads[i];
     let n = 0;
     let total = BLOCK;
     for (const p of parts) {
@@ -57,23 +72,11 @@ export class HmacKey {
     }
     this.finish(n, total);
     // the outer hash: its pad's state, then the inner digest
-    for (let i = 0, o = 0; i < words; i++, o += 4) {
-      const v = s[i];
-      block[o] = v >>> 24;
-      block[o + 1] = v >>> 16;
-      block[o + 2] = v >>> 8;
-      block[o + 3] = v;
-    }
-    s.set(this.outer);
+    putWords(block, words);
+    for (let i = 0; i < words; i++) s[i] = pads[8 + i];
     this.finish(words * 4, BLOCK + words * 4);
     const out = Buffer.allocUnsafe(words * 4);
-    for (let i = 0, o = 0; i < words; i++, o += 4) {
-      const v = s[i];
-      out[o] = v >>> 24;
-      out[o + 1] = v >>> 16;
-      out[o + 2] = v >>> 8;
-      out[o + 3] = v;
-    }
+    putWords(out, words);
     return out;
   }
 

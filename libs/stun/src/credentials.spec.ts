@@ -51,6 +51,16 @@ describe('credentials', () => {
     assert.equal(checkNonce(Buffer.from('other'), n, t0, '192.0.2.1', 3600), 'invalid');
     assert.equal(checkNonce(secret, 'garbage', t0, '192.0.2.1', 3600), 'invalid');
     assert.equal(nonceFeatures(n), undefined);
+    // any byte of time or MAC changed (each character of the body but the last, whose low bits are padding)
+    for (let i = 0; i < n.length - 1; i++) {
+      const c = n[i] === 'A' ? 'B' : 'A';
+      assert.equal(checkNonce(secret, n, t0, '192.0.2.1', 3600), 'valid');
+      assert.equal(checkNonce(secret, n.slice(0, i) + c + n.slice(i + 1), t0, '192.0.2.1', 3600), 'invalid', `character ${i} changed`);
+    }
+    // nonces made one after the other each stay valid
+    const n2 = createNonce(secret, t0 + 5_000, '192.0.2.9');
+    assert.equal(checkNonce(secret, n, t0, '192.0.2.1', 3600), 'valid');
+    assert.equal(checkNonce(secret, n2, t0 + 5_000, '192.0.2.9', 3600), 'valid');
   });
 
   it('nonces announce RFC 8489 security features under the HMAC (no downgrade by stripping)', () => {

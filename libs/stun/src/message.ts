@@ -2,7 +2,7 @@
  * STUN message framing (RFC 8489 section 5 and 14; RFC 3489 classic messages without the magic cookie),
  * MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { preparedKey } from '@traverse/hmac';
 import { crc32 } from 'node:zlib';
 import {
@@ -94,11 +94,12 @@ export function decodeMessage(buf: Buffer, opts: DecodeOptions = {}): Result<Stu
   if (buf.length > maxSize) return fail('TOO_LARGE', `message larger than ${maxSize} bytes`);
   if (buf.length < HEADER_LENGTH) return fail('TRUNCATED', 'shorter than a STUN header');
   if ((buf[0] & 0xc0) !== 0) return fail('NOT_STUN', 'first two bits are not zero');
-  const type = buf.readUInt16BE(0);
-  const length = buf.readUInt16BE(2);
+  // plain byte reads: Buffer's readUInt16BE validates its offset through a wrapper that allocates
+  const type = u16(buf, 0);
+  const length = u16(buf, 2);
   if ((length & 3) !== 0) return fail('BAD_LENGTH', 'length is not a multiple of 4');
   if (length + HEADER_LENGTH !== buf.length) return fail('BAD_LENGTH', 'length does not match the datagram');
-  const classic = buf.readUInt32BE(4) !== MAGIC_COOKIE;
+  const classic = u32(buf, 4) !== MAGIC_COOKIE;
   if (classic && opts.allowClassic === false) return fail('NOT_STUN', 'no magic cookie');
   const attributes: RawAttribute[] = [];
   let integrityOffset = -1;
@@ -109,8 +110,8 @@ export function decodeMessage(buf: Buffer, opts: DecodeOptions = {}): Result<Stu
   while (at < buf.length) {
     if (fingerprintOffset !== -1) return fail('BAD_ATTRIBUTE', 'attribute after FINGERPRINT');
     if (at + 4 > buf.length) return fail('TRUNCATED', 'truncated attribute header');
-    const atype = buf.readUInt16BE(at);
-    const alen = buf.readUInt16BE(at + 2);
+    const atype = u16(buf, at);
+    const alen = u16(buf, at + 2);
     const end = at + 4 + alen;
     if (end > buf.length) return fail('TRUNCATED', 'attribute value runs past the message');
     if (++count > maxAttributes) return fail('TOO_MANY_ATTRIBUTES', `more than ${maxAttributes} attributes`);
@@ -234,37 +235,38 @@ export function encodeMessage(header: MessageHeader, attributes: readonly OutAtt
   if (opts.fingerprint) total += 8;
   // from the pool (most messages are answers sent at once), zeroed as Buffer.alloc would be
   const out = Buffer.allocUnsafe(total).fill(0);
-  out.writeUInt16BE(messageType(header.method, header.cls), 0);
-  out.writeUInt16BE(total - HEADER_LENGTH, 2);
-  if (header.transactionId.length === 16) out.set(header.transactionId, 4);
+  put16(out, 0, messageType(header.method, header.cls));
+  put16(out, 2, total - HEADER_LENGTH);
+  const tid = header.transactionId;
+  if (tid.length === 16) out.set(tid, 4);
   else {
-    out.writeUInt32BE(MAGIC_COOKIE, 4);
-    out.set(header.transactionId.subarray(0, 12), 8);
+    put32(out, 4, MAGIC_COOKIE);
+    for (let i = 0; i < 12; i++) out[8 + i] = tid[i];
   }
-  const key = out.subarray(4, 20);
+  let key: Buffer | undefined; // the header's bytes 4..20, for XORed values
   let at = HEADER_LENGTH;
   for (let i = 0; i < attributes.length; i++) {
     const a = attributes[i];
-    out.writeUInt16BE(a.type & 0xffff, at);
-    out.writeUInt16BE(sizes[i], at + 2);
-    writeAttributeValue(a, out, at + 4, key);
+    put16(out, at, a.type & 0xffff);
+    put16(out, at + 2, sizes[i]);
+    writeAttributeValue(a, out, at + 4, XOR_TYPES.has(a.type) ? (key ??= out.subarray(4, 20)) : NO_XOR_KEY);
     if (opts.paddingByte) out.fill(opts.paddingByte, at + 4 + sizes[i], at + 4 + pad4(sizes[i]));
     at += 4 + pad4(sizes[i]);
   }
   if (opts.integrityKey) {
-    out.writeUInt16BE(Attr.MessageIntegrity, miAt);
-    out.writeUInt16BE(20, miAt + 2);
+    put16(out, miAt, Attr.MessageIntegrity);
+    put16(out, miAt + 2, 20);
     hmacInto(out, miAt, 'sha1', opts.integrityKey, 20);
   }
   if (opts.integritySha256Key) {
-    out.writeUInt16BE(Attr.MessageIntegritySha256, mi256At);
-    out.writeUInt16BE(shaLen, mi256At + 2);
+    put16(out, mi256At, Attr.MessageIntegritySha256);
+    put16(out, mi256At + 2, shaLen);
     hmacInto(out, mi256At, 'sha256', opts.integritySha256Key, shaLen);
   }
   if (opts.fingerprint) {
-    out.writeUInt16BE(Attr.Fingerprint, fpAt);
-    out.writeUInt16BE(4, fpAt + 2);
-    out.writeUInt32BE((crc32(out.subarray(0, fpAt)) ^ FINGERPRINT_XOR) >>> 0, fpAt + 4);
+    put16(out, fpAt, Attr.Fingerprint);
+    put16(out, fpAt + 2, 4);
+    put32(out, fpAt + 4, crc32(out.subarray(0, fpAt)) ^ FINGERPRINT_XOR);
   }
   return out;
 }
@@ -274,10 +276,39 @@ export function encodeMessage(header: MessageHeader, attributes: readonly OutAtt
  * set as if the message ended right after that attribute (RFC 8489 section 14.5).
  */
 function integrityHmac(raw: Buffer, attrAt: number, alg: 'sha1' | 'sha256', key: Buffer, valueLen: number): Buffer {
-  const head = Buffer.allocUnsafe(4);
-  head.writeUInt16BE(raw.readUInt16BE(0), 0);
-  head.writeUInt16BE(attrAt + 4 + valueLen - HEADER_LENGTH, 2);
+  const head = integrityHead;
+  head[0] = raw[0];
+  head[1] = raw[1];
+  put16(head, 2, attrAt + 4 + valueLen - HEADER_LENGTH);
   return preparedKey(alg, key).digest(head, raw.subarray(4, attrAt));
+}
+
+/** The first 4 bytes of the message as the integrity covers them (scratch: each MAC is computed at once). */
+const integrityHead = Buffer.alloc(4);
+
+/** Whether a[0..len) equals b[at..at+len), in time that depends on len only. */
+function equalBytes(a: Uint8Array, b: Uint8Array, at: number, len: number): boolean {
+  let d = 0;
+  for (let i = 0; i < len; i++) d |= a[i] ^ b[at + i];
+  return d === 0;
+}
+
+/** Big-endian reads and writes without Buffer's offset checks (callers stay in bounds). */
+function u16(b: Uint8Array, at: number): number {
+  return (b[at] << 8) | b[at + 1];
+}
+function u32(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
+function put16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8;
+  b[at + 1] = v;
+}
+function put32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
 }
 function hmacInto(out: Buffer, attrAt: number, alg: 'sha1' | 'sha256', key: Buffer, len: number): void {
   const mac = integrityHmac(out, attrAt, alg, key, len);
@@ -313,23 +344,23 @@ export function encodeAnswer(
 export function verifyIntegrity(msg: StunMessage, key: Buffer): boolean {
   if (msg.integrityOffset < 0) return false;
   const mac = integrityHmac(msg.raw, msg.integrityOffset, 'sha1', key, 20);
-  return timingSafeEqual(mac, msg.raw.subarray(msg.integrityOffset + 4, msg.integrityOffset + 24));
+  return equalBytes(mac, msg.raw, msg.integrityOffset + 4, 20);
 }
 
 /** Checks MESSAGE-INTEGRITY-SHA256 (possibly truncated) with the key. False when absent. */
 export function verifyIntegritySha256(msg: StunMessage, key: Buffer): boolean {
   const at = msg.integritySha256Offset;
   if (at < 0) return false;
-  const len = msg.raw.readUInt16BE(at + 2);
+  const len = u16(msg.raw, at + 2);
   const mac = integrityHmac(msg.raw, at, 'sha256', key, len);
-  return timingSafeEqual(mac.subarray(0, len), msg.raw.subarray(at + 4, at + 4 + len));
+  return equalBytes(mac, msg.raw, at + 4, len);
 }
 
 /** Checks FINGERPRINT. False when absent. */
 export function verifyFingerprint(msg: StunMessage): boolean {
   const at = msg.fingerprintOffset;
   if (at < 0) return false;
-  return (crc32(msg.raw.subarray(0, at)) ^ FINGERPRINT_XOR) >>> 0 === msg.raw.readUInt32BE(at + 4);
+  return (crc32(msg.raw.subarray(0, at)) ^ FINGERPRINT_XOR) >>> 0 === u32(msg.raw, at + 4);
 }
 
 /** A new random 12-byte transaction id. */
