@@ -441,6 +441,17 @@ static void on_datagram(relay_t *r, uint32_t sid, sock_t *s, uint8_t *slot, uint
   handup(r, sid, &src, msg, n);
 }
 
+/* Sets up one recvmmsg entry: a datagram of up to len bytes into data, its source into src. */
+static void recv_into(struct mmsghdr *m, struct iovec *iov, uint8_t *data, size_t len, struct sockaddr_storage *src) {
+  iov->iov_base = data;
+  iov->iov_len = len;
+  memset(m, 0, sizeof(*m));
+  m->msg_hdr.msg_iov = iov;
+  m->msg_hdr.msg_iovlen = 1;
+  m->msg_hdr.msg_name = src;
+  m->msg_hdr.msg_namelen = sizeof(*src);
+}
+
 static void read_socket(relay_t *r, uint32_t sid, int64_t now) {
   /* a few batches per socket and round, so one busy socket does not starve the others */
   for (int round = 0; round < 4; round++) {
@@ -448,16 +459,8 @@ static void read_socket(relay_t *r, uint32_t sid, int64_t now) {
     if (!s) return;
     if (RECV_SLOTS - r->slots_used < RECV_BATCH) flush_outs(r);
     uint32_t want = RECV_BATCH;
-    for (uint32_t i = 0; i < want; i++) {
-      uint8_t *slot = r->slots + (size_t)(r->slots_used + i) * SLOT_SIZE;
-      r->riov[i].iov_base = slot + SLOT_HEAD;
-      r->riov[i].iov_len = SLOT_DATA;
-      memset(&r->rmsgs[i], 0, sizeof(struct mmsghdr));
-      r->rmsgs[i].msg_hdr.msg_iov = &r->riov[i];
-      r->rmsgs[i].msg_hdr.msg_iovlen = 1;
-      r->rmsgs[i].msg_hdr.msg_name = &r->rsrc[i];
-      r->rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-    }
+    for (uint32_t i = 0; i < want; i++)
+      recv_into(&r->rmsgs[i], &r->riov[i], r->slots + (size_t)(r->slots_used + i) * SLOT_SIZE + SLOT_HEAD, SLOT_DATA, &r->rsrc[i]);
     int k = recvmmsg(s->fd, r->rmsgs, want, MSG_DONTWAIT, NULL);
     if (k <= 0) return;
     uint32_t base = r->slots_used;
@@ -533,6 +536,15 @@ static void free_batch(handup_batch_t *b) {
   free(b);
 }
 
+/* Calls cb as a callback from the event loop; what it throws becomes an uncaught exception. */
+static void callback(napi_env env, napi_async_context ctx, napi_value recv, napi_value cb, size_t argc, const napi_value *argv) {
+  if (napi_make_callback(env, ctx, recv, cb, argc, argv, NULL) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
 static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   relay_t *r = context;
   handup_batch_t *b = data;
@@ -562,12 +574,7 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
     napi_create_buffer_copy(env, it->len, b->data + it->off, &copy, &argv[3]);
     /* as a callback from the event loop (like a dgram 'message'): process.nextTick and promise
        jobs it queues run before the next datagram, so a request's answer precedes what follows it */
-    napi_status st = napi_make_callback(env, r->async_ctx, recv, cb, 4, argv, NULL);
-    if (st == napi_pending_exception) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
+    callback(env, r->async_ctx, recv, cb, 4, argv);
     napi_close_handle_scope(env, scope);
   }
   free_batch(b);
@@ -767,6 +774,69 @@ static int attach_steering(int fd) {
 }
 
 /*
+ * A non-blocking UDP socket bound to text:port (IPv6 sockets IPv6 only), with SO_RCVBUF and
+ * SO_SNDBUF of bufsize when not 0 (the OS may cap the size: it keeps what it grants), SO_REUSEPORT
+ * when reuse, and with steer the steering of its SO_REUSEPORT group (see attach_steering). Returns
+ * the fd with its family (AF_INET or AF_INET6) and bound port, or -1 with a JavaScript error thrown.
+ */
+static int open_udp(napi_env env, const char *text, uint32_t port, uint32_t bufsize, int reuse, int steer, int *family_out,
+                    uint32_t *bound_port) {
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  if (parse_sa(text, port, &sa, &salen, NULL) != 0) {
+    throw_error(env, "EINVAL", "bad address or port");
+    return -1;
+  }
+  int family = sa.ss_family;
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, "socket", errno);
+    return -1;
+  }
+  int on = 1;
+  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+  if (bufsize > 0) {
+    int v = (int)(bufsize > 0x7fffffff ? 0x7fffffff : bufsize);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+  }
+  const char *failed = NULL;
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)
+    failed = "SO_REUSEPORT";
+  else if (bind(fd, (struct sockaddr *)&sa, salen) != 0)
+    failed = "bind";
+  else if (steer && attach_steering(fd) != 0)
+    failed = "SO_ATTACH_REUSEPORT_CBPF";
+  if (failed) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, failed, err);
+    return -1;
+  }
+  *bound_port = port;
+  if (port == 0) {
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    endpoint_t be;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    endpoint_from_sa(&be, &bound);
+    *bound_port = be.port;
+  }
+  *family_out = family;
+  return fd;
+}
+
+/* [first, port]: what open and controlOpen return */
+static napi_value with_port(napi_env env, napi_value first, uint32_t port) {
+  napi_value out, p;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_uint32(env, port, &p);
+  napi_set_element(env, out, 0, first);
+  napi_set_element(env, out, 1, p);
+  return out;
+}
+
+/*
  * open(handle, address, port, kind (0 listener, 1 relay, 2 listener that joins the SO_REUSEPORT
  * group of a control socket already bound to address:port, taking its ChannelData), bufferBytes)
  * -> [socketId, port]
@@ -780,51 +850,13 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (get_str(env, argv[1], text, sizeof(text)) || get_u32(env, argv[2], &port) || get_u32(env, argv[3], &kind) ||
       get_u32(env, argv[4], &bufsize))
     return NULL;
-  struct sockaddr_storage sa;
-  socklen_t salen;
-  if (parse_sa(text, port, &sa, &salen, NULL) != 0 || kind > 2) return throw_error(env, "EINVAL", "bad address, port or kind");
+  if (kind > 2) return throw_error(env, "EINVAL", "bad kind");
   int steered = kind == 2;
   if (steered) kind = KIND_LISTENER;
-  int family = sa.ss_family;
-  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
-  if (family == AF_INET6) {
-    int on = 1;
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-  }
-  if (bufsize > 0) {
-    int v = (int)(bufsize > 0x7fffffff ? 0x7fffffff : bufsize);
-    /* the OS may cap the size: keep what it grants */
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-  }
-  if (steered) {
-    int on = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
-      int err = errno;
-      close(fd);
-      return throw_errno(env, "SO_REUSEPORT", err);
-    }
-  }
-  if (bind(fd, (struct sockaddr *)&sa, salen) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "bind", err);
-  }
-  if (steered && attach_steering(fd) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "SO_ATTACH_REUSEPORT_CBPF", err);
-  }
-  uint32_t bound_port = port;
-  if (port == 0) {
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
-    endpoint_t be;
-    getsockname(fd, (struct sockaddr *)&bound, &blen);
-    endpoint_from_sa(&be, &bound);
-    bound_port = be.port;
-  }
+  int family;
+  uint32_t bound_port;
+  int fd = open_udp(env, text, port, bufsize, steered, steered, &family, &bound_port);
+  if (fd < 0) return NULL;
 
   pthread_mutex_lock(&r->mu);
   uint32_t sid = r->free_sock;
@@ -861,13 +893,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   pthread_mutex_unlock(&r->mu);
   if (rc != 0) return throw_errno(env, "epoll", err);
-  napi_value out, a, b;
-  napi_create_array_with_length(env, 2, &out);
-  napi_create_uint32(env, sid, &a);
-  napi_create_uint32(env, bound_port, &b);
-  napi_set_element(env, out, 0, a);
-  napi_set_element(env, out, 1, b);
-  return out;
+  napi_value id;
+  napi_create_uint32(env, sid, &id);
+  return with_port(env, id, bound_port);
 }
 
 /* closeSocket(handle, socketId): also drops the routes through it */
@@ -1205,12 +1233,7 @@ static void ctrl_deliver(ctrl_t *c, int k) {
     napi_create_uint32(env, (uint32_t)len, &argv[2]);
     napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[3]);
     napi_create_uint32(env, src.port, &argv[4]);
-    napi_status st = napi_make_callback(env, c->async_ctx, recv, cb, 5, argv, NULL);
-    if (st == napi_pending_exception) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
+    callback(env, c->async_ctx, recv, cb, 5, argv);
     napi_close_handle_scope(env, scope);
   }
   napi_close_handle_scope(env, outer);
@@ -1221,15 +1244,7 @@ static void ctrl_on_poll(uv_poll_t *h, int status, int events) {
   if (status < 0 || c->closed) return;
   /* a few batches per wake-up, so that a busy control socket does not starve the rest of the loop */
   for (int round = 0; round < 4 && !c->closed; round++) {
-    for (int i = 0; i < CTRL_BATCH; i++) {
-      c->iov[i].iov_base = c->buf + (size_t)i * CTRL_SLOT;
-      c->iov[i].iov_len = CTRL_SLOT;
-      memset(&c->msgs[i], 0, sizeof(struct mmsghdr));
-      c->msgs[i].msg_hdr.msg_iov = &c->iov[i];
-      c->msgs[i].msg_hdr.msg_iovlen = 1;
-      c->msgs[i].msg_hdr.msg_name = &c->src[i];
-      c->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-    }
+    for (int i = 0; i < CTRL_BATCH; i++) recv_into(&c->msgs[i], &c->iov[i], c->buf + (size_t)i * CTRL_SLOT, CTRL_SLOT, &c->src[i]);
     int k = recvmmsg(c->fd, c->msgs, CTRL_BATCH, MSG_DONTWAIT, NULL);
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) return;
@@ -1271,34 +1286,10 @@ static napi_value js_control_open(napi_env env, napi_callback_info info) {
   napi_valuetype t;
   napi_typeof(env, argv[4], &t);
   if (t != napi_function) return throw_error(env, "EINVAL", "onMessage must be a function");
-  struct sockaddr_storage sa;
-  socklen_t salen;
-  if (parse_sa(text, port, &sa, &salen, NULL) != 0) return throw_error(env, "EINVAL", "bad address or port");
-  int family = sa.ss_family;
-  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
-  int on = 1;
-  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-  if (bufsize > 0) {
-    int v = (int)(bufsize > 0x7fffffff ? 0x7fffffff : bufsize);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-  }
-  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "SO_REUSEPORT", err);
-  }
-  if (bind(fd, (struct sockaddr *)&sa, salen) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "bind", err);
-  }
-  struct sockaddr_storage bound;
-  socklen_t blen = sizeof(bound);
-  endpoint_t be;
-  getsockname(fd, (struct sockaddr *)&bound, &blen);
-  endpoint_from_sa(&be, &bound);
+  int family;
+  uint32_t bound_port;
+  int fd = open_udp(env, text, port, bufsize, reuse, 0, &family, &bound_port);
+  if (fd < 0) return NULL;
   ctrl_t *c = calloc(1, sizeof(ctrl_t));
   uint8_t *buf = c ? malloc((size_t)CTRL_BATCH * CTRL_SLOT) : NULL;
   uv_loop_t *loop = NULL;
@@ -1321,12 +1312,7 @@ static napi_value js_control_open(napi_env env, napi_callback_info info) {
   napi_create_reference(env, handle, 1, &c->self);
   napi_add_env_cleanup_hook(env, ctrl_cleanup_hook, c);
   uv_poll_start(&c->poll, UV_READABLE, ctrl_on_poll);
-  napi_value out, p;
-  napi_create_array_with_length(env, 2, &out);
-  napi_create_uint32(env, be.port, &p);
-  napi_set_element(env, out, 0, handle);
-  napi_set_element(env, out, 1, p);
-  return out;
+  return with_port(env, handle, bound_port);
 }
 
 /* controlSend(handle, bytes, address, port) -> true when the OS took the datagram */

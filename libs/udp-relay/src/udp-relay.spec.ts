@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlSocket, RelayRemoteInfo, RelaySocket, UdpRelay, udpRelayAvailability } from './udp-relay';
+import { ControlSocket, ControlSocketOptions, RelayRemoteInfo, RelaySocket, UdpRelay, udpRelayAvailability } from './udp-relay';
 
 const availability = udpRelayAvailability();
 
@@ -66,6 +66,31 @@ function next(s: dgram.Socket, ms = 2000): Promise<{ msg: Buffer; rinfo: dgram.R
   });
 }
 
+/** `from` sends an answer to `client`: it comes, from `from`'s port. */
+async function assertSendsFrom(
+  from: { send(msg: Buffer, port: number, address: string): boolean; address(): { port: number } },
+  client: dgram.Socket,
+  loop: string,
+): Promise<void> {
+  const got = next(client);
+  assert.equal(from.send(Buffer.from('answer'), client.address().port, loop), true);
+  const r = await got;
+  assert.equal(r?.msg.toString(), 'answer');
+  assert.equal(r?.rinfo.port, from.address().port);
+}
+
+/** A route of `channel` for `client` through `relayed` to a peer at `peerPort`, all on the loopback address, for a minute. */
+function minuteRoute(listener: RelaySocket, client: dgram.Socket, channel: number, relayed: RelaySocket, peerPort: number, loop: string) {
+  return {
+    listener,
+    client: { address: loop, port: client.address().port },
+    channel,
+    relay: relayed,
+    peer: { address: loop, port: peerPort },
+    ttlMs: 60_000,
+  };
+}
+
 function channelData(channel: number, payload: Buffer, declared = payload.length): Buffer {
   const h = Buffer.alloc(4);
   h.writeUInt16BE(channel, 0);
@@ -115,22 +140,11 @@ for (const family of [4, 6] as const) {
       });
 
       it('sends from JavaScript through a socket it owns', async () => {
-        const got = next(client);
-        assert.equal(listener.send(Buffer.from('answer'), client.address().port, loop), true);
-        const r = await got;
-        assert.equal(r?.msg.toString(), 'answer');
-        assert.equal(r?.rinfo.port, listener.address().port);
+        await assertSendsFrom(listener, client, loop);
       });
 
       it('forwards ChannelData to the peer (payload only) and peer datagrams to the client as ChannelData', async () => {
-        route = relay.setRoute({
-          listener,
-          client: { address: loop, port: client.address().port },
-          channel: 0x4001,
-          relay: relayed,
-          peer: { address: loop, port: peer.address().port },
-          ttlMs: 60_000,
-        });
+        route = relay.setRoute(minuteRoute(listener, client, 0x4001, relayed, peer.address().port, loop));
         assert.ok(route > 0);
         const before = up.got.length;
         const atPeer = next(peer);
@@ -284,14 +298,7 @@ for (const family of [4, 6] as const) {
       it('closing a socket drops its routes and frees its port', async () => {
         const extra = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
         const port = extra.address().port;
-        relay.setRoute({
-          listener,
-          client: { address: loop, port: client.address().port },
-          channel: 0x4006,
-          relay: extra,
-          peer: { address: loop, port: peer.address().port },
-          ttlMs: 60_000,
-        });
+        relay.setRoute(minuteRoute(listener, client, 0x4006, extra, peer.address().port, loop));
         assert.equal(relay.stats().routes, 1);
         extra.close();
         assert.equal(extra.send(Buffer.from('x'), 9, loop), false);
@@ -305,14 +312,7 @@ for (const family of [4, 6] as const) {
         const a = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
         const b = relay.openSocket(loop, 0, { kind: 'relay', onMessage: () => undefined });
         const route = (relayed: RelaySocket, channel: number, peerPort: number) =>
-          relay.setRoute({
-            listener,
-            client: { address: loop, port: client.address().port },
-            channel,
-            relay: relayed,
-            peer: { address: loop, port: peerPort },
-            ttlMs: 60_000,
-          });
+          relay.setRoute(minuteRoute(listener, client, channel, relayed, peerPort, loop));
         route(a, 0x4010, 40001);
         route(a, 0x4011, 40001); // replaces the route to that peer
         const removed = route(a, 0x4012, 40002);
@@ -389,14 +389,7 @@ for (const family of [4, 6] as const) {
 
       it('forwards ChannelData along routes both ways; the client sees one address for answers and data', async () => {
         const port = control.address().port;
-        relay.setRoute({
-          listener,
-          client: { address: loop, port: client.address().port },
-          channel: 0x4001,
-          relay: relayed,
-          peer: { address: loop, port: peer.address().port },
-          ttlMs: 60_000,
-        });
+        relay.setRoute(minuteRoute(listener, client, 0x4001, relayed, peer.address().port, loop));
         const atPeer = next(peer);
         client.send(channelData(0x4001, Buffer.from('hello')), port, loop);
         assert.equal((await atPeer)?.msg.toString(), 'hello');
@@ -574,56 +567,58 @@ function controlCollector() {
 for (const family of [4, 6] as const) {
   const loop = family === 6 ? '::1' : '127.0.0.1';
   describe(`ControlSocket over IPv${family}`, { skip: availability.available ? false : availability.reason }, () => {
-    it('takes datagrams with their source and answers from its own address', async () => {
-      const c = controlCollector();
-      const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
+    /** A control socket on the loopback address and a client socket for `test`, both closed after it. */
+    async function withControl(
+      opts: ControlSocketOptions,
+      test: (control: ControlSocket, client: dgram.Socket) => Promise<void>,
+    ): Promise<void> {
+      const control = ControlSocket.open(loop, 0, opts);
       const client = await udp(family);
       try {
+        await test(control, client);
+      } finally {
+        control.close();
+        client.close();
+      }
+    }
+
+    it('takes datagrams with their source and answers from its own address', async () => {
+      const c = controlCollector();
+      await withControl({ onMessage: c.onMessage }, async (control, client) => {
         assert.deepEqual(control.address(), { address: loop, port: control.address().port, family: family === 6 ? 'IPv6' : 'IPv4' });
         assert.ok(control.address().port > 0);
         client.send(Buffer.from('request'), control.address().port, loop);
         await c.waitFor(1);
         assert.deepEqual(c.got[0], { msg: Buffer.from('request'), address: loop, port: client.address().port });
-        const answer = next(client);
-        assert.equal(control.send(Buffer.from('answer'), client.address().port, loop), true);
-        const a = await answer;
-        assert.equal(a?.msg.toString(), 'answer');
-        assert.equal(a?.rinfo.port, control.address().port);
-      } finally {
-        control.close();
-        client.close();
-      }
+        await assertSendsFrom(control, client, loop);
+      });
     });
 
     it('hands a burst over one datagram at a time, in order, each with the promise jobs it queued run before the next', async () => {
       const seen: string[] = [];
       let n = 0;
-      const control = ControlSocket.open(loop, 0, {
-        onMessage: (msg) => {
-          seen.push(msg.toString());
-          n++;
-          void Promise.resolve().then(() => seen.push(`job ${msg.toString()}`));
+      await withControl(
+        {
+          onMessage: (msg) => {
+            seen.push(msg.toString());
+            n++;
+            void Promise.resolve().then(() => seen.push(`job ${msg.toString()}`));
+          },
         },
-      });
-      const client = await udp(family);
-      try {
-        // more than one recvmmsg batch, sent before the event loop reads any of them
-        for (let i = 0; i < 100; i++) client.send(Buffer.from(`d${i}`), control.address().port, loop);
-        const end = Date.now() + 2000;
-        while (n < 100 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-        assert.equal(n, 100);
-        assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => [`d${i}`, `job d${i}`]).flat());
-      } finally {
-        control.close();
-        client.close();
-      }
+        async (control, client) => {
+          // more than one recvmmsg batch, sent before the event loop reads any of them
+          for (let i = 0; i < 100; i++) client.send(Buffer.from(`d${i}`), control.address().port, loop);
+          const end = Date.now() + 2000;
+          while (n < 100 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+          assert.equal(n, 100);
+          assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => [`d${i}`, `job d${i}`]).flat());
+        },
+      );
     });
 
     it('takes a datagram of 64 KB whole, between small ones', async () => {
       const c = controlCollector();
-      const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
-      const client = await udp(family);
-      try {
+      await withControl({ onMessage: c.onMessage }, async (control, client) => {
         const big = Buffer.alloc(family === 6 ? 65487 : 65507, 7);
         big.writeUInt32BE(0xdeadbeef, big.length - 4);
         client.send(Buffer.from('before'), control.address().port, loop);
@@ -633,17 +628,12 @@ for (const family of [4, 6] as const) {
         assert.equal(c.got[0].msg.toString(), 'before');
         assert.deepEqual(c.got[1].msg, big);
         assert.equal(c.got[2].msg.toString(), 'after');
-      } finally {
-        control.close();
-        client.close();
-      }
+      });
     });
 
     it('keeps the bytes of every datagram handed over intact while more arrive (several arenas)', async () => {
       const c = controlCollector();
-      const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
-      const client = await udp(family);
-      try {
+      await withControl({ onMessage: c.onMessage }, async (control, client) => {
         const sent: Buffer[] = [];
         for (let round = 0; round < 10; round++) {
           for (let i = 0; i < 30; i++) {
@@ -656,17 +646,12 @@ for (const family of [4, 6] as const) {
         assert.equal(c.got.length, 300);
         for (let i = 0; i < 300; i++) assert.deepEqual(c.got[i].msg, sent[i], `datagram ${i}`);
         assert.ok(new Set(c.got.map((g) => g.msg.buffer)).size >= 4, 'more than 256 KB went through several arenas');
-      } finally {
-        control.close();
-        client.close();
-      }
+      });
     });
 
     it('does not send to the other family; after close it neither sends nor hands anything over', async () => {
       const c = controlCollector();
-      const control = ControlSocket.open(loop, 0, { onMessage: c.onMessage });
-      const client = await udp(family);
-      try {
+      await withControl({ onMessage: c.onMessage }, async (control, client) => {
         assert.equal(control.send(Buffer.from('x'), 9, family === 6 ? '127.0.0.1' : '::1'), false);
         const port = control.address().port;
         control.close();
@@ -676,9 +661,7 @@ for (const family of [4, 6] as const) {
         client.send(Buffer.from('late'), port, loop);
         await new Promise((r) => setTimeout(r, 200));
         assert.equal(c.got.length, 0);
-      } finally {
-        client.close();
-      }
+      });
     });
 
     it('a process or a worker thread that ends with it open ends cleanly', () => {
@@ -697,6 +680,21 @@ for (const family of [4, 6] as const) {
       const res = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 10_000 });
       assert.equal(res.stderr, '');
       assert.equal(res.status, 3);
+    });
+
+    it('what onMessage throws is an uncaught exception of the process', () => {
+      const script = `
+        const { ControlSocket } = require(${JSON.stringify(require.resolve('./udp-relay'))});
+        process.on('uncaughtException', (e) => {
+          console.log(e.message);
+          process.exit(5);
+        });
+        const c = ControlSocket.open(${JSON.stringify(loop)}, 0, { onMessage: (m) => { throw new Error('thrown for ' + m); } });
+        c.send(Buffer.from('x'), c.address().port, ${JSON.stringify(loop)});
+      `;
+      const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(res.stdout.trim(), 'thrown for x');
+      assert.equal(res.status, 5);
     });
 
     it('fails to bind a port another socket holds, with the errno name as code', async () => {
@@ -719,26 +717,24 @@ for (const family of [4, 6] as const) {
       const c = controlCollector();
       const up = collector();
       const relay = UdpRelay.create();
-      const control = ControlSocket.open(loop, 0, { reusePort: true, onMessage: c.onMessage });
-      const client = await udp(family);
       try {
-        const port = control.address().port;
-        relay.openSocket(loop, port, { kind: 'listener', steered: true, onMessage: up.onMessage });
-        const stun = Buffer.from('000100002112a442000102030405060708090a0b', 'hex');
-        const stray = channelData(0x4002, Buffer.from('stray'));
-        for (let i = 0; i < 10; i++) client.send(stun, port, loop);
-        client.send(stray, port, loop);
-        await c.waitFor(10);
-        await up.waitFor(1);
-        assert.ok(c.got.every((g) => g.msg.equals(stun)));
-        assert.deepEqual(up.got[0].msg, stray);
-        await new Promise((r) => setTimeout(r, 50));
-        assert.equal(c.got.length, 10);
-        assert.equal(up.got.length, 1);
+        await withControl({ reusePort: true, onMessage: c.onMessage }, async (control, client) => {
+          const port = control.address().port;
+          relay.openSocket(loop, port, { kind: 'listener', steered: true, onMessage: up.onMessage });
+          const stun = Buffer.from('000100002112a442000102030405060708090a0b', 'hex');
+          const stray = channelData(0x4002, Buffer.from('stray'));
+          for (let i = 0; i < 10; i++) client.send(stun, port, loop);
+          client.send(stray, port, loop);
+          await c.waitFor(10);
+          await up.waitFor(1);
+          assert.ok(c.got.every((g) => g.msg.equals(stun)));
+          assert.deepEqual(up.got[0].msg, stray);
+          await new Promise((r) => setTimeout(r, 50));
+          assert.equal(c.got.length, 10);
+          assert.equal(up.got.length, 1);
+        });
       } finally {
         relay.close();
-        control.close();
-        client.close();
       }
     });
   });

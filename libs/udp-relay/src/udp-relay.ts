@@ -142,22 +142,11 @@ function ttl(ms: number): number {
   return Math.min(MAX_TTL, Math.ceil(ms));
 }
 
-/** One UDP socket of the data plane. `send` has dgram's argument order. */
-export class RelaySocket {
-  private open = true;
-  constructor(
-    private readonly owner: UdpRelay,
-    readonly id: number,
-    readonly local: { address: string; port: number; family: 4 | 6 },
-    readonly kind: RelaySocketKind,
-    /** Datagrams no route forwarded (may be replaced while the socket is open). */
-    public onMessage: (msg: Buffer, rinfo: RelayRemoteInfo) => void,
-  ) {}
+/** What the sockets of the addon share: the address bound, and closing once. */
+abstract class BoundSocket {
+  protected open = true;
 
-  /** Sends one datagram at once; false when the OS did not take it (buffer full, unreachable, closed). */
-  send(msg: Uint8Array, port: number, address: string): boolean {
-    return this.open && this.owner.sendFrom(this.id, msg, port, address);
-  }
+  constructor(readonly local: { address: string; port: number; family: 4 | 6 }) {}
 
   address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } {
     return { address: this.local.address, port: this.local.port, family: this.local.family === 6 ? 'IPv6' : 'IPv4' };
@@ -167,10 +156,42 @@ export class RelaySocket {
     return !this.open;
   }
 
-  /** Closes the socket and drops the routes through it. */
   close(): void {
     if (!this.open) return;
     this.open = false;
+    this.release();
+  }
+
+  protected abstract release(): void;
+}
+
+/** The family of an address to bind, after checking it and the port (errors with code EINVAL). */
+function bindFamily(address: string, port: number): 4 | 6 {
+  const family = isIP(address);
+  if (family === 0) throw Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' });
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw Object.assign(new Error(`bad port: ${port}`), { code: 'EINVAL' });
+  return family as 4 | 6;
+}
+
+/** One UDP socket of the data plane (closing it drops the routes through it). `send` has dgram's argument order. */
+export class RelaySocket extends BoundSocket {
+  constructor(
+    private readonly owner: UdpRelay,
+    readonly id: number,
+    local: { address: string; port: number; family: 4 | 6 },
+    readonly kind: RelaySocketKind,
+    /** Datagrams no route forwarded (may be replaced while the socket is open). */
+    public onMessage: (msg: Buffer, rinfo: RelayRemoteInfo) => void,
+  ) {
+    super(local);
+  }
+
+  /** Sends one datagram at once; false when the OS did not take it (buffer full, unreachable, closed). */
+  send(msg: Uint8Array, port: number, address: string): boolean {
+    return this.open && this.owner.sendFrom(this.id, msg, port, address);
+  }
+
+  protected release(): void {
     this.owner.closeSocket(this);
   }
 }
@@ -213,9 +234,7 @@ export class UdpRelay {
    * the errno name as `code` (EADDRINUSE...) when the bind fails.
    */
   openSocket(address: string, port: number, opts: RelaySocketOptions): RelaySocket {
-    const family = isIP(address);
-    if (family === 0) throw Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' });
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw Object.assign(new Error(`bad port: ${port}`), { code: 'EINVAL' });
+    const family = bindFamily(address, port);
     const [id, bound] = this.addon.open(
       this.handle,
       address,
@@ -223,7 +242,7 @@ export class UdpRelay {
       opts.kind === 'listener' ? (opts.steered ? 2 : 0) : 1,
       Math.max(0, Math.floor(opts.bufferBytes ?? 0)),
     );
-    const s = new RelaySocket(this, id, { address, port: bound, family: family as 4 | 6 }, opts.kind, opts.onMessage);
+    const s = new RelaySocket(this, id, { address, port: bound, family }, opts.kind, opts.onMessage);
     this.sockets[id] = s;
     return s;
   }
@@ -315,23 +334,21 @@ export interface ControlSocketOptions {
  * per datagram, no rinfo object); `send` is one sendto, at once. IPv6 sockets are IPv6 only. `send`
  * has dgram's argument order.
  */
-export class ControlSocket {
-  private open = true;
-
+export class ControlSocket extends BoundSocket {
   private constructor(
     private readonly addon: Addon,
     private readonly handle: unknown,
-    readonly local: { address: string; port: number; family: 4 | 6 },
-  ) {}
+    local: { address: string; port: number; family: 4 | 6 },
+  ) {
+    super(local);
+  }
 
   /** Binds address:port (0: any free port). Throws an Error with the errno name as `code` when the bind fails or the addon is not available. */
   static open(address: string, port: number, opts: ControlSocketOptions): ControlSocket {
     const l = load();
     if (!('addon' in l))
       throw Object.assign(new Error(`native UDP sockets not available: ${l.reason}`), { code: 'ERR_UDP_RELAY_UNAVAILABLE' });
-    const family = isIP(address);
-    if (family === 0) throw Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' });
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw Object.assign(new Error(`bad port: ${port}`), { code: 'EINVAL' });
+    const family = bindFamily(address, port);
     const onMessage = opts.onMessage;
     const [handle, bound] = l.addon.controlOpen(
       address,
@@ -340,7 +357,7 @@ export class ControlSocket {
       opts.reusePort === true,
       (arena, offset, length, from, fromPort) => onMessage(arena.subarray(offset, offset + length), from, fromPort),
     );
-    return new ControlSocket(l.addon, handle, { address, port: bound, family: family as 4 | 6 });
+    return new ControlSocket(l.addon, handle, { address, port: bound, family });
   }
 
   /** Sends one datagram at once; false when the OS did not take it (buffer full, unreachable, closed, other family). */
@@ -348,18 +365,8 @@ export class ControlSocket {
     return this.open && this.addon.controlSend(this.handle, msg, address, port);
   }
 
-  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } {
-    return { address: this.local.address, port: this.local.port, family: this.local.family === 6 ? 'IPv6' : 'IPv4' };
-  }
-
-  get closed(): boolean {
-    return !this.open;
-  }
-
-  /** Stops reading and closes the socket; no callback comes after. */
-  close(): void {
-    if (!this.open) return;
-    this.open = false;
+  /** Stops reading and closes the socket: no callback comes after close(). */
+  protected release(): void {
     this.addon.controlClose(this.handle);
   }
 }
