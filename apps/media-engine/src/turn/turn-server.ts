@@ -213,7 +213,6 @@ interface Relay {
   algorithm: number;
   v4?: UdpSock;
   v6?: UdpSock;
-  ports: number[];
   /** Channel bindings the native data plane forwards (UDP clients, no bandwidth cap), by channel. */
   routes?: Map<number, NativeRoute>;
   packetsToPeers: number;
@@ -1030,15 +1029,17 @@ export class TurnServer {
     const families: (4 | 6)[] = additional ? [4, 6] : [reserved?.family ?? requested?.value ?? 4];
     const relayed: TransportAddress[] = [];
     const sockets: { v4?: UdpSock; v6?: UdpSock } = {};
-    const ports: number[] = [];
     let addressError: { family: 4 | 6; code: number } | undefined;
     let reservedToken: Buffer | undefined;
+    // every field in the literal (none added later): the object keeps one shape and no separate property store
     const relay: Relay = {
       alloc: undefined as unknown as Allocation,
       link,
       key,
       algorithm,
-      ports,
+      v4: undefined,
+      v6: undefined,
+      routes: undefined,
       tcpServers: [],
       packetsToPeers: 0,
       bytesToPeers: 0,
@@ -1047,6 +1048,8 @@ export class TurnServer {
       upTokens: this.bandwidthPerMs * 1000,
       downTokens: this.bandwidthPerMs * 1000,
       bucketAt: this.clock(),
+      allocateResponse: undefined,
+      tcpPeers: undefined,
     };
     for (const family of families) {
       const bindAddr = family === 4 ? this.opts.relayAddresses.ipv4 : this.opts.relayAddresses.ipv6;
@@ -1082,7 +1085,6 @@ export class TurnServer {
         continue;
       }
       if (bound.socket) sockets[family === 4 ? 'v4' : 'v6'] = bound.socket;
-      ports.push(bound.port);
       const adv = (family === 4 ? this.opts.advertisedRelayAddresses?.ipv4 : this.opts.advertisedRelayAddresses?.ipv6) ?? bindAddr;
       relayed.push({ family, address: adv, port: bound.port });
     }
@@ -1094,7 +1096,7 @@ export class TurnServer {
         client: link.remote,
         username,
         realm: this.opts.realm,
-        relayed,
+        relayed: relayed.slice(), // kept for the allocation's life: an array of its own size, not the one grown by push
         lifetimeSeconds: lifetime || this.table.limits.defaultLifetime,
       },
       this.clock(),
