@@ -15,10 +15,12 @@ export interface SipNode {
   tlsPort: number;
   wsPort: number;
   wssPort: number;
-  ca: string;
-  node: ChildRun;
+  readonly ca: string;
+  readonly node: ChildRun;
   base: string;
   stop(): Promise<number | string>;
+  /** Stops the node (SIGTERM) and starts it again on the same ports and data directory (its embedded Redis keeps the cluster state). */
+  restart(): Promise<void>;
   /** The registrations the O&M API lists (all, or of one AOR). */
   registrations(aor?: string): Promise<RegistrationRow[]>;
   metric(line: RegExp): Promise<number | undefined>;
@@ -43,42 +45,66 @@ export interface RegistrationRow {
 /** Starts a node as the README says, with SIP on free ports, and waits until it is ready. */
 export async function startSipNode(env: Record<string, string> = {}): Promise<SipNode> {
   const dataDir = mkdtempSync(join(tmpdir(), 'traverse-e2e-sip-'));
-  const [oamPort, sipPort, tlsPort, wsPort, wssPort] = await freePorts(5);
-  const node = runChild('./traverse', ['start'], {
-    env: {
+  let ports: number[] = [];
+  let nodeEnv: Record<string, string> = {};
+  const choosePorts = async () => {
+    ports = await freePorts(5);
+    const [oam, sip, tls, ws, wss] = ports;
+    nodeEnv = {
       TRAVERSE_NODE__DATA_DIR: dataDir,
       TRAVERSE_NODE__NAME: 'e2e-sip',
-      TRAVERSE_OAM__PORT: String(oamPort),
-      TRAVERSE_SIP__UDP_PORT: String(sipPort),
-      TRAVERSE_SIP__TCP_PORT: String(sipPort),
-      TRAVERSE_SIP__TLS_PORT: String(tlsPort),
-      TRAVERSE_SIP__WS_PORT: String(wsPort),
-      TRAVERSE_SIP__WSS_PORT: String(wssPort),
+      TRAVERSE_OAM__PORT: String(oam),
+      TRAVERSE_SIP__UDP_PORT: String(sip),
+      TRAVERSE_SIP__TCP_PORT: String(sip),
+      TRAVERSE_SIP__TLS_PORT: String(tls),
+      TRAVERSE_SIP__WS_PORT: String(ws),
+      TRAVERSE_SIP__WSS_PORT: String(wss),
       TRAVERSE_LOG__CONSOLE: 'json',
       ...env,
-    },
-  });
+    };
+  };
+  const base = () => `https://127.0.0.1:${ports[0]}`;
   const certPath = join(dataDir, 'certs', 'oam-cert.pem');
-  await waitFor(
-    'the O&M certificate',
-    () => {
-      if (node.child.exitCode !== null) throw new Error(`node exited: ${node.stderr()}`);
-      return existsSync(certPath) ? true : undefined;
-    },
-    60_000,
-  );
-  const ca = readFileSync(certPath, 'utf8');
-  const base = `https://127.0.0.1:${oamPort}`;
-  await waitFor(
-    'readiness',
-    async () => {
-      if (node.child.exitCode !== null) throw new Error(`node exited: ${node.stderr()}${node.stdout().slice(-2000)}`);
-      const r = await httpsGet(`${base}/health/ready`, ca);
-      return r.status === 200 ? r : undefined;
-    },
-    60_000,
-    200,
-  );
+  let ca = '';
+  const launch = async (): Promise<ChildRun> => {
+    const run = runChild('./traverse', ['start'], { env: nodeEnv });
+    await waitFor(
+      'the O&M certificate',
+      () => {
+        if (run.child.exitCode !== null) throw new Error(`node exited: ${run.stderr()}`);
+        return existsSync(certPath) ? true : undefined;
+      },
+      60_000,
+    );
+    ca = readFileSync(certPath, 'utf8');
+    await waitFor(
+      'readiness',
+      async () => {
+        if (run.child.exitCode !== null) throw new Error(`node exited: ${run.stderr()}${run.stdout().slice(-2000)}`);
+        const r = await httpsGet(`${base()}/health/ready`, ca);
+        return r.status === 200 ? r : undefined;
+      },
+      60_000,
+      200,
+    );
+    return run;
+  };
+  // a port chosen free can be taken by another process before the node binds it: then other ports
+  let node: ChildRun | undefined;
+  for (let attempt = 1; node === undefined; attempt++) {
+    await choosePorts();
+    try {
+      node = await launch();
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+  const [oamPort, sipPort, tlsPort, wsPort, wssPort] = ports;
+  let live: ChildRun = node;
+  const halt = async () => {
+    if (live.child.exitCode === null) live.child.kill('SIGTERM');
+    return live.exited;
+  };
   return {
     dataDir,
     oamPort,
@@ -86,22 +112,29 @@ export async function startSipNode(env: Record<string, string> = {}): Promise<Si
     tlsPort,
     wsPort,
     wssPort,
-    ca,
-    node,
-    base,
+    get ca() {
+      return ca;
+    },
+    get node() {
+      return live;
+    },
+    base: base(),
     async stop() {
-      if (node.child.exitCode === null) node.child.kill('SIGTERM');
-      const code = await node.exited;
+      const code = await halt();
       rmSync(dataDir, { recursive: true, force: true });
       return code;
     },
+    async restart() {
+      await halt();
+      live = await launch();
+    },
     async registrations(aor?: string) {
-      const r = await httpsGet(`${base}/api/registrations${aor ? `?aor=${encodeURIComponent(aor)}` : ''}`, ca);
+      const r = await httpsGet(`${base()}/api/registrations${aor ? `?aor=${encodeURIComponent(aor)}` : ''}`, ca);
       if (r.status !== 200) throw new Error(`GET /api/registrations: ${r.status} ${r.body}`);
       return JSON.parse(r.body) as RegistrationRow[];
     },
     async metric(line: RegExp) {
-      const m = (await httpsGet(`${base}/metrics`, ca)).body.split('\n').find((l) => line.test(l));
+      const m = (await httpsGet(`${base()}/metrics`, ca)).body.split('\n').find((l) => line.test(l));
       return m === undefined ? undefined : Number(m.slice(m.lastIndexOf(' ') + 1));
     },
   };

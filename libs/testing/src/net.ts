@@ -1,43 +1,59 @@
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { request } from 'node:https';
+import { readFileSync } from 'node:fs';
 
-function tcpFree(port: number): Promise<boolean> {
+function tcpFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.listen(port, host, () => s.close(() => resolve(true)));
   });
 }
 
+function udpFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const u = createSocket('udp4');
+    u.once('error', () => resolve(false));
+    u.bind(port, host, () => u.close(() => resolve(true)));
+  });
+}
+
+/** Lowest port the kernel hands out on its own (ephemeral ports of clients and port-0 binds). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Above the relayed ports of the TURN benchmark (20000-24999), which may run beside the tests. */
+const LOWEST = 25_000;
+
 /**
- * A port p on 127.0.0.1 with p and p+1 both free a moment ago (TCP and UDP), for peers that take
- * the next port too (baresip listens for SIP over TLS on its SIP port + 1).
+ * A port that was free a moment ago for TCP and UDP on every address. It is chosen below the
+ * kernel's ephemeral range, so no client socket or port-0 bind (of the node under test, SIPp, a
+ * DNS query) takes it while the test has not bound it yet, or between a node's stop and its
+ * restart on the same ports.
+ */
+export async function freePort(): Promise<number> {
+  const high = Math.max(LOWEST + 1000, ephemeralLow());
+  for (;;) {
+    const port = LOWEST + Math.floor(Math.random() * (high - LOWEST));
+    if ((await tcpFree(port, '0.0.0.0')) && (await udpFree(port, '0.0.0.0'))) return port;
+  }
+}
+
+/**
+ * A port p with p and p+1 both free a moment ago (TCP and UDP), for peers that take the next port
+ * too (baresip listens for SIP over TLS on its SIP port + 1).
  */
 export async function freePortPair(): Promise<number> {
   for (;;) {
     const p = await freePort();
-    if (p < 65535 && (await tcpFree(p + 1))) return p;
-  }
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (and free for UDP too). */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const u = createSocket('udp4');
-      u.once('error', () => resolve(false));
-      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
+    if ((await tcpFree(p + 1, '0.0.0.0')) && (await udpFree(p + 1, '0.0.0.0'))) return p;
   }
 }
 
