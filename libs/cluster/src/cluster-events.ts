@@ -72,10 +72,42 @@ export interface NatBindingData {
   lastSeen?: number;
   /** Seconds between the client's last two registrations (its re-registration rate). */
   rate?: number;
+  /** The flow the client registered on (connection id or UDP 5-tuple): the holding node takes its rows back after a restart. */
+  flow?: string;
+  /** Binding key in the location service (a local registration behind NAT). */
+  key?: string;
+  /** Why the client was seen behind NAT. */
+  reasons?: string[];
+  /** A registration proxied to another domain's registrar: what the holding node needs to take it back. */
+  proxied?: ProxiedBindingData;
+}
+
+/** How a node stays on the path of a client it proxied a registration for. */
+export interface ProxiedBindingData {
+  /** The domain whose registrar holds the registration. */
+  domain: string;
+  /** Signed flow token of the Path value or rewritten contact. */
+  token: string;
+  via: 'path' | 'contact';
+  behindNat: boolean;
+}
+
+/** A re-registration: the new expiry, and what else it changed. */
+export interface NatBindingRefreshedData {
+  id: string;
+  expiresAt: number;
+  lastSeen?: number;
+  rate?: number;
+  contact?: string;
+  relay?: boolean;
+  flow?: string;
+  /** A proxied registration's new token and path mode. */
+  token?: string;
+  via?: 'path' | 'contact';
 }
 const byId = { aggregate: (d: { id: string }) => d.id };
 export const NatBindingCreated = defineEvent<NatBindingData>('nat.binding-created', 1, byId);
-export const NatBindingRefreshed = defineEvent<{ id: string; expiresAt: number; lastSeen?: number; rate?: number }>('nat.binding-refreshed', 1, byId);
+export const NatBindingRefreshed = defineEvent<NatBindingRefreshedData>('nat.binding-refreshed', 1, byId);
 export const NatBindingReleased = defineEvent<{ id: string; reason: string }>('nat.binding-released', 1, byId);
 
 // ---------------------------------------------------------------- calls

@@ -1,9 +1,30 @@
 import type { StoredEvent } from '../events';
-import type { CallEndReason, CallStartedData, MediaEngineData, NatBindingData, Severity, TunnelClientData } from '../cluster-events';
+import type {
+  CallEndReason,
+  CallStartedData,
+  MediaEngineData,
+  NatBindingData,
+  NatBindingRefreshedData,
+  Severity,
+  TunnelClientData,
+} from '../cluster-events';
 import { SUCCESSFUL_END_REASONS } from '../cluster-events';
 import { ShardedMapModel, type ReadModel } from './read-model';
 
 // ---------------------------------------------------------------- NAT bindings
+
+/** A NAT binding after a re-registration: what the refresh carries replaces what the row held. */
+function refreshed(b: NatBindingData, r: NatBindingRefreshedData): NatBindingData {
+  const out: NatBindingData = { ...b, expiresAt: r.expiresAt };
+  if (r.lastSeen !== undefined) out.lastSeen = r.lastSeen;
+  if (r.rate !== undefined) out.rate = r.rate;
+  if (r.contact !== undefined) out.contact = r.contact;
+  if (r.relay !== undefined) out.relay = r.relay;
+  if (r.flow !== undefined) out.flow = r.flow;
+  if (b.proxied !== undefined && (r.token !== undefined || r.via !== undefined))
+    out.proxied = { ...b.proxied, ...(r.token !== undefined ? { token: r.token } : {}), ...(r.via !== undefined ? { via: r.via } : {}) };
+  return out;
+}
 
 export class NatBindings extends ShardedMapModel<NatBindingData> {
   readonly name = 'nat';
@@ -14,8 +35,7 @@ export class NatBindings extends ShardedMapModel<NatBindingData> {
     if (e.type === 'nat.binding-created') m.set(d.id, e.data as NatBindingData);
     else if (e.type === 'nat.binding-refreshed') {
       const b = m.get(d.id);
-      const r = e.data as { expiresAt: number; lastSeen?: number; rate?: number };
-      if (b) m.set(d.id, { ...b, expiresAt: r.expiresAt, ...(r.lastSeen !== undefined ? { lastSeen: r.lastSeen } : {}), ...(r.rate !== undefined ? { rate: r.rate } : {}) });
+      if (b) m.set(d.id, refreshed(b, e.data as NatBindingRefreshedData));
     } else m.delete(d.id);
   }
   get(id: string): NatBindingData | undefined {

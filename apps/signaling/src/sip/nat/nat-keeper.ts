@@ -133,7 +133,8 @@ export class NatKeeper {
         if (old) this.release(old, 'not behind NAT');
         continue;
       }
-      const publicAddress = b.received ?? (source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`);
+      const publicAddress =
+        b.received ?? (source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`);
       const transport = (TRANSPORTS.has(b.transport ?? '') ? b.transport : source.transport) as SipTransportName;
       const seen = b.updatedAt ?? now;
       const granted = Math.max(0, Math.round((b.expiresAt - seen) / 1000));
@@ -168,6 +169,27 @@ export class NatKeeper {
       this.entries.set(id, e);
       this.setFlow(e, source.flow);
       this.o.onEvent?.({ type: 'created', entry: e });
+    }
+  }
+
+  /**
+   * Takes back the proxy registrations this node held before it restarted (its rows of the
+   * cluster's table). A client on UDP is kept open again at the address it registered from; one
+   * whose connection closed with the restart cannot be reached (RFC 5626 flow failure) and its
+   * registration goes, as when a connection closes; a row whose registration is gone is released.
+   * Entries the node already holds again (the client re-registered first) are left as they are.
+   */
+  adopt(entries: readonly ProxyRegistration[]): void {
+    const now = this.now();
+    for (const e of entries) {
+      if (this.entries.has(e.id)) continue;
+      this.entries.set(e.id, e);
+      this.setFlow(e, e.flow);
+      const binding = this.o.location.lookup(e.aor, now).find((b) => b.key === e.key);
+      if (binding === undefined) this.release(e, 'unregistered');
+      else if (e.expiresAt <= now) this.release(e, 'expired');
+      else if (e.transport !== 'UDP' && !this.o.transport.hasFlow(e.flow))
+        this.unreachable(e, 'its connection closed when the node restarted');
     }
   }
 
@@ -289,7 +311,8 @@ export class NatKeeper {
     if (this.entries.get(id) !== e) return;
     e.keepAlive.failures++;
     this.o.onEvent?.({ type: 'keepalive', entry: e, method: 'options', outcome: 'failed' });
-    if (e.keepAlive.failures >= this.settings.failures) this.unreachable(e, `${e.keepAlive.failures} keep-alive(s) in a row unanswered (${why})`);
+    if (e.keepAlive.failures >= this.settings.failures)
+      this.unreachable(e, `${e.keepAlive.failures} keep-alive(s) in a row unanswered (${why})`);
   }
 
   /** The client cannot be reached any more: its registration goes (the location service tells us back). */

@@ -9,24 +9,48 @@ import type { TransactionLayer } from '@traverse/sip';
 import type { TraverseConfig } from '@traverse/config';
 import type { GroupLogger } from '@traverse/logging';
 import type { Metrics } from '@traverse/runtime';
-import { NatBindingCreated, NatBindingRefreshed, NatBindingReleased, type ClusterNode, type NatBindingData } from '@traverse/cluster';
+import {
+  NatBindingCreated,
+  NatBindingRefreshed,
+  NatBindingReleased,
+  type ClusterNode,
+  type NatBindingData,
+  type NatBindingRefreshedData,
+} from '@traverse/cluster';
+import type { ProxyTransportName } from '../proxy/local-addresses';
 import type { SipTransport } from '../transport/sip-transport';
 import type { LocationService } from '../registrar/location-service';
 import { NatKeeper, type NatKeepAliveSettings, type ProxyRegistration } from './nat-keeper';
-import { ProxiedRegistrations } from '../proxy/registration-proxy';
+import { ProxiedRegistrations, type ProxiedRegistration } from '../proxy/registration-proxy';
 
 export function natKeepAliveSettings(sip: TraverseConfig['sip']): NatKeepAliveSettings {
   return { method: sip.natKeepAlive, intervalMs: sip.natKeepAliveInterval * 1000, failures: sip.natKeepAliveFailures };
 }
 
-/** The fields of a NAT binding (a registration behind NAT, or one proxied to another domain) the cluster keeps. */
+/**
+ * The fields of a NAT binding the cluster keeps: a registration behind NAT (NatKeeper: binding key,
+ * reasons) or one proxied to another domain (ProxiedRegistrations: domain, token, path mode).
+ */
 type BindingFields = Pick<
   ProxyRegistration,
-  'id' | 'aor' | 'transport' | 'publicAddress' | 'privateAddress' | 'expiresAt' | 'contact' | 'relay' | 'registeredAt' | 'lastSeen' | 'rate'
->;
+  | 'id'
+  | 'aor'
+  | 'transport'
+  | 'publicAddress'
+  | 'privateAddress'
+  | 'expiresAt'
+  | 'contact'
+  | 'relay'
+  | 'registeredAt'
+  | 'lastSeen'
+  | 'rate'
+  | 'flow'
+> &
+  Partial<Pick<ProxyRegistration, 'key' | 'reasons'>> &
+  Partial<Pick<ProxiedRegistration, 'domain' | 'token' | 'via' | 'behindNat'>>;
 
 export function natBindingData(e: BindingFields, node: string): NatBindingData {
-  return {
+  const d: NatBindingData = {
     id: e.id,
     aor: e.aor,
     transport: e.transport,
@@ -39,6 +63,27 @@ export function natBindingData(e: BindingFields, node: string): NatBindingData {
     registeredAt: e.registeredAt,
     lastSeen: e.lastSeen,
     rate: e.rate,
+    flow: e.flow,
+  };
+  if (e.key !== undefined) d.key = e.key;
+  if (e.reasons !== undefined) d.reasons = [...e.reasons];
+  if (e.domain !== undefined && e.token !== undefined && e.via !== undefined)
+    d.proxied = { domain: e.domain, token: e.token, via: e.via, behindNat: e.behindNat ?? false };
+  return d;
+}
+
+/** What a re-registration changed in a binding, for the cluster. */
+export function natBindingRefreshedData(e: BindingFields): NatBindingRefreshedData {
+  return {
+    id: e.id,
+    expiresAt: e.expiresAt,
+    lastSeen: e.lastSeen,
+    rate: e.rate,
+    contact: e.contact,
+    relay: e.relay,
+    flow: e.flow,
+    ...(e.token !== undefined ? { token: e.token } : {}),
+    ...(e.via !== undefined ? { via: e.via } : {}),
   };
 }
 
@@ -52,8 +97,7 @@ function bindingPublisher(cluster: ClusterNode | undefined, log: GroupLogger, no
   };
   return {
     created: (e: BindingFields) => publish('creation', new NatBindingCreated(natBindingData(e, node))),
-    refreshed: (e: Pick<BindingFields, 'id' | 'expiresAt' | 'lastSeen' | 'rate'>) =>
-      publish('refresh', new NatBindingRefreshed({ id: e.id, expiresAt: e.expiresAt, lastSeen: e.lastSeen, rate: e.rate })),
+    refreshed: (e: BindingFields) => publish('refresh', new NatBindingRefreshed(natBindingRefreshedData(e))),
     released: (e: Pick<BindingFields, 'id'>, reason: string) => publish('release', new NatBindingReleased({ id: e.id, reason })),
   };
 }
@@ -78,7 +122,11 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
     labelNames: ['method', 'outcome'],
     registers,
   });
-  const unreachable = new Counter({ name: 'traverse_sip_nat_unreachable_total', help: 'Registrations removed because the client behind NAT stopped answering keep-alives or its connection closed', registers });
+  const unreachable = new Counter({
+    name: 'traverse_sip_nat_unreachable_total',
+    help: 'Registrations removed because the client behind NAT stopped answering keep-alives or its connection closed',
+    registers,
+  });
   const publish = bindingPublisher(o.cluster, o.log, o.nodeName, 'NAT binding');
   const keeper = new NatKeeper({
     transport: o.transport,
@@ -89,7 +137,16 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
     onEvent: (e) => {
       switch (e.type) {
         case 'created':
-          o.log.fine({ aor: e.entry.aor, publicAddress: e.entry.publicAddress, privateAddress: e.entry.privateAddress, transport: e.entry.transport, reasons: e.entry.reasons }, 'client behind NAT registered');
+          o.log.fine(
+            {
+              aor: e.entry.aor,
+              publicAddress: e.entry.publicAddress,
+              privateAddress: e.entry.privateAddress,
+              transport: e.entry.transport,
+              reasons: e.entry.reasons,
+            },
+            'client behind NAT registered',
+          );
           publish.created(e.entry);
           break;
         case 'refreshed':
@@ -104,7 +161,10 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
           break;
         case 'unreachable':
           unreachable.inc();
-          o.log.info({ aor: e.entry.aor, contact: e.entry.contact, publicAddress: e.entry.publicAddress, why: e.why }, 'client behind NAT unreachable: registration removed');
+          o.log.info(
+            { aor: e.entry.aor, contact: e.entry.contact, publicAddress: e.entry.publicAddress, why: e.why },
+            'client behind NAT unreachable: registration removed',
+          );
           break;
       }
     },
@@ -138,7 +198,16 @@ export function createProxiedRegistrations(o: ProxiedRegistrationsOptions): Prox
   const table = new ProxiedRegistrations((e) => {
     switch (e.type) {
       case 'created':
-        o.log.fine({ aor: e.entry.aor, contact: e.entry.contact, publicAddress: e.entry.publicAddress, transport: e.entry.transport, via: e.entry.via }, 'registration proxied to another domain');
+        o.log.fine(
+          {
+            aor: e.entry.aor,
+            contact: e.entry.contact,
+            publicAddress: e.entry.publicAddress,
+            transport: e.entry.transport,
+            via: e.entry.via,
+          },
+          'registration proxied to another domain',
+        );
         publish.created(e.entry);
         break;
       case 'refreshed':
@@ -160,4 +229,97 @@ export function createProxiedRegistrations(o: ProxiedRegistrationsOptions): Prox
   });
   table.start();
   return table;
+}
+
+const TRANSPORTS = new Set(['UDP', 'TCP', 'TLS', 'WS', 'WSS']);
+
+/** A NatKeeper entry from its cluster row; undefined when the row lacks what the keeper needs (written before rows carried it). */
+function keptEntry(r: NatBindingData): ProxyRegistration | undefined {
+  if (r.aor === undefined || r.key === undefined || r.flow === undefined || r.contact === undefined || !TRANSPORTS.has(r.transport))
+    return undefined;
+  const seen = r.lastSeen ?? r.registeredAt ?? Date.now();
+  return {
+    id: r.id,
+    aor: r.aor,
+    key: r.key,
+    contact: r.contact,
+    transport: r.transport as ProxyRegistration['transport'],
+    publicAddress: r.publicAddress,
+    ...(r.privateAddress !== undefined ? { privateAddress: r.privateAddress } : {}),
+    flow: r.flow,
+    relay: r.relay ?? true,
+    reasons: r.reasons ?? [],
+    registeredAt: r.registeredAt ?? seen,
+    lastSeen: seen,
+    rate: r.rate ?? 0,
+    expiresAt: r.expiresAt,
+    keepAlive: { sent: 0, answered: 0, failures: 0 },
+  };
+}
+
+/** A proxied registration from its cluster row; undefined when the row lacks what the table needs. */
+function proxiedEntry(r: NatBindingData): ProxiedRegistration | undefined {
+  const p = r.proxied;
+  if (p === undefined || r.aor === undefined || r.flow === undefined || r.contact === undefined || !TRANSPORTS.has(r.transport))
+    return undefined;
+  const seen = r.lastSeen ?? r.registeredAt ?? Date.now();
+  return {
+    id: r.id,
+    aor: r.aor,
+    contact: r.contact,
+    domain: p.domain,
+    transport: r.transport as ProxyTransportName,
+    publicAddress: r.publicAddress,
+    ...(r.privateAddress !== undefined ? { privateAddress: r.privateAddress } : {}),
+    flow: r.flow,
+    token: p.token,
+    behindNat: p.behindNat,
+    via: p.via,
+    relay: r.relay ?? true,
+    registeredAt: r.registeredAt ?? seen,
+    lastSeen: seen,
+    rate: r.rate ?? 0,
+    expiresAt: r.expiresAt,
+  };
+}
+
+/** This node's rows of the cluster's table as entries of the keeper and of the proxied table; `lost`: rows that cannot be taken back (they lack the flow). */
+export function rowsToTakeBack(
+  rows: readonly NatBindingData[],
+  nodeName: string,
+): { kept: ProxyRegistration[]; proxied: ProxiedRegistration[]; lost: string[] } {
+  const out = { kept: [] as ProxyRegistration[], proxied: [] as ProxiedRegistration[], lost: [] as string[] };
+  for (const r of rows) {
+    if (r.node !== nodeName) continue;
+    if (r.id.startsWith('proxied ')) {
+      const e = proxiedEntry(r);
+      if (e === undefined) out.lost.push(r.id);
+      else out.proxied.push(e);
+    } else {
+      const e = keptEntry(r);
+      if (e === undefined) out.lost.push(r.id);
+      else out.kept.push(e);
+    }
+  }
+  return out;
+}
+
+/**
+ * After a restart, the node takes back its rows of the cluster's Proxy Registrations table (those
+ * naming it): registrations behind NAT go back to the keeper, proxied ones to their table, so
+ * keep-alives and routing to the clients go on without waiting for them to re-register. A row that
+ * cannot be taken back is released. Returns what was done, for the log.
+ */
+export async function takeBackBindings(o: {
+  cluster: ClusterNode;
+  nodeName: string;
+  keeper: NatKeeper;
+  proxied: ProxiedRegistrations;
+}): Promise<{ kept: number; proxied: number; released: number }> {
+  await o.cluster.ready;
+  const { kept, proxied, lost } = rowsToTakeBack(o.cluster.nat.list(0), o.nodeName);
+  o.keeper.adopt(kept);
+  o.proxied.adopt(proxied);
+  await Promise.all(lost.map((id) => o.cluster.publish(new NatBindingReleased({ id, reason: 'not restorable after a restart' }))));
+  return { kept: kept.length, proxied: proxied.length, released: lost.length };
 }

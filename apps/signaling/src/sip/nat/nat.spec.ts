@@ -5,15 +5,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { createRequest, createResponse, parseMessage, TransactionLayer, type SipRequest } from '@traverse/sip';
+import { createRequest, createResponse, parseMessage, parseUri, TransactionLayer, type SipRequest, type SipUri } from '@traverse/sip';
 import { freePort, waitFor } from '@traverse/testing';
 import { NatBindings, NatBindingCreated, NatBindingRefreshed, type StoredEvent } from '@traverse/cluster';
 import { SipTransport, udpFlow, type SipSource } from '../transport/sip-transport';
 import { InMemoryLocationService } from '../registrar/location-service';
 import { detectNat, isPrivateAddress } from './nat-detection';
 import { NatKeeper, type NatKeeperEvent } from './nat-keeper';
-import { natBindingData } from './nat-setup';
-
+import { natBindingData, natBindingRefreshedData, rowsToTakeBack } from './nat-setup';
+import { ProxiedRegistrations, type ProxiedRegistrationEvent, type RegistrationAnswer } from '../proxy/registration-proxy';
 
 function register(opts: { via: string; contact: string; transport?: string; callId?: string; cseq?: number }): SipRequest {
   const [host, port] = [opts.via.slice(0, opts.via.lastIndexOf(':')), Number(opts.via.slice(opts.via.lastIndexOf(':') + 1))];
@@ -31,9 +31,22 @@ function register(opts: { via: string; contact: string; transport?: string; call
 
 describe('isPrivateAddress', () => {
   it('knows RFC 1918, shared CGNAT, link-local and unique local addresses', () => {
-    for (const a of ['10.0.0.5', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '100.127.255.254', '169.254.1.1', 'fd00::1', 'fc12::5', 'fe80::1', '::ffff:10.1.2.3'])
+    for (const a of [
+      '10.0.0.5',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '100.64.0.1',
+      '100.127.255.254',
+      '169.254.1.1',
+      'fd00::1',
+      'fc12::5',
+      'fe80::1',
+      '::ffff:10.1.2.3',
+    ])
       assert.equal(isPrivateAddress(a), true, a);
-    for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '192.0.2.1', '127.0.0.1', '2001:db8::1', '::1', 'example.com']) assert.equal(isPrivateAddress(a), false, a);
+    for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '192.0.2.1', '127.0.0.1', '2001:db8::1', '::1', 'example.com'])
+      assert.equal(isPrivateAddress(a), false, a);
   });
 });
 
@@ -53,16 +66,31 @@ describe('detectNat', () => {
     assert.deepEqual(v, { behindNat: true, reasons: ['contact-private'], privateAddress: '10.0.0.5:5060' });
   });
   it('takes a client whose Via and Contact are its source as not behind NAT', () => {
-    assert.deepEqual(detectNat(register({ via: '198.51.100.7:40312', contact: 'sip:alice@198.51.100.7:40312' }), src), { behindNat: false, reasons: [] });
+    assert.deepEqual(detectNat(register({ via: '198.51.100.7:40312', contact: 'sip:alice@198.51.100.7:40312' }), src), {
+      behindNat: false,
+      reasons: [],
+    });
     const lan = { transport: 'UDP', address: '10.0.0.5', port: 5060 };
-    assert.equal(detectNat(register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' }), lan).behindNat, false, 'a private client on the same LAN');
+    assert.equal(
+      detectNat(register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' }), lan).behindNat,
+      false,
+      'a private client on the same LAN',
+    );
   });
   it('takes a WebSocket client with an invented Contact host as reachable only through its connection', () => {
-    const v = detectNat(register({ via: 'x1y2.invalid:0', contact: 'sip:alice@x1y2.invalid;transport=ws', transport: 'WS' }), { transport: 'WS', address: '198.51.100.7', port: 51000 });
+    const v = detectNat(register({ via: 'x1y2.invalid:0', contact: 'sip:alice@x1y2.invalid;transport=ws', transport: 'WS' }), {
+      transport: 'WS',
+      address: '198.51.100.7',
+      port: 51000,
+    });
     assert.deepEqual(v.reasons, ['contact-not-source']);
   });
   it('reads IPv6 addresses with brackets', () => {
-    const v = detectNat(register({ via: '[fd00::5]:5060', contact: 'sip:alice@[fd00::5]:5060' }), { transport: 'UDP', address: '2001:db8::7', port: 5062 });
+    const v = detectNat(register({ via: '[fd00::5]:5060', contact: 'sip:alice@[fd00::5]:5060' }), {
+      transport: 'UDP',
+      address: '2001:db8::7',
+      port: 5062,
+    });
     assert.deepEqual(v, { behindNat: true, reasons: ['via-address', 'contact-private'], privateAddress: '[fd00::5]:5060' });
   });
 });
@@ -70,12 +98,48 @@ describe('detectNat', () => {
 describe('NatBindings read model', () => {
   it('keeps the Proxy Registrations columns and merges refreshes', () => {
     const m = new NatBindings(1);
-    const entry = { id: 'sip:a@x k', aor: 'sip:a@x', key: 'k', contact: 'sip:a@10.0.0.5', transport: 'UDP' as const, publicAddress: '198.51.100.7:4000', privateAddress: '10.0.0.5:5060', flow: 'f', relay: true, reasons: [], registeredAt: 1000, lastSeen: 1000, rate: 3600, expiresAt: 10_000, keepAlive: { sent: 0, answered: 0, failures: 0 } };
-    const stored = (type: string, data: unknown) => ({ type, data, shard: 0, version: 1, aggregate: 'x', id: '1-0', node: 'n', time: 0 }) as unknown as StoredEvent;
+    const entry = {
+      id: 'sip:a@x k',
+      aor: 'sip:a@x',
+      key: 'k',
+      contact: 'sip:a@10.0.0.5',
+      transport: 'UDP' as const,
+      publicAddress: '198.51.100.7:4000',
+      privateAddress: '10.0.0.5:5060',
+      flow: 'f',
+      relay: true,
+      reasons: [],
+      registeredAt: 1000,
+      lastSeen: 1000,
+      rate: 3600,
+      expiresAt: 10_000,
+      keepAlive: { sent: 0, answered: 0, failures: 0 },
+    };
+    const stored = (type: string, data: unknown) =>
+      ({ type, data, shard: 0, version: 1, aggregate: 'x', id: '1-0', node: 'n', time: 0 }) as unknown as StoredEvent;
     m.apply(stored(NatBindingCreated.type, natBindingData(entry, 'n1')));
     m.apply(stored(NatBindingRefreshed.type, { id: entry.id, expiresAt: 20_000, lastSeen: 1500, rate: 500 }));
     const b = m.get(entry.id)!;
-    assert.deepEqual({ expiresAt: b.expiresAt, lastSeen: b.lastSeen, rate: b.rate, registeredAt: b.registeredAt, privateAddress: b.privateAddress, relay: b.relay, contact: b.contact }, { expiresAt: 20_000, lastSeen: 1500, rate: 500, registeredAt: 1000, privateAddress: '10.0.0.5:5060', relay: true, contact: 'sip:a@10.0.0.5' });
+    assert.deepEqual(
+      {
+        expiresAt: b.expiresAt,
+        lastSeen: b.lastSeen,
+        rate: b.rate,
+        registeredAt: b.registeredAt,
+        privateAddress: b.privateAddress,
+        relay: b.relay,
+        contact: b.contact,
+      },
+      {
+        expiresAt: 20_000,
+        lastSeen: 1500,
+        rate: 500,
+        registeredAt: 1000,
+        privateAddress: '10.0.0.5:5060',
+        relay: true,
+        contact: 'sip:a@10.0.0.5',
+      },
+    );
   });
 });
 
@@ -116,7 +180,20 @@ describe('NatKeeper', () => {
   /** Registers alice's binding as the registrar would, and tells the keeper. */
   async function registered(k: NatKeeper, location: InMemoryLocationService, source: SipSource, contact: string, req: SipRequest) {
     const bindings = await location.update('sip:alice@example.com', {
-      upsert: [{ aor: 'sip:alice@example.com', contact, expiresAt: Date.now() + 300_000, q: 1, node: 'n1', callId: req.callId, cseq: req.cseq.seq, received: `${source.address}:${source.port}`, transport: source.transport, behindNat: true }],
+      upsert: [
+        {
+          aor: 'sip:alice@example.com',
+          contact,
+          expiresAt: Date.now() + 300_000,
+          q: 1,
+          node: 'n1',
+          callId: req.callId,
+          cseq: req.cseq.seq,
+          received: `${source.address}:${source.port}`,
+          transport: source.transport,
+          behindNat: true,
+        },
+      ],
       remove: [],
     });
     k.registered(bindings, createResponse(req, 200), source, detectNat(req, source));
@@ -135,10 +212,23 @@ describe('NatKeeper', () => {
     });
     const location = new InMemoryLocationService();
     const events: NatKeeperEvent[] = [];
-    const k = new NatKeeper({ transport: t, layer, location, settings: { method: 'options', intervalMs: 1000, failures: 2 }, relay: () => true, onEvent: (e) => events.push(e) });
+    const k = new NatKeeper({
+      transport: t,
+      layer,
+      location,
+      settings: { method: 'options', intervalMs: 1000, failures: 2 },
+      relay: () => true,
+      onEvent: (e) => events.push(e),
+    });
     keeper = k;
     try {
-      const source: SipSource = { transport: 'UDP', address: '127.0.0.1', port: client.address().port, local: { address: '127.0.0.1', port }, flow: udpFlow(port, '127.0.0.1', client.address().port) };
+      const source: SipSource = {
+        transport: 'UDP',
+        address: '127.0.0.1',
+        port: client.address().port,
+        local: { address: '127.0.0.1', port },
+        flow: udpFlow(port, '127.0.0.1', client.address().port),
+      };
       const req = register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' });
       await registered(k, location, source, 'sip:alice@10.0.0.5:5060', req);
       const [e] = k.list();
@@ -177,11 +267,37 @@ describe('NatKeeper', () => {
     let now = 1_000_000;
     const location = new InMemoryLocationService(() => now);
     const events: NatKeeperEvent[] = [];
-    const k = new NatKeeper({ transport: t, layer, location, settings: { method: 'none', intervalMs: 1000, failures: 1 }, relay: () => false, onEvent: (e) => events.push(e), now: () => now });
-    const source: SipSource = { transport: 'UDP', address: '127.0.0.1', port: 40000, local: { address: '127.0.0.1', port }, flow: udpFlow(port, '127.0.0.1', 40000) };
-    await registered(k, location, source, 'sip:alice@10.0.0.5:5060', register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060', callId: 'c1', cseq: 1 }));
+    const k = new NatKeeper({
+      transport: t,
+      layer,
+      location,
+      settings: { method: 'none', intervalMs: 1000, failures: 1 },
+      relay: () => false,
+      onEvent: (e) => events.push(e),
+      now: () => now,
+    });
+    const source: SipSource = {
+      transport: 'UDP',
+      address: '127.0.0.1',
+      port: 40000,
+      local: { address: '127.0.0.1', port },
+      flow: udpFlow(port, '127.0.0.1', 40000),
+    };
+    await registered(
+      k,
+      location,
+      source,
+      'sip:alice@10.0.0.5:5060',
+      register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060', callId: 'c1', cseq: 1 }),
+    );
     now += 45_000;
-    await registered(k, location, source, 'sip:alice@10.0.0.5:5060', register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060', callId: 'c1', cseq: 2 }));
+    await registered(
+      k,
+      location,
+      source,
+      'sip:alice@10.0.0.5:5060',
+      register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060', callId: 'c1', cseq: 2 }),
+    );
     assert.deepEqual(
       events.map((e) => e.type),
       ['created', 'refreshed'],
@@ -189,7 +305,7 @@ describe('NatKeeper', () => {
     assert.equal(k.list(now)[0].rate, 45);
     assert.equal(k.list(now)[0].relay, false);
     k.tick(now + 10_000);
-    assert.equal(events.length, 2, "method none: no keep-alive");
+    assert.equal(events.length, 2, 'method none: no keep-alive');
     await location.remove('sip:alice@example.com', undefined, 'unregistered');
     assert.equal(k.size, 0);
     assert.equal(events.at(-1)?.type, 'released');
@@ -198,7 +314,14 @@ describe('NatKeeper', () => {
   it('answers CRLF pings counted from pongs, and removes a client whose connection closed', async () => {
     const location = new InMemoryLocationService();
     const events: NatKeeperEvent[] = [];
-    const k = new NatKeeper({ transport: t, layer, location, settings: { method: 'crlf', intervalMs: 1000, failures: 3 }, relay: () => true, onEvent: (e) => events.push(e) });
+    const k = new NatKeeper({
+      transport: t,
+      layer,
+      location,
+      settings: { method: 'crlf', intervalMs: 1000, failures: 3 },
+      relay: () => true,
+      onEvent: (e) => events.push(e),
+    });
     keeper = k;
     const c = net.connect(port, '127.0.0.1');
     await new Promise<void>((r) => c.once('connect', () => r()));
@@ -232,7 +355,14 @@ describe('NatKeeper', () => {
   it('removes at once a client whose connection closed, keeping UDP clients', async () => {
     const location = new InMemoryLocationService();
     const events: NatKeeperEvent[] = [];
-    const k = new NatKeeper({ transport: t, layer, location, settings: { method: 'none', intervalMs: 1000, failures: 3 }, relay: () => true, onEvent: (e) => events.push(e) });
+    const k = new NatKeeper({
+      transport: t,
+      layer,
+      location,
+      settings: { method: 'none', intervalMs: 1000, failures: 3 },
+      relay: () => true,
+      onEvent: (e) => events.push(e),
+    });
     const c = net.connect(port, '127.0.0.1');
     await new Promise<void>((r) => c.once('connect', () => r()));
     try {
@@ -253,14 +383,281 @@ describe('NatKeeper', () => {
     }
   });
 
+  it('takes back after a restart the clients it held (from its rows of the cluster table): pings the UDP one again, removes the one whose connection closed, releases a row whose registration is gone', async () => {
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const pings: SipRequest[] = [];
+    client.on('message', (m) => {
+      const p = parseMessage(m);
+      if (!p.ok || p.value.kind !== 'request') return;
+      pings.push(p.value);
+      client.send(createResponse(p.value, 200).toBuffer(), port, '127.0.0.1');
+    });
+    const c = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => c.once('connect', () => r()));
+    const location = new InMemoryLocationService();
+    // the cluster's table, fed by the first keeper's events as the cluster node folds them
+    const table = new NatBindings(1);
+    let seq = 0;
+    const stored = (type: string, data: unknown) =>
+      ({ type, data, shard: 0, version: 1, aggregate: 'x', id: `${++seq}-0`, node: 'n1', time: 0 }) as unknown as StoredEvent;
+    const before = new NatKeeper({
+      transport: t,
+      layer,
+      location,
+      settings: { method: 'options', intervalMs: 1000, failures: 2 },
+      relay: () => true,
+      onEvent: (e) => {
+        if (e.type === 'created') table.apply(stored(NatBindingCreated.type, natBindingData(e.entry, 'n1')));
+      },
+    });
+    const events: NatKeeperEvent[] = [];
+    const after = new NatKeeper({
+      transport: t,
+      layer,
+      location,
+      settings: { method: 'options', intervalMs: 1000, failures: 2 },
+      relay: () => true,
+      onEvent: (e) => events.push(e),
+    });
+    keeper = after;
+    try {
+      // alice on UDP, bob over TCP, carol on UDP (her registration will be gone)
+      const udp: SipSource = {
+        transport: 'UDP',
+        address: '127.0.0.1',
+        port: client.address().port,
+        local: { address: '127.0.0.1', port },
+        flow: udpFlow(port, '127.0.0.1', client.address().port),
+      };
+      await registered(
+        before,
+        location,
+        udp,
+        'sip:alice@10.0.0.5:5060',
+        register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' }),
+      );
+      sources.length = 0;
+      const bobReq = createRequest({
+        method: 'REGISTER',
+        uri: 'sip:example.com',
+        from: { uri: 'sip:bob@example.com' },
+        to: { uri: 'sip:bob@example.com' },
+        via: { transport: 'TCP', host: '10.0.0.6', port: c.localPort! },
+        contact: '<sip:bob@10.0.0.6:5060;transport=tcp>',
+      });
+      c.write(bobReq.toBuffer());
+      const tcp = await waitFor('the REGISTER over TCP', () => sources[0]);
+      const bob = await location.update('sip:bob@example.com', {
+        upsert: [
+          {
+            aor: 'sip:bob@example.com',
+            contact: 'sip:bob@10.0.0.6:5060;transport=tcp',
+            expiresAt: Date.now() + 300_000,
+            q: 1,
+            node: 'n1',
+            callId: bobReq.callId,
+            cseq: 1,
+            transport: 'TCP',
+            behindNat: true,
+          },
+        ],
+        remove: [],
+      });
+      before.registered(bob, createResponse(bobReq, 200), tcp, detectNat(bobReq, tcp));
+      const carolReq = createRequest({
+        method: 'REGISTER',
+        uri: 'sip:example.com',
+        from: { uri: 'sip:carol@example.com' },
+        to: { uri: 'sip:carol@example.com' },
+        via: { transport: 'UDP', host: '10.0.0.7', port: 5060 },
+        contact: '<sip:carol@10.0.0.7:5060>',
+      });
+      const carol = await location.update('sip:carol@example.com', {
+        upsert: [
+          {
+            aor: 'sip:carol@example.com',
+            contact: 'sip:carol@10.0.0.7:5060',
+            expiresAt: Date.now() + 300_000,
+            q: 1,
+            node: 'n1',
+            callId: carolReq.callId,
+            cseq: 1,
+            transport: 'UDP',
+            behindNat: true,
+          },
+        ],
+        remove: [],
+      });
+      before.registered(carol, createResponse(carolReq, 200), udp, detectNat(carolReq, udp));
+      assert.equal(before.size, 3);
+      assert.equal(table.list().length, 3);
+
+      // the node restarts: the first keeper is gone with its connection; carol unregistered meanwhile
+      c.destroy();
+      await waitFor('the connection gone', () => (t.hasFlow(tcp.flow) ? undefined : true));
+      await location.remove('sip:carol@example.com', undefined, 'unregistered');
+      const back = rowsToTakeBack(table.list(), 'n1');
+      assert.deepEqual(back.lost, []);
+      assert.deepEqual(rowsToTakeBack(table.list(), 'n2').kept, [], "another node's rows are not this node's");
+      after.adopt(back.kept);
+
+      await waitFor("bob's registration removed", () => (location.lookup('sip:bob@example.com').length === 0 ? true : undefined));
+      const released = events.flatMap((e) => (e.type === 'released' ? [[e.entry.aor, e.reason]] : [])).sort();
+      assert.deepEqual(released, [
+        ['sip:bob@example.com', 'flow-failed'],
+        ['sip:carol@example.com', 'unregistered'],
+      ]);
+      assert.ok(events.some((e) => e.type === 'unreachable' && e.entry.aor === 'sip:bob@example.com' && /restarted/.test(e.why)));
+      assert.deepEqual(
+        after.list().map((e) => [e.aor, e.publicAddress, e.privateAddress, e.flow]),
+        [['sip:alice@example.com', `127.0.0.1:${client.address().port}`, '10.0.0.5:5060', udp.flow]],
+      );
+
+      after.tick(Date.now() + 1000);
+      const ping = await waitFor('the OPTIONS to alice after the restart', () => pings[0]);
+      assert.equal(ping.requestUri, 'sip:alice@10.0.0.5:5060');
+      await waitFor('the answer counted', () => (after.list()[0].keepAlive.answered === 1 ? true : undefined));
+    } finally {
+      after.stop();
+      client.close();
+      c.destroy();
+    }
+  });
+
+  it('releases a row of the cluster table that lacks the flow (written before rows carried it)', () => {
+    const rows = [
+      {
+        id: 'sip:a@x k',
+        aor: 'sip:a@x',
+        transport: 'UDP',
+        publicAddress: '198.51.100.7:4000',
+        node: 'n1',
+        expiresAt: Date.now() + 60_000,
+        contact: 'sip:a@10.0.0.5',
+      },
+    ];
+    assert.deepEqual(rowsToTakeBack(rows, 'n1'), { kept: [], proxied: [], lost: ['sip:a@x k'] });
+  });
+
   it('ignores a REGISTER that was refused and bindings other requests wrote', async () => {
     const location = new InMemoryLocationService();
-    const k = new NatKeeper({ transport: t, layer, location, settings: { method: 'none', intervalMs: 1000, failures: 1 }, relay: () => true });
+    const k = new NatKeeper({
+      transport: t,
+      layer,
+      location,
+      settings: { method: 'none', intervalMs: 1000, failures: 1 },
+      relay: () => true,
+    });
     const req = register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' });
-    const source: SipSource = { transport: 'UDP', address: '127.0.0.1', port: 40001, local: { address: '127.0.0.1', port }, flow: udpFlow(port, '127.0.0.1', 40001) };
-    const bindings = await location.update('sip:alice@example.com', { upsert: [{ aor: 'sip:alice@example.com', contact: 'sip:alice@10.0.0.5:5060', expiresAt: Date.now() + 60_000, q: 1, node: 'n1', callId: 'other', cseq: 9 }], remove: [] });
+    const source: SipSource = {
+      transport: 'UDP',
+      address: '127.0.0.1',
+      port: 40001,
+      local: { address: '127.0.0.1', port },
+      flow: udpFlow(port, '127.0.0.1', 40001),
+    };
+    const bindings = await location.update('sip:alice@example.com', {
+      upsert: [
+        {
+          aor: 'sip:alice@example.com',
+          contact: 'sip:alice@10.0.0.5:5060',
+          expiresAt: Date.now() + 60_000,
+          q: 1,
+          node: 'n1',
+          callId: 'other',
+          cseq: 9,
+        },
+      ],
+      remove: [],
+    });
     k.registered(bindings, createResponse(req, 200), source, detectNat(req, source));
     k.registered(bindings, createResponse(req, 401), source, detectNat(req, source));
     assert.equal(k.size, 0);
+  });
+});
+
+describe('proxied registrations after a restart', () => {
+  it('takes back its rows of the cluster table: a UDP client keeps its token, path mode and keep-alives; one on a connection (closed with the restart) is released', () => {
+    let now = 1_000_000;
+    const table = new NatBindings(1);
+    let seq = 0;
+    const stored = (type: string, data: unknown) =>
+      ({ type, data, shard: 0, version: 1, aggregate: 'x', id: `${++seq}-0`, node: 'n1', time: 0 }) as unknown as StoredEvent;
+    const before = new ProxiedRegistrations(
+      (e) => {
+        if (e.type === 'created') table.apply(stored(NatBindingCreated.type, natBindingData(e.entry, 'n1')));
+        if (e.type === 'refreshed') table.apply(stored(NatBindingRefreshed.type, natBindingRefreshedData(e.entry)));
+      },
+      () => now,
+    );
+    const parsed = parseUri('sip:alice@10.0.0.5:5060');
+    assert.ok(parsed.ok);
+    const contact = parsed.value as SipUri;
+    const answer = (over: Partial<RegistrationAnswer>): RegistrationAnswer => ({
+      aor: 'sip:alice@remote.test',
+      domain: 'remote.test',
+      star: false,
+      granted: new Map([['sip:alice@10.0.0.5:5060', { uri: contact, expires: 300 }]]),
+      transport: 'UDP',
+      publicAddress: '127.0.0.1:5062',
+      privateAddress: '10.0.0.5:5060',
+      flow: 'udp-1',
+      token: 't1',
+      behindNat: true,
+      via: 'contact',
+      relay: true,
+      ...over,
+    });
+    before.answered(answer({}));
+    now += 60_000;
+    before.answered(answer({ token: 't2', flow: 'udp-2' })); // a refresh: new token and flow, same address
+    before.answered(answer({ aor: 'sip:bob@remote.test', transport: 'TCP', publicAddress: '127.0.0.1:40000', flow: 'tcp-7', via: 'path' }));
+
+    const back = rowsToTakeBack(table.list(now), 'n1');
+    assert.equal(back.proxied.length, 2);
+    const events: ProxiedRegistrationEvent[] = [];
+    const after = new ProxiedRegistrations(
+      (e) => events.push(e),
+      () => now,
+    );
+    const pings: string[] = [];
+    after.keepAlive = { intervalMs: () => 30_000, ping: (flow) => (pings.push(flow), true) };
+    after.adopt(back.proxied);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.entry.aor, (e as { reason?: string }).reason]),
+      [['released', 'sip:bob@remote.test', 'flow-failed']],
+    );
+    const [alice] = after.list();
+    assert.deepEqual(
+      {
+        domain: alice.domain,
+        token: alice.token,
+        via: alice.via,
+        flow: alice.flow,
+        behindNat: alice.behindNat,
+        registeredAt: alice.registeredAt,
+        lastSeen: alice.lastSeen,
+        rate: alice.rate,
+        expiresAt: alice.expiresAt,
+      },
+      {
+        domain: 'remote.test',
+        token: 't2',
+        via: 'contact',
+        flow: 'udp-2',
+        behindNat: true,
+        registeredAt: 1_000_000,
+        lastSeen: 1_060_000,
+        rate: 60,
+        expiresAt: 1_360_000,
+      },
+    );
+    // what the proxy asks of the table works again: the rewritten contact's token after a NAT rebind, the client by its flow's address
+    assert.equal(after.staleToken('sip:alice@remote.test', 'sip:alice@10.0.0.5:5060', 't3'), 't2');
+    assert.equal(after.byFlowToken({ transport: 'UDP', address: '127.0.0.1', port: 5062, strict: true })?.id, alice.id);
+    now += 30_000;
+    after.tick();
+    assert.deepEqual(pings, ['udp-2'], 'keep-alives go on');
   });
 });

@@ -61,12 +61,23 @@ function sideUri(side: RegistrarSide, params: Map<string, string | null>, user?:
   const p = new Map<string, string | null>();
   if (side.transport !== 'UDP') p.set('transport', side.transport.toLowerCase());
   for (const [k, v] of params) p.set(k, v);
-  return { kind: 'sip', scheme: 'sip', ...(user !== undefined ? { user } : {}), host: side.host, port: side.port, params: p, headers: new Map() };
+  return {
+    kind: 'sip',
+    scheme: 'sip',
+    ...(user !== undefined ? { user } : {}),
+    host: side.host,
+    port: side.port,
+    params: p,
+    headers: new Map(),
+  };
 }
 
 /** The Path value of this node for a client's flow (RFC 3327; `ob` when the client uses outbound, RFC 5626 5.1). */
 export function pathValue(side: RegistrarSide, token: string, outbound: boolean): string {
-  const params = new Map<string, string | null>([['lr', null], [REGISTERED_FLOW_PARAM, token]]);
+  const params = new Map<string, string | null>([
+    ['lr', null],
+    [REGISTERED_FLOW_PARAM, token],
+  ]);
   if (outbound) params.set('ob', null);
   return '<' + formatUri(sideUri(side, params)) + '>';
 }
@@ -74,7 +85,14 @@ export function pathValue(side: RegistrarSide, token: string, outbound: boolean)
 /** A contact rewritten to this node: its URI names this node, the flow token and the original URI. */
 export function rewrittenContactUri(original: SipUri, side: RegistrarSide, token: string): SipUri {
   const text = Buffer.from(formatUri(original), 'utf8').toString('base64url');
-  return sideUri(side, new Map([[REGISTERED_FLOW_PARAM, token], [ORIGINAL_CONTACT_PARAM, text]]), original.user);
+  return sideUri(
+    side,
+    new Map([
+      [REGISTERED_FLOW_PARAM, token],
+      [ORIGINAL_CONTACT_PARAM, text],
+    ]),
+    original.user,
+  );
 }
 
 /** The original contact a rewritten contact URI carries; undefined when it carries none (or a bad one). */
@@ -110,7 +128,11 @@ export function contactKey(u: SipUri): string {
 }
 
 /** What a registrar's 2xx granted to the contacts a REGISTER sent: contact key -> seconds (0: gone). */
-export function grantedContacts(requested: readonly SipUri[], res: SipResponse, restore: (u: SipUri) => SipUri | undefined): Map<string, { uri: SipUri; expires: number }> {
+export function grantedContacts(
+  requested: readonly SipUri[],
+  res: SipResponse,
+  restore: (u: SipUri) => SipUri | undefined,
+): Map<string, { uri: SipUri; expires: number }> {
   const out = new Map<string, { uri: SipUri; expires: number }>();
   for (const u of requested) out.set(contactKey(u), { uri: u, expires: 0 });
   const contacts = res.contacts();
@@ -163,8 +185,10 @@ export type ProxiedRegistrationEvent =
   | { type: 'released'; entry: ProxiedRegistration; reason: string };
 
 /** What a 2xx of a proxied REGISTER tells the table: the client's side of its rows, and what the registrar granted. */
-export interface RegistrationAnswer
-  extends Pick<ProxiedRegistration, 'aor' | 'domain' | 'transport' | 'publicAddress' | 'privateAddress' | 'flow' | 'token' | 'behindNat' | 'via' | 'relay'> {
+export interface RegistrationAnswer extends Pick<
+  ProxiedRegistration,
+  'aor' | 'domain' | 'transport' | 'publicAddress' | 'privateAddress' | 'flow' | 'token' | 'behindNat' | 'via' | 'relay'
+> {
   /** Contact * with Expires 0: every binding of the AOR held here goes. */
   star: boolean;
   granted: Map<string, { uri: SipUri; expires: number }>;
@@ -222,7 +246,8 @@ export class ProxiedRegistrations {
 
   /** Whether a client registered through this node from this flow or address (security level registration). */
   registeredFrom(aor: string, address: string, flow: string, now = this.now()): boolean {
-    for (const e of this.entries.values()) if (e.aor === aor && e.expiresAt > now && (e.flow === flow || e.publicAddress === address)) return true;
+    for (const e of this.entries.values())
+      if (e.aor === aor && e.expiresAt > now && (e.flow === flow || e.publicAddress === address)) return true;
     return false;
   }
 
@@ -275,6 +300,22 @@ export class ProxiedRegistrations {
       this.onEvent({ type: 'created', entry: e });
     }
     return [...this.entries.values()].filter((e) => e.aor === a.aor);
+  }
+
+  /**
+   * Takes back the registrations this node proxied before it restarted (its rows of the cluster's
+   * table): a client on UDP gets its keep-alives again and its requests still come through its
+   * token; one on a connection, which closed with the restart, is released (flow failure, as when
+   * a connection closes). Entries the node already holds again are left as they are.
+   */
+  adopt(entries: readonly ProxiedRegistration[]): void {
+    const now = this.now();
+    for (const e of entries) {
+      if (this.entries.has(e.id)) continue;
+      this.entries.set(e.id, e);
+      if (e.expiresAt <= now) this.release(e, 'expired');
+      else if (e.transport !== 'UDP') this.release(e, 'flow-failed');
+    }
   }
 
   /** Forgets expired entries (the registrar forgot them too) and sends the keep-alives that are due. */
