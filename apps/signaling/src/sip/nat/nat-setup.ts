@@ -233,54 +233,39 @@ export function createProxiedRegistrations(o: ProxiedRegistrationsOptions): Prox
 
 const TRANSPORTS = new Set(['UDP', 'TCP', 'TLS', 'WS', 'WSS']);
 
-/** A NatKeeper entry from its cluster row; undefined when the row lacks what the keeper needs (written before rows carried it). */
-function keptEntry(r: NatBindingData): ProxyRegistration | undefined {
-  if (r.aor === undefined || r.key === undefined || r.flow === undefined || r.contact === undefined || !TRANSPORTS.has(r.transport))
-    return undefined;
-  const seen = r.lastSeen ?? r.registeredAt ?? Date.now();
-  return {
-    id: r.id,
-    aor: r.aor,
-    key: r.key,
-    contact: r.contact,
-    transport: r.transport as ProxyRegistration['transport'],
-    publicAddress: r.publicAddress,
-    ...(r.privateAddress !== undefined ? { privateAddress: r.privateAddress } : {}),
-    flow: r.flow,
-    relay: r.relay ?? true,
-    reasons: r.reasons ?? [],
-    registeredAt: r.registeredAt ?? seen,
-    lastSeen: seen,
-    rate: r.rate ?? 0,
-    expiresAt: r.expiresAt,
-    keepAlive: { sent: 0, answered: 0, failures: 0 },
-  };
-}
-
-/** A proxied registration from its cluster row; undefined when the row lacks what the table needs. */
-function proxiedEntry(r: NatBindingData): ProxiedRegistration | undefined {
-  const p = r.proxied;
-  if (p === undefined || r.aor === undefined || r.flow === undefined || r.contact === undefined || !TRANSPORTS.has(r.transport))
-    return undefined;
+/** What both kinds of entry take from a cluster row; undefined when the row lacks it (written before rows carried the flow). */
+function rowFields(r: NatBindingData) {
+  if (r.aor === undefined || r.flow === undefined || r.contact === undefined || !TRANSPORTS.has(r.transport)) return undefined;
   const seen = r.lastSeen ?? r.registeredAt ?? Date.now();
   return {
     id: r.id,
     aor: r.aor,
     contact: r.contact,
-    domain: p.domain,
     transport: r.transport as ProxyTransportName,
     publicAddress: r.publicAddress,
     ...(r.privateAddress !== undefined ? { privateAddress: r.privateAddress } : {}),
     flow: r.flow,
-    token: p.token,
-    behindNat: p.behindNat,
-    via: p.via,
     relay: r.relay ?? true,
     registeredAt: r.registeredAt ?? seen,
     lastSeen: seen,
     rate: r.rate ?? 0,
     expiresAt: r.expiresAt,
   };
+}
+
+/** A NatKeeper entry from its cluster row; undefined when the row lacks what the keeper needs. */
+function keptEntry(r: NatBindingData): ProxyRegistration | undefined {
+  const f = rowFields(r);
+  if (f === undefined || r.key === undefined) return undefined;
+  return { ...f, key: r.key, reasons: r.reasons ?? [], keepAlive: { sent: 0, answered: 0, failures: 0 } };
+}
+
+/** A proxied registration from its cluster row; undefined when the row lacks what the table needs. */
+function proxiedEntry(r: NatBindingData): ProxiedRegistration | undefined {
+  const f = rowFields(r);
+  const p = r.proxied;
+  if (f === undefined || p === undefined) return undefined;
+  return { ...f, domain: p.domain, token: p.token, behindNat: p.behindNat, via: p.via };
 }
 
 /** This node's rows of the cluster's table as entries of the keeper and of the proxied table; `lost`: rows that cannot be taken back (they lack the flow). */

@@ -177,6 +177,15 @@ describe('NatKeeper', () => {
     await t.stop();
   });
 
+  /** Where a UDP client on 127.0.0.1 at `clientPort` is seen from the transport under test. */
+  const udpSource = (clientPort: number): SipSource => ({
+    transport: 'UDP',
+    address: '127.0.0.1',
+    port: clientPort,
+    local: { address: '127.0.0.1', port },
+    flow: udpFlow(port, '127.0.0.1', clientPort),
+  });
+
   /** Registers alice's binding as the registrar would, and tells the keeper. */
   async function registered(k: NatKeeper, location: InMemoryLocationService, source: SipSource, contact: string, req: SipRequest) {
     const bindings = await location.update('sip:alice@example.com', {
@@ -222,13 +231,7 @@ describe('NatKeeper', () => {
     });
     keeper = k;
     try {
-      const source: SipSource = {
-        transport: 'UDP',
-        address: '127.0.0.1',
-        port: client.address().port,
-        local: { address: '127.0.0.1', port },
-        flow: udpFlow(port, '127.0.0.1', client.address().port),
-      };
+      const source: SipSource = udpSource(client.address().port);
       const req = register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' });
       await registered(k, location, source, 'sip:alice@10.0.0.5:5060', req);
       const [e] = k.list();
@@ -276,13 +279,7 @@ describe('NatKeeper', () => {
       onEvent: (e) => events.push(e),
       now: () => now,
     });
-    const source: SipSource = {
-      transport: 'UDP',
-      address: '127.0.0.1',
-      port: 40000,
-      local: { address: '127.0.0.1', port },
-      flow: udpFlow(port, '127.0.0.1', 40000),
-    };
+    const source: SipSource = udpSource(40000);
     await registered(
       k,
       location,
@@ -423,13 +420,7 @@ describe('NatKeeper', () => {
     keeper = after;
     try {
       // alice on UDP, bob over TCP, carol on UDP (her registration will be gone)
-      const udp: SipSource = {
-        transport: 'UDP',
-        address: '127.0.0.1',
-        port: client.address().port,
-        local: { address: '127.0.0.1', port },
-        flow: udpFlow(port, '127.0.0.1', client.address().port),
-      };
+      const udp: SipSource = udpSource(client.address().port);
       await registered(
         before,
         location,
@@ -550,13 +541,7 @@ describe('NatKeeper', () => {
       relay: () => true,
     });
     const req = register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' });
-    const source: SipSource = {
-      transport: 'UDP',
-      address: '127.0.0.1',
-      port: 40001,
-      local: { address: '127.0.0.1', port },
-      flow: udpFlow(port, '127.0.0.1', 40001),
-    };
+    const source: SipSource = udpSource(40001);
     const bindings = await location.update('sip:alice@example.com', {
       upsert: [
         {
