@@ -133,7 +133,7 @@ function resendLate(): void {
     if (now - p.sentAt < 500) continue;
     if (++p.tries > 5) {
       pending.delete(sock);
-      p.reject(new Error('timeout'));
+      p.reject(new Error(`no answer from the TURN server on port ${p.port} to a request sent ${p.tries - 1} times over ${(p.tries - 1) / 2} s`));
       continue;
     }
     resends++;
@@ -310,6 +310,11 @@ function traverseTarget(plane: TurnDataPlane): Promise<Target> {
   const prof = process.env.TURN_BENCH_PROF;
   const child = fork(__filename, ['--server', `--data-plane=${plane}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   process.on('exit', () => child.kill());
+  let stopping = false;
+  // a server that dies mid-run leaves the load generator waiting for answers: say so, and why
+  child.on('exit', (code, signal) => {
+    if (!stopping) console.error(`traverse (${plane}) server exited during the run: ${signal ?? `exit code ${code}`}`);
+  });
   const ask = <T>(m: unknown): Promise<T> =>
     new Promise((r) => {
       child.once('message', (x: T) => r(x));
@@ -322,6 +327,7 @@ function traverseTarget(plane: TurnDataPlane): Promise<Target> {
         cpuMs: async () => (await ask<{ cpuMs: number }>('cpu')).cpuMs,
         stop: () =>
           new Promise((r) => {
+            stopping = true;
             child.once('exit', () => r());
             child.send('stop');
           }),
