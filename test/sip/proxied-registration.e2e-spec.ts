@@ -17,15 +17,7 @@ import { waitFor } from '@traverse/testing';
 import type { SipNode } from './helpers';
 import { freePorts } from './helpers';
 import { createResponse, parseMessage, type SipResponse } from '@traverse/sip';
-import {
-  DOMAIN,
-  proxyRegistrations,
-  receivedMessages,
-  receivedRequest,
-  receivedResponse,
-  startProxyNode,
-  startSipp,
-} from './proxy-helpers';
+import { DOMAIN, proxyRegistrations, receivedMessages, receivedRequest, receivedResponse, startProxyNode, startSipp } from './proxy-helpers';
 import { Dnsmasq } from './dns-server';
 
 const REMOTE = 'remote.test';
@@ -44,12 +36,7 @@ async function withRemoteDomain(env: Record<string, string>): Promise<{ n: SipNo
     hosts: [[`registrar.${REMOTE}`, '127.0.0.1']],
   });
   try {
-    const n = await startProxyNode({
-      TRAVERSE_DNS__SERVERS: dns.server,
-      TRAVERSE_DNS__IPV6: 'false',
-      TRAVERSE_SIP__DOMAIN_REGISTRATION_POLICY: REMOTE,
-      ...env,
-    });
+    const n = await startProxyNode({ TRAVERSE_DNS__SERVERS: dns.server, TRAVERSE_DNS__IPV6: 'false', TRAVERSE_SIP__DOMAIN_REGISTRATION_POLICY: REMOTE, ...env });
     return { n, dns, registrarPort };
   } catch (e) {
     await dns.stop();
@@ -76,13 +63,7 @@ describe('registrations proxied to another domain (node, dnsmasq, SIPp client an
   for (const mode of ['path', 'contact'] as const) {
     it(`registers a client behind NAT with ${REMOTE} through the node (${mode === 'path' ? 'Path, the UA supports path' : 'its contact rewritten, the UA without path support'}), lists it, delivers the registrar's call on its source, and removes it on unregistration`, async () => {
       const id = callId(`reg-${mode}`);
-      const registrar = await startSipp({
-        scenario: 'foreign-registrar.xml',
-        port: registrarPort,
-        keys: { user: 'alice', password: 'secret', expires: 120 },
-        timeout: '60s',
-        extraArgs: ['-d', '3000'],
-      });
+      const registrar = await startSipp({ scenario: 'foreign-registrar.xml', port: registrarPort, keys: { user: 'alice', password: 'secret', expires: 120 }, timeout: '60s', extraArgs: ['-d', '3000'] });
       const client = await startSipp({
         scenario: 'proxied-register-client.xml',
         remote: `127.0.0.1:${n.sipPort}`,
@@ -93,8 +74,7 @@ describe('registrations proxied to another domain (node, dnsmasq, SIPp client an
         timeout: '60s',
       });
       // while the registrar pauses before its call: the Proxy Registrations table shows the client
-      const row = await waitFor('the proxied registration', async () => (await table(`sip:alice@${REMOTE}`))[0], 20_000, 100).catch(
-        async (e: Error) => {
+      const row = await waitFor('the proxied registration', async () => (await table(`sip:alice@${REMOTE}`))[0], 20_000, 100).catch(async (e: Error) => {
           for (const s of [client, registrar]) s.run.child.kill();
           const [c, r] = await Promise.all([client.result(), registrar.result()]);
           throw new Error(`${e.message}\nclient:\n${c.log}\nregistrar:\n${r.log}\nnode:\n${n.node.stdout().slice(-4000)}`);
@@ -118,23 +98,13 @@ describe('registrations proxied to another domain (node, dnsmasq, SIPp client an
       const reg = receivedRequest(r.messages, 'REGISTER')!;
       assert.equal(reg.requestUri, `sip:${REMOTE}`);
       if (mode === 'path') {
-        assert.match(
-          reg.headerValues('path')[0] ?? '',
-          new RegExp(`^<sip:127\\.0\\.0\\.1:${n.sipPort};lr;tvr=udp~127\\.0\\.0\\.1~${client.port}~s~[A-Za-z0-9_-]{16}>$`),
-          reg.toString(),
-        );
+        assert.match(reg.headerValues('path')[0] ?? '', new RegExp(`^<sip:127\\.0\\.0\\.1:${n.sipPort};lr;tvr=udp~127\\.0\\.0\\.1~${client.port}~s~[A-Za-z0-9_-]{16}>$`), reg.toString());
         assert.equal(reg.header('contact'), '<sip:alice@10.0.0.5:5060>');
       } else {
         assert.deepEqual(reg.headerValues('path'), []);
-        assert.match(
-          reg.header('contact') ?? '',
-          new RegExp(`^<sip:alice@127\\.0\\.0\\.1:${n.sipPort};tvr=udp~127\\.0\\.0\\.1~${client.port}~s~[A-Za-z0-9_-]{16};tvc=`),
-          reg.toString(),
-        );
+        assert.match(reg.header('contact') ?? '', new RegExp(`^<sip:alice@127\\.0\\.0\\.1:${n.sipPort};tvr=udp~127\\.0\\.0\\.1~${client.port}~s~[A-Za-z0-9_-]{16};tvc=`), reg.toString());
         // the client sees its own contact in the 200
-        const ok = receivedMessages(c.messages).find(
-          (m): m is SipResponse => m.kind === 'response' && m.status === 200 && m.cseq.seq === 2,
-        );
+        const ok = receivedMessages(c.messages).find((m): m is SipResponse => m.kind === 'response' && m.status === 200 && m.cseq.seq === 2);
         assert.equal(ok?.header('contact'), '<sip:alice@10.0.0.5:5060>;expires=120');
       }
       // the 401 came from the home registrar (the node does not challenge a proxied REGISTER)
@@ -145,46 +115,22 @@ describe('registrations proxied to another domain (node, dnsmasq, SIPp client an
       assert.equal(inv.header('from'), `<sip:bob@${REMOTE}>;tag=${inv.fromTag}`);
       assert.ok(receivedRequest(c.messages, 'BYE'), 'the BYE followed the record-route to the client');
       // unregistered: gone from the table
-      await waitFor(
-        'the proxied registration removed',
-        async () => ((await table(`sip:alice@${REMOTE}`)).length === 0 ? true : undefined),
-        10_000,
-        100,
-      );
+      await waitFor('the proxied registration removed', async () => ((await table(`sip:alice@${REMOTE}`)).length === 0 ? true : undefined), 10_000, 100);
     });
   }
 
   it('refuses a REGISTER for a domain the Domain Registration Policy does not list with 403, forwarding nothing', async () => {
     const before = dns.queries('NAPTR', 'other.test') + dns.queries('SRV', '_sip._udp.other.test') + dns.queries('A', 'other.test');
-    const a = await (
-      await startSipp({
-        scenario: 'register-forbidden.xml',
-        remote: `127.0.0.1:${n.sipPort}`,
-        service: 'alice',
-        keys: { domain: 'other.test' },
-      })
-    ).result();
+    const a = await (await startSipp({ scenario: 'register-forbidden.xml', remote: `127.0.0.1:${n.sipPort}`, service: 'alice', keys: { domain: 'other.test' } })).result();
     assert.equal(a.code, 0, a.log);
     assert.equal(receivedResponse(a.messages, 403)?.reason, 'Domain Not Allowed By Registration Policy');
-    assert.equal(
-      dns.queries('NAPTR', 'other.test') + dns.queries('SRV', '_sip._udp.other.test') + dns.queries('A', 'other.test'),
-      before,
-      'nothing was looked up for other.test',
-    );
+    assert.equal(dns.queries('NAPTR', 'other.test') + dns.queries('SRV', '_sip._udp.other.test') + dns.queries('A', 'other.test'), before, 'nothing was looked up for other.test');
     assert.deepEqual(await table(`sip:alice@other.test`), []);
   });
 
   it('registers a local user with the local registrar whatever the policy says', async () => {
     const password = readFileSync(join(n.dataDir, 'secrets', 'fixed-password'), 'utf8').trim();
-    const a = await (
-      await startSipp({
-        scenario: 'register-auth.xml',
-        remote: `127.0.0.1:${n.sipPort}`,
-        service: 'carol',
-        auth: { user: 'carol', password },
-        keys: { domain: DOMAIN, expires: 300 },
-      })
-    ).result();
+    const a = await (await startSipp({ scenario: 'register-auth.xml', remote: `127.0.0.1:${n.sipPort}`, service: 'carol', auth: { user: 'carol', password }, keys: { domain: DOMAIN, expires: 300 } })).result();
     assert.equal(a.code, 0, a.log);
     assert.equal((await n.registrations(`sip:carol@${DOMAIN}`)).length, 1);
   });
@@ -210,12 +156,7 @@ describe('keep-alives of a registration proxied for a client behind NAT (node, d
   });
 
   it('sends the client CRLF keep-alives on the address it registered from, each interval, while the registration lives', async () => {
-    const registrar = await startSipp({
-      scenario: 'foreign-registrar-accept.xml',
-      port: registrarPort,
-      keys: { expires: 120 },
-      timeout: '30s',
-    });
+    const registrar = await startSipp({ scenario: 'foreign-registrar-accept.xml', port: registrarPort, keys: { expires: 120 }, timeout: '30s' });
     const client = dgram.createSocket('udp4');
     client.bind(0, '127.0.0.1');
     await once(client, 'listening');

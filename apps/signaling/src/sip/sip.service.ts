@@ -93,8 +93,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
         nodeName: this.ctx.nodeName,
         location: this.location,
         authenticator,
-        credentials: (user, realm, source) =>
-          this.auth.lookup({ user, realm, protocol: 'sip', source: { address: source.address, port: source.port } }),
+        credentials: (user, realm, source) => this.auth.lookup({ user, realm, protocol: 'sip', source: { address: source.address, port: source.port } }),
         trusted: (ip, port) => trusted.has(ip, port),
       });
     }
@@ -102,48 +101,18 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
 
     // ---------------------------------------------------------------- metrics
     const registers = [this.metrics.registry];
-    const received = new TalliedCounter({
-      name: 'traverse_sip_messages_received_total',
-      help: 'SIP messages received',
-      labelNames: ['transport', 'kind'],
-      registers,
-    });
-    const sent = new TalliedCounter({
-      name: 'traverse_sip_messages_sent_total',
-      help: 'SIP messages sent',
-      labelNames: ['transport', 'kind'],
-      registers,
-    });
+    const received = new TalliedCounter({ name: 'traverse_sip_messages_received_total', help: 'SIP messages received', labelNames: ['transport', 'kind'], registers });
+    const sent = new TalliedCounter({ name: 'traverse_sip_messages_sent_total', help: 'SIP messages sent', labelNames: ['transport', 'kind'], registers });
     const malformed = new Counter({
       name: 'traverse_sip_malformed_total',
       help: 'SIP messages refused by the parser (answered: a 400/505 was sent)',
       labelNames: ['transport', 'answered'],
       registers,
     });
-    const limited = new Counter({
-      name: 'traverse_sip_rate_limited_total',
-      help: 'SIP messages dropped by the per-source rate limit',
-      labelNames: ['transport'],
-      registers,
-    });
-    const keepalives = new Counter({
-      name: 'traverse_sip_keepalives_total',
-      help: 'Keep-alives answered (RFC 5626 CRLF and STUN)',
-      labelNames: ['transport', 'kind'],
-      registers,
-    });
-    const registerResponses = new TalliedCounter({
-      name: 'traverse_sip_register_responses_total',
-      help: 'Responses to REGISTER by status',
-      labelNames: ['status'],
-      registers,
-    });
-    const txEnded = new TalliedCounter({
-      name: 'traverse_sip_transactions_ended_total',
-      help: 'SIP transactions ended, by kind and reason',
-      labelNames: ['kind', 'reason'],
-      registers,
-    });
+    const limited = new Counter({ name: 'traverse_sip_rate_limited_total', help: 'SIP messages dropped by the per-source rate limit', labelNames: ['transport'], registers });
+    const keepalives = new Counter({ name: 'traverse_sip_keepalives_total', help: 'Keep-alives answered (RFC 5626 CRLF and STUN)', labelNames: ['transport', 'kind'], registers });
+    const registerResponses = new TalliedCounter({ name: 'traverse_sip_register_responses_total', help: 'Responses to REGISTER by status', labelNames: ['status'], registers });
+    const txEnded = new TalliedCounter({ name: 'traverse_sip_transactions_ended_total', help: 'SIP transactions ended, by kind and reason', labelNames: ['kind', 'reason'], registers });
     const connections = () => this.transport?.connectionCount ?? 0;
     const transactions = (side: 'client' | 'server') => (side === 'client' ? this.layer?.clientCount : this.layer?.serverCount) ?? 0;
     const location = this.location;
@@ -180,8 +149,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       timers: { t1: config.sip.t1Ms, t2: config.sip.t2Ms, t4: config.sip.t4Ms },
       onTerminated: (tx, reason) => {
         txEnded.inc(tx.kind, reason);
-        if (reason === 'timeout' || reason === 'transport-error')
-          xlog.fine({ kind: tx.kind, method: tx.method, callId: tx.callId, reason }, 'transaction ended');
+        if (reason === 'timeout' || reason === 'transport-error') xlog.fine({ kind: tx.kind, method: tx.method, callId: tx.callId, reason }, 'transaction ended');
       },
     });
     const onEvent = (e: SipTransportEvent) => {
@@ -194,10 +162,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
           break;
         case 'malformed':
           malformed.inc({ transport: e.transport, answered: String(e.answered) });
-          tlog.fine(
-            { from: `${e.from.address}:${e.from.port}`, transport: e.transport, code: e.code, reason: e.reason, answered: e.answered },
-            'malformed SIP message',
-          );
+          tlog.fine({ from: `${e.from.address}:${e.from.port}`, transport: e.transport, code: e.code, reason: e.reason, answered: e.answered }, 'malformed SIP message');
           break;
         case 'rate-limited':
           limited.inc({ transport: e.transport });
@@ -209,10 +174,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
           this.nat?.pong(e.flow);
           break;
         case 'transport-switched':
-          tlog.fine(
-            { from: e.from, to: e.to, bytes: e.bytes, target: `${e.target.address}:${e.target.port}` },
-            'request larger than sip.maxUdpPacketSize sent over TCP',
-          );
+          tlog.fine({ from: e.from, to: e.to, bytes: e.bytes, target: `${e.target.address}:${e.target.port}` }, 'request larger than sip.maxUdpPacketSize sent over TCP');
           break;
         case 'websocket-refused':
           tlog.fine({ transport: e.transport, from: `${e.from.address}:${e.from.port}`, reason: e.reason }, 'WebSocket handshake refused');
@@ -221,10 +183,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
           tlog.info({ transport: e.transport, address: e.local.address, port: e.local.port }, 'SIP listening');
           break;
         case 'connection-open':
-          tlog.finer(
-            { id: e.connection.id, remote: `${e.connection.remote.address}:${e.connection.remote.port}`, inbound: e.inbound },
-            'connection open',
-          );
+          tlog.finer({ id: e.connection.id, remote: `${e.connection.remote.address}:${e.connection.remote.port}`, inbound: e.inbound }, 'connection open');
           break;
         case 'connection-closed':
           tlog.finer({ id: e.connection.id, reason: e.reason }, 'connection closed');
@@ -256,12 +215,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       onMessage: (m, s) => this.core!.handle(m, s),
       onEvent,
     });
-    this.proxied = createProxiedRegistrations({
-      nodeName: this.ctx.nodeName,
-      log: logging.group('nat'),
-      metrics: this.metrics,
-      ...(this.cluster ? { cluster: this.cluster } : {}),
-    });
+    this.proxied = createProxiedRegistrations({ nodeName: this.ctx.nodeName, log: logging.group('nat'), metrics: this.metrics, ...(this.cluster ? { cluster: this.cluster } : {}) });
     this.calls = createCallTracker(this.ctx, this.metrics, this.callRecorder, this.layer.scheduler, this.layer.timers.t1);
     const proxy = createProxy({
       ctx: this.ctx,
@@ -292,35 +246,18 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
         this.nat?.registered(o.bindings, o.response, s, nat);
         registerResponses.inc(String(o.response.status));
         const level = o.response.status === 401 ? 'finer' : 'fine';
-        if (rlog.isLevelEnabled(level))
-          rlog[level](
-            { aor: o.aor, status: o.response.status, detail: o.detail, from: `${s.transport} ${s.address}:${s.port}` },
-            'REGISTER',
-          );
+        if (rlog.isLevelEnabled(level)) rlog[level]({ aor: o.aor, status: o.response.status, detail: o.detail, from: `${s.transport} ${s.address}:${s.port}` }, 'REGISTER');
       },
     });
     attachProxy(this.core, proxy);
-    this.nat = createNatKeeper({
-      config,
-      nodeName: this.ctx.nodeName,
-      log: logging.group('nat'),
-      metrics: this.metrics,
-      transport: this.transport,
-      layer: this.layer,
-      location: this.location,
-      ...(this.cluster ? { cluster: this.cluster } : {}),
-    });
+    this.nat = createNatKeeper({ config, nodeName: this.ctx.nodeName, log: logging.group('nat'), metrics: this.metrics, transport: this.transport, layer: this.layer, location: this.location, ...(this.cluster ? { cluster: this.cluster } : {}) });
     const nat = this.nat;
     const transport = this.transport;
     if (this.cluster !== undefined) {
       const nlog = logging.group('nat');
       takeBackBindings({ cluster: this.cluster, nodeName: this.ctx.nodeName, keeper: nat, proxied: this.proxied }).then(
         (n) => {
-          if (n.kept + n.proxied + n.released > 0)
-            nlog.info(
-              { natBindings: n.kept, proxied: n.proxied, released: n.released },
-              'proxy registrations held before the restart taken back',
-            );
+          if (n.kept + n.proxied + n.released > 0) nlog.info({ natBindings: n.kept, proxied: n.proxied, released: n.released }, 'proxy registrations held before the restart taken back');
         },
         (e: Error) => nlog.warning({ err: e.message }, 'could not take back the proxy registrations held before the restart'),
       );
@@ -334,28 +271,16 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       await this.transport.start();
     } catch (e) {
       const err = e as Error & { code?: string; listener?: ListenerName };
-      const where = err.listener
-        ? `${err.listener.transport} ${err.listener.address.includes(':') ? `[${err.listener.address}]` : err.listener.address}:${err.listener.port}`
-        : '';
+      const where = err.listener ? `${err.listener.transport} ${err.listener.address.includes(':') ? `[${err.listener.address}]` : err.listener.address}:${err.listener.port}` : '';
       throw new Error(
         `cannot listen for SIP on ${where}: ${err.code ?? err.message} (set sip.listenAddresses, sip.udpPort, sip.tcpPort, sip.tlsPort, sip.wsPort, sip.wssPort or stop what uses them)`,
         { cause: e },
       );
     }
     this.listening = true;
-    this.certificates = watchTlsCertificate(config, this.transport, tlog, {
-      cert: cert.cert,
-      key: cert.key,
-      ...(cert.ca ? { ca: cert.ca } : {}),
-    });
+    this.certificates = watchTlsCertificate(config, this.transport, tlog, { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) });
     log.info(
-      {
-        listeners: this.transport.listeners.map(
-          (l) => `${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`,
-        ),
-        realm: this.realm,
-        registrar: config.registrar.enabled,
-      },
+      { listeners: this.transport.listeners.map((l) => `${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`), realm: this.realm, registrar: config.registrar.enabled },
       'SIP started',
     );
   }

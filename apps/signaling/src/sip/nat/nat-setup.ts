@@ -122,11 +122,7 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
     labelNames: ['method', 'outcome'],
     registers,
   });
-  const unreachable = new Counter({
-    name: 'traverse_sip_nat_unreachable_total',
-    help: 'Registrations removed because the client behind NAT stopped answering keep-alives or its connection closed',
-    registers,
-  });
+  const unreachable = new Counter({ name: 'traverse_sip_nat_unreachable_total', help: 'Registrations removed because the client behind NAT stopped answering keep-alives or its connection closed', registers });
   const publish = bindingPublisher(o.cluster, o.log, o.nodeName, 'NAT binding');
   const keeper = new NatKeeper({
     transport: o.transport,
@@ -137,16 +133,7 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
     onEvent: (e) => {
       switch (e.type) {
         case 'created':
-          o.log.fine(
-            {
-              aor: e.entry.aor,
-              publicAddress: e.entry.publicAddress,
-              privateAddress: e.entry.privateAddress,
-              transport: e.entry.transport,
-              reasons: e.entry.reasons,
-            },
-            'client behind NAT registered',
-          );
+          o.log.fine({ aor: e.entry.aor, publicAddress: e.entry.publicAddress, privateAddress: e.entry.privateAddress, transport: e.entry.transport, reasons: e.entry.reasons }, 'client behind NAT registered');
           publish.created(e.entry);
           break;
         case 'refreshed':
@@ -161,10 +148,7 @@ export function createNatKeeper(o: NatSetupOptions): NatKeeper {
           break;
         case 'unreachable':
           unreachable.inc();
-          o.log.info(
-            { aor: e.entry.aor, contact: e.entry.contact, publicAddress: e.entry.publicAddress, why: e.why },
-            'client behind NAT unreachable: registration removed',
-          );
+          o.log.info({ aor: e.entry.aor, contact: e.entry.contact, publicAddress: e.entry.publicAddress, why: e.why }, 'client behind NAT unreachable: registration removed');
           break;
       }
     },
@@ -198,16 +182,7 @@ export function createProxiedRegistrations(o: ProxiedRegistrationsOptions): Prox
   const table = new ProxiedRegistrations((e) => {
     switch (e.type) {
       case 'created':
-        o.log.fine(
-          {
-            aor: e.entry.aor,
-            contact: e.entry.contact,
-            publicAddress: e.entry.publicAddress,
-            transport: e.entry.transport,
-            via: e.entry.via,
-          },
-          'registration proxied to another domain',
-        );
+        o.log.fine({ aor: e.entry.aor, contact: e.entry.contact, publicAddress: e.entry.publicAddress, transport: e.entry.transport, via: e.entry.via }, 'registration proxied to another domain');
         publish.created(e.entry);
         break;
       case 'refreshed':

@@ -11,7 +11,7 @@ import { NatBindings, NatBindingCreated, NatBindingRefreshed, type StoredEvent }
 import { SipTransport, udpFlow, type SipSource } from '../transport/sip-transport';
 import { InMemoryLocationService } from '../registrar/location-service';
 import { detectNat, isPrivateAddress } from './nat-detection';
-import { NatKeeper, type NatKeeperEvent } from './nat-keeper';
+import { NatKeeper, type NatKeepAliveSettings, type NatKeeperEvent } from './nat-keeper';
 import { natBindingData, natBindingRefreshedData, rowsToTakeBack } from './nat-setup';
 import { ProxiedRegistrations, type ProxiedRegistrationEvent, type RegistrationAnswer } from '../proxy/registration-proxy';
 
@@ -31,22 +31,9 @@ function register(opts: { via: string; contact: string; transport?: string; call
 
 describe('isPrivateAddress', () => {
   it('knows RFC 1918, shared CGNAT, link-local and unique local addresses', () => {
-    for (const a of [
-      '10.0.0.5',
-      '172.16.0.1',
-      '172.31.255.255',
-      '192.168.1.1',
-      '100.64.0.1',
-      '100.127.255.254',
-      '169.254.1.1',
-      'fd00::1',
-      'fc12::5',
-      'fe80::1',
-      '::ffff:10.1.2.3',
-    ])
+    for (const a of ['10.0.0.5', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '100.127.255.254', '169.254.1.1', 'fd00::1', 'fc12::5', 'fe80::1', '::ffff:10.1.2.3'])
       assert.equal(isPrivateAddress(a), true, a);
-    for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '192.0.2.1', '127.0.0.1', '2001:db8::1', '::1', 'example.com'])
-      assert.equal(isPrivateAddress(a), false, a);
+    for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '192.0.2.1', '127.0.0.1', '2001:db8::1', '::1', 'example.com']) assert.equal(isPrivateAddress(a), false, a);
   });
 });
 
@@ -66,31 +53,16 @@ describe('detectNat', () => {
     assert.deepEqual(v, { behindNat: true, reasons: ['contact-private'], privateAddress: '10.0.0.5:5060' });
   });
   it('takes a client whose Via and Contact are its source as not behind NAT', () => {
-    assert.deepEqual(detectNat(register({ via: '198.51.100.7:40312', contact: 'sip:alice@198.51.100.7:40312' }), src), {
-      behindNat: false,
-      reasons: [],
-    });
+    assert.deepEqual(detectNat(register({ via: '198.51.100.7:40312', contact: 'sip:alice@198.51.100.7:40312' }), src), { behindNat: false, reasons: [] });
     const lan = { transport: 'UDP', address: '10.0.0.5', port: 5060 };
-    assert.equal(
-      detectNat(register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' }), lan).behindNat,
-      false,
-      'a private client on the same LAN',
-    );
+    assert.equal(detectNat(register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' }), lan).behindNat, false, 'a private client on the same LAN');
   });
   it('takes a WebSocket client with an invented Contact host as reachable only through its connection', () => {
-    const v = detectNat(register({ via: 'x1y2.invalid:0', contact: 'sip:alice@x1y2.invalid;transport=ws', transport: 'WS' }), {
-      transport: 'WS',
-      address: '198.51.100.7',
-      port: 51000,
-    });
+    const v = detectNat(register({ via: 'x1y2.invalid:0', contact: 'sip:alice@x1y2.invalid;transport=ws', transport: 'WS' }), { transport: 'WS', address: '198.51.100.7', port: 51000 });
     assert.deepEqual(v.reasons, ['contact-not-source']);
   });
   it('reads IPv6 addresses with brackets', () => {
-    const v = detectNat(register({ via: '[fd00::5]:5060', contact: 'sip:alice@[fd00::5]:5060' }), {
-      transport: 'UDP',
-      address: '2001:db8::7',
-      port: 5062,
-    });
+    const v = detectNat(register({ via: '[fd00::5]:5060', contact: 'sip:alice@[fd00::5]:5060' }), { transport: 'UDP', address: '2001:db8::7', port: 5062 });
     assert.deepEqual(v, { behindNat: true, reasons: ['via-address', 'contact-private'], privateAddress: '[fd00::5]:5060' });
   });
 });
@@ -98,48 +70,12 @@ describe('detectNat', () => {
 describe('NatBindings read model', () => {
   it('keeps the Proxy Registrations columns and merges refreshes', () => {
     const m = new NatBindings(1);
-    const entry = {
-      id: 'sip:a@x k',
-      aor: 'sip:a@x',
-      key: 'k',
-      contact: 'sip:a@10.0.0.5',
-      transport: 'UDP' as const,
-      publicAddress: '198.51.100.7:4000',
-      privateAddress: '10.0.0.5:5060',
-      flow: 'f',
-      relay: true,
-      reasons: [],
-      registeredAt: 1000,
-      lastSeen: 1000,
-      rate: 3600,
-      expiresAt: 10_000,
-      keepAlive: { sent: 0, answered: 0, failures: 0 },
-    };
-    const stored = (type: string, data: unknown) =>
-      ({ type, data, shard: 0, version: 1, aggregate: 'x', id: '1-0', node: 'n', time: 0 }) as unknown as StoredEvent;
+    const entry = { id: 'sip:a@x k', aor: 'sip:a@x', key: 'k', contact: 'sip:a@10.0.0.5', transport: 'UDP' as const, publicAddress: '198.51.100.7:4000', privateAddress: '10.0.0.5:5060', flow: 'f', relay: true, reasons: [], registeredAt: 1000, lastSeen: 1000, rate: 3600, expiresAt: 10_000, keepAlive: { sent: 0, answered: 0, failures: 0 } };
+    const stored = (type: string, data: unknown) => ({ type, data, shard: 0, version: 1, aggregate: 'x', id: '1-0', node: 'n', time: 0 }) as unknown as StoredEvent;
     m.apply(stored(NatBindingCreated.type, natBindingData(entry, 'n1')));
     m.apply(stored(NatBindingRefreshed.type, { id: entry.id, expiresAt: 20_000, lastSeen: 1500, rate: 500 }));
     const b = m.get(entry.id)!;
-    assert.deepEqual(
-      {
-        expiresAt: b.expiresAt,
-        lastSeen: b.lastSeen,
-        rate: b.rate,
-        registeredAt: b.registeredAt,
-        privateAddress: b.privateAddress,
-        relay: b.relay,
-        contact: b.contact,
-      },
-      {
-        expiresAt: 20_000,
-        lastSeen: 1500,
-        rate: 500,
-        registeredAt: 1000,
-        privateAddress: '10.0.0.5:5060',
-        relay: true,
-        contact: 'sip:a@10.0.0.5',
-      },
-    );
+    assert.deepEqual({ expiresAt: b.expiresAt, lastSeen: b.lastSeen, rate: b.rate, registeredAt: b.registeredAt, privateAddress: b.privateAddress, relay: b.relay, contact: b.contact }, { expiresAt: 20_000, lastSeen: 1500, rate: 500, registeredAt: 1000, privateAddress: '10.0.0.5:5060', relay: true, contact: 'sip:a@10.0.0.5' });
   });
 });
 
@@ -177,6 +113,10 @@ describe('NatKeeper', () => {
     await t.stop();
   });
 
+  /** A keeper over the transport and layer under test, clients behind NAT relayed. */
+  const keeperOf = (location: InMemoryLocationService, settings: NatKeepAliveSettings, onEvent?: (e: NatKeeperEvent) => void) =>
+    new NatKeeper({ transport: t, layer, location, settings, relay: () => true, ...(onEvent ? { onEvent } : {}) });
+
   /** Where a UDP client on 127.0.0.1 at `clientPort` is seen from the transport under test. */
   const udpSource = (clientPort: number): SipSource => ({
     transport: 'UDP',
@@ -189,20 +129,7 @@ describe('NatKeeper', () => {
   /** Registers alice's binding as the registrar would, and tells the keeper. */
   async function registered(k: NatKeeper, location: InMemoryLocationService, source: SipSource, contact: string, req: SipRequest) {
     const bindings = await location.update('sip:alice@example.com', {
-      upsert: [
-        {
-          aor: 'sip:alice@example.com',
-          contact,
-          expiresAt: Date.now() + 300_000,
-          q: 1,
-          node: 'n1',
-          callId: req.callId,
-          cseq: req.cseq.seq,
-          received: `${source.address}:${source.port}`,
-          transport: source.transport,
-          behindNat: true,
-        },
-      ],
+      upsert: [{ aor: 'sip:alice@example.com', contact, expiresAt: Date.now() + 300_000, q: 1, node: 'n1', callId: req.callId, cseq: req.cseq.seq, received: `${source.address}:${source.port}`, transport: source.transport, behindNat: true }],
       remove: [],
     });
     k.registered(bindings, createResponse(req, 200), source, detectNat(req, source));
@@ -221,14 +148,7 @@ describe('NatKeeper', () => {
     });
     const location = new InMemoryLocationService();
     const events: NatKeeperEvent[] = [];
-    const k = new NatKeeper({
-      transport: t,
-      layer,
-      location,
-      settings: { method: 'options', intervalMs: 1000, failures: 2 },
-      relay: () => true,
-      onEvent: (e) => events.push(e),
-    });
+    const k = keeperOf(location, { method: 'options', intervalMs: 1000, failures: 2 }, (e) => events.push(e));
     keeper = k;
     try {
       const source: SipSource = udpSource(client.address().port);
@@ -270,31 +190,11 @@ describe('NatKeeper', () => {
     let now = 1_000_000;
     const location = new InMemoryLocationService(() => now);
     const events: NatKeeperEvent[] = [];
-    const k = new NatKeeper({
-      transport: t,
-      layer,
-      location,
-      settings: { method: 'none', intervalMs: 1000, failures: 1 },
-      relay: () => false,
-      onEvent: (e) => events.push(e),
-      now: () => now,
-    });
+    const k = new NatKeeper({ transport: t, layer, location, settings: { method: 'none', intervalMs: 1000, failures: 1 }, relay: () => false, onEvent: (e) => events.push(e), now: () => now });
     const source: SipSource = udpSource(40000);
-    await registered(
-      k,
-      location,
-      source,
-      'sip:alice@10.0.0.5:5060',
-      register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060', callId: 'c1', cseq: 1 }),
-    );
+    await registered(k, location, source, 'sip:alice@10.0.0.5:5060', register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060', callId: 'c1', cseq: 1 }));
     now += 45_000;
-    await registered(
-      k,
-      location,
-      source,
-      'sip:alice@10.0.0.5:5060',
-      register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060', callId: 'c1', cseq: 2 }),
-    );
+    await registered(k, location, source, 'sip:alice@10.0.0.5:5060', register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060', callId: 'c1', cseq: 2 }));
     assert.deepEqual(
       events.map((e) => e.type),
       ['created', 'refreshed'],
@@ -311,14 +211,7 @@ describe('NatKeeper', () => {
   it('answers CRLF pings counted from pongs, and removes a client whose connection closed', async () => {
     const location = new InMemoryLocationService();
     const events: NatKeeperEvent[] = [];
-    const k = new NatKeeper({
-      transport: t,
-      layer,
-      location,
-      settings: { method: 'crlf', intervalMs: 1000, failures: 3 },
-      relay: () => true,
-      onEvent: (e) => events.push(e),
-    });
+    const k = keeperOf(location, { method: 'crlf', intervalMs: 1000, failures: 3 }, (e) => events.push(e));
     keeper = k;
     const c = net.connect(port, '127.0.0.1');
     await new Promise<void>((r) => c.once('connect', () => r()));
@@ -352,14 +245,7 @@ describe('NatKeeper', () => {
   it('removes at once a client whose connection closed, keeping UDP clients', async () => {
     const location = new InMemoryLocationService();
     const events: NatKeeperEvent[] = [];
-    const k = new NatKeeper({
-      transport: t,
-      layer,
-      location,
-      settings: { method: 'none', intervalMs: 1000, failures: 3 },
-      relay: () => true,
-      onEvent: (e) => events.push(e),
-    });
+    const k = keeperOf(location, { method: 'none', intervalMs: 1000, failures: 3 }, (e) => events.push(e));
     const c = net.connect(port, '127.0.0.1');
     await new Promise<void>((r) => c.once('connect', () => r()));
     try {
@@ -398,25 +284,11 @@ describe('NatKeeper', () => {
     let seq = 0;
     const stored = (type: string, data: unknown) =>
       ({ type, data, shard: 0, version: 1, aggregate: 'x', id: `${++seq}-0`, node: 'n1', time: 0 }) as unknown as StoredEvent;
-    const before = new NatKeeper({
-      transport: t,
-      layer,
-      location,
-      settings: { method: 'options', intervalMs: 1000, failures: 2 },
-      relay: () => true,
-      onEvent: (e) => {
-        if (e.type === 'created') table.apply(stored(NatBindingCreated.type, natBindingData(e.entry, 'n1')));
-      },
+    const before = keeperOf(location, { method: 'options', intervalMs: 1000, failures: 2 }, (e) => {
+      if (e.type === 'created') table.apply(stored(NatBindingCreated.type, natBindingData(e.entry, 'n1')));
     });
     const events: NatKeeperEvent[] = [];
-    const after = new NatKeeper({
-      transport: t,
-      layer,
-      location,
-      settings: { method: 'options', intervalMs: 1000, failures: 2 },
-      relay: () => true,
-      onEvent: (e) => events.push(e),
-    });
+    const after = keeperOf(location, { method: 'options', intervalMs: 1000, failures: 2 }, (e) => events.push(e));
     keeper = after;
     try {
       // alice on UDP, bob over TCP, carol on UDP (her registration will be gone)
@@ -429,58 +301,29 @@ describe('NatKeeper', () => {
         register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' }),
       );
       sources.length = 0;
-      const bobReq = createRequest({
-        method: 'REGISTER',
-        uri: 'sip:example.com',
-        from: { uri: 'sip:bob@example.com' },
-        to: { uri: 'sip:bob@example.com' },
-        via: { transport: 'TCP', host: '10.0.0.6', port: c.localPort! },
-        contact: '<sip:bob@10.0.0.6:5060;transport=tcp>',
-      });
-      c.write(bobReq.toBuffer());
+      /** A user's REGISTER from its LAN address, and the binding the registrar grants it (told to the first keeper). */
+      const request = (user: string, lan: string, transport: 'UDP' | 'TCP', viaPort: number) => {
+        const contact = `sip:${user}@${lan}:5060${transport === 'TCP' ? ';transport=tcp' : ''}`;
+        const req = createRequest({
+          method: 'REGISTER',
+          uri: 'sip:example.com',
+          from: { uri: `sip:${user}@example.com` },
+          to: { uri: `sip:${user}@example.com` },
+          via: { transport, host: lan, port: viaPort },
+          contact: `<${contact}>`,
+        });
+        return { aor: `sip:${user}@example.com`, contact, req };
+      };
+      const granted = async ({ aor, contact, req }: ReturnType<typeof request>, source: SipSource) => {
+        const binding = { aor, contact, expiresAt: Date.now() + 300_000, q: 1, node: 'n1', callId: req.callId, cseq: 1, transport: source.transport, behindNat: true };
+        const bindings = await location.update(aor, { upsert: [binding], remove: [] });
+        before.registered(bindings, createResponse(req, 200), source, detectNat(req, source));
+      };
+      const bob = request('bob', '10.0.0.6', 'TCP', c.localPort!);
+      c.write(bob.req.toBuffer());
       const tcp = await waitFor('the REGISTER over TCP', () => sources[0]);
-      const bob = await location.update('sip:bob@example.com', {
-        upsert: [
-          {
-            aor: 'sip:bob@example.com',
-            contact: 'sip:bob@10.0.0.6:5060;transport=tcp',
-            expiresAt: Date.now() + 300_000,
-            q: 1,
-            node: 'n1',
-            callId: bobReq.callId,
-            cseq: 1,
-            transport: 'TCP',
-            behindNat: true,
-          },
-        ],
-        remove: [],
-      });
-      before.registered(bob, createResponse(bobReq, 200), tcp, detectNat(bobReq, tcp));
-      const carolReq = createRequest({
-        method: 'REGISTER',
-        uri: 'sip:example.com',
-        from: { uri: 'sip:carol@example.com' },
-        to: { uri: 'sip:carol@example.com' },
-        via: { transport: 'UDP', host: '10.0.0.7', port: 5060 },
-        contact: '<sip:carol@10.0.0.7:5060>',
-      });
-      const carol = await location.update('sip:carol@example.com', {
-        upsert: [
-          {
-            aor: 'sip:carol@example.com',
-            contact: 'sip:carol@10.0.0.7:5060',
-            expiresAt: Date.now() + 300_000,
-            q: 1,
-            node: 'n1',
-            callId: carolReq.callId,
-            cseq: 1,
-            transport: 'UDP',
-            behindNat: true,
-          },
-        ],
-        remove: [],
-      });
-      before.registered(carol, createResponse(carolReq, 200), udp, detectNat(carolReq, udp));
+      await granted(bob, tcp);
+      await granted(request('carol', '10.0.0.7', 'UDP', 5060), udp);
       assert.equal(before.size, 3);
       assert.equal(table.list().length, 3);
 
@@ -533,29 +376,10 @@ describe('NatKeeper', () => {
 
   it('ignores a REGISTER that was refused and bindings other requests wrote', async () => {
     const location = new InMemoryLocationService();
-    const k = new NatKeeper({
-      transport: t,
-      layer,
-      location,
-      settings: { method: 'none', intervalMs: 1000, failures: 1 },
-      relay: () => true,
-    });
+    const k = keeperOf(location, { method: 'none', intervalMs: 1000, failures: 1 });
     const req = register({ via: '10.0.0.5:5060', contact: 'sip:alice@10.0.0.5:5060' });
     const source: SipSource = udpSource(40001);
-    const bindings = await location.update('sip:alice@example.com', {
-      upsert: [
-        {
-          aor: 'sip:alice@example.com',
-          contact: 'sip:alice@10.0.0.5:5060',
-          expiresAt: Date.now() + 60_000,
-          q: 1,
-          node: 'n1',
-          callId: 'other',
-          cseq: 9,
-        },
-      ],
-      remove: [],
-    });
+    const bindings = await location.update('sip:alice@example.com', { upsert: [{ aor: 'sip:alice@example.com', contact: 'sip:alice@10.0.0.5:5060', expiresAt: Date.now() + 60_000, q: 1, node: 'n1', callId: 'other', cseq: 9 }], remove: [] });
     k.registered(bindings, createResponse(req, 200), source, detectNat(req, source));
     k.registered(bindings, createResponse(req, 401), source, detectNat(req, source));
     assert.equal(k.size, 0);

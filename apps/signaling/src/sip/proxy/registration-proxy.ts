@@ -61,15 +61,7 @@ function sideUri(side: RegistrarSide, params: Map<string, string | null>, user?:
   const p = new Map<string, string | null>();
   if (side.transport !== 'UDP') p.set('transport', side.transport.toLowerCase());
   for (const [k, v] of params) p.set(k, v);
-  return {
-    kind: 'sip',
-    scheme: 'sip',
-    ...(user !== undefined ? { user } : {}),
-    host: side.host,
-    port: side.port,
-    params: p,
-    headers: new Map(),
-  };
+  return { kind: 'sip', scheme: 'sip', ...(user !== undefined ? { user } : {}), host: side.host, port: side.port, params: p, headers: new Map() };
 }
 
 /** The Path value of this node for a client's flow (RFC 3327; `ob` when the client uses outbound, RFC 5626 5.1). */
@@ -128,11 +120,7 @@ export function contactKey(u: SipUri): string {
 }
 
 /** What a registrar's 2xx granted to the contacts a REGISTER sent: contact key -> seconds (0: gone). */
-export function grantedContacts(
-  requested: readonly SipUri[],
-  res: SipResponse,
-  restore: (u: SipUri) => SipUri | undefined,
-): Map<string, { uri: SipUri; expires: number }> {
+export function grantedContacts(requested: readonly SipUri[], res: SipResponse, restore: (u: SipUri) => SipUri | undefined): Map<string, { uri: SipUri; expires: number }> {
   const out = new Map<string, { uri: SipUri; expires: number }>();
   for (const u of requested) out.set(contactKey(u), { uri: u, expires: 0 });
   const contacts = res.contacts();
@@ -246,8 +234,7 @@ export class ProxiedRegistrations {
 
   /** Whether a client registered through this node from this flow or address (security level registration). */
   registeredFrom(aor: string, address: string, flow: string, now = this.now()): boolean {
-    for (const e of this.entries.values())
-      if (e.aor === aor && e.expiresAt > now && (e.flow === flow || e.publicAddress === address)) return true;
+    for (const e of this.entries.values()) if (e.aor === aor && e.expiresAt > now && (e.flow === flow || e.publicAddress === address)) return true;
     return false;
   }
 
