@@ -133,8 +133,7 @@ export class NatKeeper {
         if (old) this.release(old, 'not behind NAT');
         continue;
       }
-      const publicAddress =
-        b.received ?? (source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`);
+      const publicAddress = b.received ?? (source.address.includes(':') ? `[${source.address}]:${source.port}` : `${source.address}:${source.port}`);
       const transport = (TRANSPORTS.has(b.transport ?? '') ? b.transport : source.transport) as SipTransportName;
       const seen = b.updatedAt ?? now;
       const granted = Math.max(0, Math.round((b.expiresAt - seen) / 1000));
@@ -311,8 +310,7 @@ export class NatKeeper {
     if (this.entries.get(id) !== e) return;
     e.keepAlive.failures++;
     this.o.onEvent?.({ type: 'keepalive', entry: e, method: 'options', outcome: 'failed' });
-    if (e.keepAlive.failures >= this.settings.failures)
-      this.unreachable(e, `${e.keepAlive.failures} keep-alive(s) in a row unanswered (${why})`);
+    if (e.keepAlive.failures >= this.settings.failures) this.unreachable(e, `${e.keepAlive.failures} keep-alive(s) in a row unanswered (${why})`);
   }
 
   /** The client cannot be reached any more: its registration goes (the location service tells us back). */
