@@ -75,11 +75,10 @@ describe('registrations proxied to another domain (node, dnsmasq, SIPp client an
       });
       // while the registrar pauses before its call: the Proxy Registrations table shows the client
       const row = await waitFor('the proxied registration', async () => (await table(`sip:alice@${REMOTE}`))[0], 20_000, 100).catch(async (e: Error) => {
-          for (const s of [client, registrar]) s.run.child.kill();
-          const [c, r] = await Promise.all([client.result(), registrar.result()]);
-          throw new Error(`${e.message}\nclient:\n${c.log}\nregistrar:\n${r.log}\nnode:\n${n.node.stdout().slice(-4000)}`);
-        },
-      );
+        for (const s of [client, registrar]) s.run.child.kill();
+        const [c, r] = await Promise.all([client.result(), registrar.result()]);
+        throw new Error(`${e.message}\nclient:\n${c.log}\nregistrar:\n${r.log}\nnode:\n${n.node.stdout().slice(-4000)}`);
+      });
       assert.equal(row.sipUri, `sip:alice@${REMOTE}`);
       assert.equal(row.contact, 'sip:alice@10.0.0.5:5060');
       assert.equal(row.publicAddress, `127.0.0.1:${client.port}`);
@@ -143,11 +142,7 @@ describe('keep-alives of a registration proxied for a client behind NAT (node, d
 
   before(async () => {
     // local REGISTERs from 127.0.0.1 are not challenged (trusted host): the raw clients need no digest
-    ({ n, dns, registrarPort } = await withRemoteDomain({
-      TRAVERSE_SIP__NAT_KEEP_ALIVE: 'options',
-      TRAVERSE_SIP__NAT_KEEP_ALIVE_INTERVAL: '5',
-      TRAVERSE_REGISTRAR__TRUSTED_HOSTS: '127.0.0.1',
-    }));
+    ({ n, dns, registrarPort } = await withRemoteDomain({ TRAVERSE_SIP__NAT_KEEP_ALIVE: 'options', TRAVERSE_SIP__NAT_KEEP_ALIVE_INTERVAL: '5', TRAVERSE_REGISTRAR__TRUSTED_HOSTS: '127.0.0.1' }));
   });
 
   after(async () => {
@@ -185,15 +180,10 @@ describe('keep-alives of a registration proxied for a client behind NAT (node, d
       assert.equal(row?.proxiedTo, REMOTE);
       assert.equal(row?.publicAddress, `127.0.0.1:${client.address().port}`);
       // two keep-alives, about 5 s apart, the first about 5 s after the registration
-      const pings = await waitFor(
-        'two keep-alives',
-        () => {
-          const p = got.filter((g) => g.text === '\r\n\r\n');
-          return p.length >= 2 ? p : undefined;
-        },
-        20_000,
-        100,
-      );
+      const pings = await waitFor('two keep-alives', () => {
+        const p = got.filter((g) => g.text === '\r\n\r\n');
+        return p.length >= 2 ? p : undefined;
+      }, 20_000, 100);
       assert.ok(pings[0].at - registeredAt >= 4_000, `first keep-alive ${pings[0].at - registeredAt} ms after the registration`);
       assert.ok(pings[1].at - pings[0].at >= 4_000, `keep-alives ${pings[1].at - pings[0].at} ms apart`);
       assert.equal((await registrar.result()).code, 0);

@@ -89,10 +89,7 @@ describe('hmac', () => {
   it('a prepared key (HmacKey) gives the same MACs, digest after digest', () => {
     const key = new HmacKey('sha256', Buffer.from('a cluster secret of some length'));
     for (const text of ['', 'realm', '\x00example.com\x00192.0.2.1']) {
-      const want = createHmac('sha256', Buffer.from('a cluster secret of some length'))
-        .update(Buffer.from([1, 2, 3]))
-        .update(text)
-        .digest();
+      const want = createHmac('sha256', Buffer.from('a cluster secret of some length')).update(Buffer.from([1, 2, 3])).update(text).digest();
       assert.deepEqual(key.digest(Buffer.from([1, 2, 3]), text), want);
     }
   });

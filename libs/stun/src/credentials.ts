@@ -92,11 +92,7 @@ export function shortTermKey(password: string): Buffer {
  * MD5 or SHA-256 of username ":" OpaqueString(realm) ":" OpaqueString(password).
  */
 export function longTermKey(username: string, realm: string, password: string, algorithm: number = PasswordAlgorithm.MD5): Buffer {
-  return oneShotHash(
-    algorithm === PasswordAlgorithm.SHA256 ? 'sha256' : 'md5',
-    `${username}:${opaqueString(realm)}:${opaqueString(password)}`,
-    'buffer',
-  );
+  return oneShotHash(algorithm === PasswordAlgorithm.SHA256 ? 'sha256' : 'md5', `${username}:${opaqueString(realm)}:${opaqueString(password)}`, 'buffer');
 }
 
 /** USERHASH value: SHA-256(username ":" realm) (RFC 8489 section 14.4). */

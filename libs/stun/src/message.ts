@@ -326,13 +326,7 @@ export function errorCodeAttribute(code: number): OutAttribute {
  * `key` by the integrity the request used (MESSAGE-INTEGRITY-SHA256 if it had one, else
  * MESSAGE-INTEGRITY), and a FINGERPRINT when the request carried one.
  */
-export function encodeAnswer(
-  request: StunMessage,
-  cls: StunClass,
-  attributes: readonly OutAttribute[],
-  key?: Buffer,
-  software?: string,
-): Buffer {
+export function encodeAnswer(request: StunMessage, cls: StunClass, attributes: readonly OutAttribute[], key?: Buffer, software?: string): Buffer {
   const sha = request.integritySha256Offset >= 0;
   return encodeMessage(
     { method: request.method, cls, transactionId: request.transactionId },

@@ -66,10 +66,7 @@ function sideUri(side: RegistrarSide, params: Map<string, string | null>, user?:
 
 /** The Path value of this node for a client's flow (RFC 3327; `ob` when the client uses outbound, RFC 5626 5.1). */
 export function pathValue(side: RegistrarSide, token: string, outbound: boolean): string {
-  const params = new Map<string, string | null>([
-    ['lr', null],
-    [REGISTERED_FLOW_PARAM, token],
-  ]);
+  const params = new Map<string, string | null>([['lr', null], [REGISTERED_FLOW_PARAM, token]]);
   if (outbound) params.set('ob', null);
   return '<' + formatUri(sideUri(side, params)) + '>';
 }
@@ -77,14 +74,7 @@ export function pathValue(side: RegistrarSide, token: string, outbound: boolean)
 /** A contact rewritten to this node: its URI names this node, the flow token and the original URI. */
 export function rewrittenContactUri(original: SipUri, side: RegistrarSide, token: string): SipUri {
   const text = Buffer.from(formatUri(original), 'utf8').toString('base64url');
-  return sideUri(
-    side,
-    new Map([
-      [REGISTERED_FLOW_PARAM, token],
-      [ORIGINAL_CONTACT_PARAM, text],
-    ]),
-    original.user,
-  );
+  return sideUri(side, new Map([[REGISTERED_FLOW_PARAM, token], [ORIGINAL_CONTACT_PARAM, text]]), original.user);
 }
 
 /** The original contact a rewritten contact URI carries; undefined when it carries none (or a bad one). */
@@ -173,10 +163,8 @@ export type ProxiedRegistrationEvent =
   | { type: 'released'; entry: ProxiedRegistration; reason: string };
 
 /** What a 2xx of a proxied REGISTER tells the table: the client's side of its rows, and what the registrar granted. */
-export interface RegistrationAnswer extends Pick<
-  ProxiedRegistration,
-  'aor' | 'domain' | 'transport' | 'publicAddress' | 'privateAddress' | 'flow' | 'token' | 'behindNat' | 'via' | 'relay'
-> {
+export interface RegistrationAnswer
+  extends Pick<ProxiedRegistration, 'aor' | 'domain' | 'transport' | 'publicAddress' | 'privateAddress' | 'flow' | 'token' | 'behindNat' | 'via' | 'relay'> {
   /** Contact * with Expires 0: every binding of the AOR held here goes. */
   star: boolean;
   granted: Map<string, { uri: SipUri; expires: number }>;
