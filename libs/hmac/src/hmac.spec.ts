@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { HmacKey, hmac, preparedKey } from './hmac';
+import { HmacKey, hmac, macEquals, preparedKey } from './hmac';
 
 describe('hmac', () => {
   it('matches RFC 4231 test case 2 (HMAC-SHA-256, key "Jefe")', () => {
@@ -102,5 +102,17 @@ describe('hmac', () => {
     assert.notEqual(preparedKey('sha1', Buffer.from(key)), a, 'an equal key in another object is another entry');
     assert.deepEqual(a.digest('x'), createHmac('sha1', key).update('x').digest());
     assert.deepEqual(preparedKey('sha256', key).digest('x'), createHmac('sha256', key).update('x').digest());
+  });
+
+  it('macEquals compares a MAC with the bytes received at an offset, any differing byte refusing it', () => {
+    const mac = hmac('sha256', Buffer.from('k'), 'message');
+    const received = Buffer.concat([Buffer.from('head'), mac.subarray(0, 16), Buffer.from('tail')]);
+    assert.equal(macEquals(mac, received, 4, 16), true);
+    assert.equal(macEquals(mac, received, 3, 16), false, 'another offset');
+    for (let i = 0; i < 16; i++) {
+      const forged = Buffer.from(received);
+      forged[4 + i] ^= 0x01;
+      assert.equal(macEquals(mac, forged, 4, 16), false, `byte ${i} differs`);
+    }
   });
 });

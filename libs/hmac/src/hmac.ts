@@ -129,6 +129,17 @@ export class HmacKey {
   }
 }
 
+/**
+ * Whether a MAC computed here (mac[0..len)) equals the one received at bytes[at..at+len), in time
+ * that depends on len only: no hint of where a forged MAC first differs. The caller keeps both in
+ * bounds (len at most the MAC's length).
+ */
+export function macEquals(mac: Uint8Array, bytes: Uint8Array, at: number, len: number): boolean {
+  let d = 0;
+  for (let i = 0; i < len; i++) d |= mac[i] ^ bytes[at + i];
+  return d === 0;
+}
+
 /** HMAC of the concatenated parts (bytes or UTF-8 strings) under `key`. */
 export function hmac(alg: HmacAlgorithm, key: Uint8Array, ...parts: (Uint8Array | string)[]): Buffer {
   return new HmacKey(alg, key).digest(...parts);

@@ -3,7 +3,7 @@
  * and stateless nonces with the RFC 8489 security feature set.
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
-import { preparedKey } from '@traverse/hmac';
+import { macEquals, preparedKey } from '@traverse/hmac';
 import { PasswordAlgorithm } from './constants';
 import { Result, ok, fail } from './result';
 
@@ -155,10 +155,7 @@ export function checkNonce(secret: Buffer, nonce: string, nowMs: number, bindTo:
   if (raw.write(body, 0, 'base64url') !== 16) return 'invalid';
   const t = nonceTime;
   raw.copy(t, 0, 0, 4);
-  const mac = preparedKey('sha256', secret).digest(prefix, t, bindTo);
-  let d = 0;
-  for (let i = 0; i < 12; i++) d |= mac[i] ^ raw[4 + i];
-  if (d !== 0) return 'invalid';
+  if (!macEquals(preparedKey('sha256', secret).digest(prefix, t, bindTo), raw, 4, 12)) return 'invalid';
   const age = Math.floor(nowMs / 1000) - t.readUInt32BE(0);
   if (age < -5 || age > maxAgeSeconds) return 'stale';
   return 'valid';

@@ -3,7 +3,7 @@
  * MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT.
  */
 import { randomBytes } from 'node:crypto';
-import { preparedKey } from '@traverse/hmac';
+import { macEquals, preparedKey } from '@traverse/hmac';
 import { crc32 } from 'node:zlib';
 import {
   Attr,
@@ -286,13 +286,6 @@ function integrityHmac(raw: Buffer, attrAt: number, alg: 'sha1' | 'sha256', key:
 /** The first 4 bytes of the message as the integrity covers them (scratch: each MAC is computed at once). */
 const integrityHead = Buffer.alloc(4);
 
-/** Whether a[0..len) equals b[at..at+len), in time that depends on len only. */
-function equalBytes(a: Uint8Array, b: Uint8Array, at: number, len: number): boolean {
-  let d = 0;
-  for (let i = 0; i < len; i++) d |= a[i] ^ b[at + i];
-  return d === 0;
-}
-
 /** Big-endian reads and writes without Buffer's offset checks (callers stay in bounds). */
 function u16(b: Uint8Array, at: number): number {
   return (b[at] << 8) | b[at + 1];
@@ -338,7 +331,7 @@ export function encodeAnswer(request: StunMessage, cls: StunClass, attributes: r
 export function verifyIntegrity(msg: StunMessage, key: Buffer): boolean {
   if (msg.integrityOffset < 0) return false;
   const mac = integrityHmac(msg.raw, msg.integrityOffset, 'sha1', key, 20);
-  return equalBytes(mac, msg.raw, msg.integrityOffset + 4, 20);
+  return macEquals(mac, msg.raw, msg.integrityOffset + 4, 20);
 }
 
 /** Checks MESSAGE-INTEGRITY-SHA256 (possibly truncated) with the key. False when absent. */
@@ -347,7 +340,7 @@ export function verifyIntegritySha256(msg: StunMessage, key: Buffer): boolean {
   if (at < 0) return false;
   const len = u16(msg.raw, at + 2);
   const mac = integrityHmac(msg.raw, at, 'sha256', key, len);
-  return equalBytes(mac, msg.raw, at + 4, len);
+  return macEquals(mac, msg.raw, at + 4, len);
 }
 
 /** Checks FINGERPRINT. False when absent. */

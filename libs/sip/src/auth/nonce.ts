@@ -5,7 +5,7 @@
  * storing anything; every node of a cluster sharing the secret accepts every node's nonces.
  */
 import { randomFillSync } from 'node:crypto';
-import { HmacKey } from '@traverse/hmac';
+import { HmacKey, macEquals } from '@traverse/hmac';
 
 const TS_BYTES = 6;
 const SALT_BYTES = 6;
@@ -63,9 +63,9 @@ export class NonceService {
     this.random = options.random ?? pooledRandom;
   }
 
-  /** The first MAC_BYTES of the MAC of head (TS_BYTES + SALT_BYTES bytes at head[at]), as a latin1 string. */
-  private mac(head: Uint8Array, at: number, realm: string, clientAddress: string | undefined): string {
-    return this.key.digest(head.subarray(at, at + TS_BYTES + SALT_BYTES), `\0${realm}\0${clientAddress ?? ''}`).toString('latin1', 0, MAC_BYTES);
+  /** The MAC of the nonce's head (its first TS_BYTES + SALT_BYTES bytes); the nonce carries its first MAC_BYTES. */
+  private mac(raw: Uint8Array, realm: string, clientAddress: string | undefined): Buffer {
+    return this.key.digest(raw.subarray(0, TS_BYTES + SALT_BYTES), `\0${realm}\0${clientAddress ?? ''}`);
   }
 
   /** A new nonce for `realm` (bound to `clientAddress` when given), stamped with `now` (ms). */
@@ -73,7 +73,7 @@ export class NonceService {
     const raw = this.raw;
     raw.writeUIntBE(Math.max(0, Math.min(Math.floor(now), 2 ** 48 - 1)), 0, TS_BYTES);
     raw.set(this.random(SALT_BYTES).subarray(0, SALT_BYTES), TS_BYTES);
-    raw.write(this.mac(raw, 0, realm, clientAddress), TS_BYTES + SALT_BYTES, 'latin1');
+    this.mac(raw, realm, clientAddress).copy(raw, TS_BYTES + SALT_BYTES, 0, MAC_BYTES);
     return raw.toString('base64url');
   }
 
@@ -82,11 +82,7 @@ export class NonceService {
     if (nonce.length !== NONCE_CHARS || !BASE64URL.test(nonce)) return { status: 'invalid', reason: 'not one of our nonces' };
     const raw = Buffer.from(nonce, 'base64url');
     if (raw.length !== NONCE_BYTES) return { status: 'invalid', reason: 'not one of our nonces' };
-    // compared without an early exit (no timing hint of where a forged MAC first differs)
-    const mac = this.mac(raw, 0, realm, clientAddress);
-    let diff = 0;
-    for (let i = 0; i < MAC_BYTES; i++) diff |= mac.charCodeAt(i) ^ raw[TS_BYTES + SALT_BYTES + i];
-    if (diff !== 0) return { status: 'invalid', reason: 'nonce MAC does not match' };
+    if (!macEquals(this.mac(raw, realm, clientAddress), raw, TS_BYTES + SALT_BYTES, MAC_BYTES)) return { status: 'invalid', reason: 'nonce MAC does not match' };
     const issuedAt = raw.readUIntBE(0, TS_BYTES);
     if (issuedAt > now + this.maxSkewMs) return { status: 'invalid', reason: 'nonce from the future' };
     return now - issuedAt > this.lifetimeMs ? { status: 'expired', issuedAt } : { status: 'fresh', issuedAt };
