@@ -106,6 +106,8 @@ const sipSchema = z
     wssPort: port.default(7443).describe('SIP over secure WebSocket port; 0 disables.'),
     maxUdpPacketSize: z.number().int().min(512).max(65000).default(1300)
       .describe('Requests larger than this go over TCP (MTU - 200, or 1300 when the MTU is unknown).'),
+    udpSockets: z.enum(['auto', 'native', 'node']).default('auto')
+      .describe('Sockets of the SIP UDP listeners: native (the native addon\'s: batched reads, no buffer per datagram; start fails when it cannot be built here), node (node:dgram), auto (native when available, else node).'),
     usePublicAddress: z.boolean().default(true).describe('Use the public address in SIP signaling (Via, Record-Route).'),
     recurseOnRedirect: z.boolean().default(true).describe('Incoming Redirect Messages: recurse on 3xx (true) or pass them upstream (false).'),
     homeRouting: z.boolean().default(false).describe('Route requests from non-local users to their home proxy.'),

@@ -180,7 +180,13 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
           tlog.fine({ transport: e.transport, from: `${e.from.address}:${e.from.port}`, reason: e.reason }, 'WebSocket handshake refused');
           break;
         case 'listening':
-          tlog.info({ transport: e.transport, address: e.local.address, port: e.local.port }, 'SIP listening');
+          if (e.sockets === undefined) tlog.info({ transport: e.transport, address: e.local.address, port: e.local.port }, 'SIP listening');
+          else if (e.sockets.unavailable === undefined) tlog.info({ transport: e.transport, address: e.local.address, port: e.local.port, sockets: e.sockets.kind }, 'SIP listening');
+          else
+            tlog.info(
+              { transport: e.transport, address: e.local.address, port: e.local.port, sockets: e.sockets.kind, reason: e.sockets.unavailable },
+              `SIP listening on node:dgram sockets (the native ones are not available: ${e.sockets.unavailable})`,
+            );
           break;
         case 'connection-open':
           tlog.finer({ id: e.connection.id, remote: `${e.connection.remote.address}:${e.connection.remote.port}`, inbound: e.inbound }, 'connection open');
@@ -208,6 +214,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       wssPort: config.sip.wssPort,
       tls: { cert: cert.cert, key: cert.key, ...(cert.ca ? { ca: cert.ca } : {}) },
       maxUdpPacketSize: config.sip.maxUdpPacketSize,
+      udpSockets: config.sip.udpSockets,
       rateLimit: { rate: config.sip.rateLimit, burst: config.sip.rateLimitBurst },
       advertisedAddress: config.sip.usePublicAddress ? config.node.publicAddress : '',
       trusted: (ip) => trusted.hasIp(ip),

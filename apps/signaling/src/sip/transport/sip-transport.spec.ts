@@ -5,6 +5,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { createRequest, createResponse, parseMessage, SipStreamParser, type SipMessage, type SipRequest } from '@traverse/sip';
 import { freePort, waitFor } from '@traverse/testing';
+import { Attr, StunClass, attributeValue, decodeMessage as decodeStun } from '@traverse/stun';
+import { udpRelayAvailability } from '@traverse/udp-relay';
 import { SipTransport, type SipSource, type SipTransportEvent } from './sip-transport';
 
 
@@ -27,7 +29,8 @@ async function udpPeer() {
   return { s, got, port: s.address().port };
 }
 
-describe('SipTransport', () => {
+// every test runs on both kinds of UDP socket
+const suite = (udpSockets: 'native' | 'node') => () => {
   let t: SipTransport;
   let port: number;
   const received: Array<{ msg: SipMessage; source: SipSource }> = [];
@@ -41,6 +44,7 @@ describe('SipTransport', () => {
       tlsPort: 0,
       hosts: ['127.0.0.1'],
       maxUdpPacketSize: 1300,
+      udpSockets,
       rateLimit: { rate: 1000, burst: 1000 },
       idleTimeoutMs: 60_000,
       onMessage: (msg, source) => received.push({ msg, source }),
@@ -54,6 +58,11 @@ describe('SipTransport', () => {
   });
 
   const tcpPort = () => t.listeners.find((l) => l.transport === 'TCP')!.port;
+
+  it(`listens on ${udpSockets} UDP sockets and says so`, () => {
+    const listening = events.find((e) => e.type === 'listening' && e.transport === 'UDP');
+    assert.deepEqual(listening, { type: 'listening', transport: 'UDP', local: { address: '127.0.0.1', port }, sockets: { kind: udpSockets } });
+  });
 
   it('delivers a UDP request with received and rport stamped, and answers to the source port', async () => {
     const p = await udpPeer();
@@ -188,7 +197,47 @@ describe('SipTransport', () => {
     t.send(request('OPTIONS', 5060, 'TCP'), { transport: 'TCP', address: '127.0.0.1', port: closedPort }, (e) => (error = e));
     assert.match(await waitFor('the error', () => error), /ECONNREFUSED/);
   });
-});
+
+  it('keeps the body of a UDP request intact after later datagrams, in bytes of its own', async () => {
+    const p = await udpPeer();
+    try {
+      received.length = 0;
+      p.s.send(request('MESSAGE', 5060, 'UDP', 'v=0 first body').toBuffer(), port, '127.0.0.1');
+      // in rounds of 20 (a loopback socket's receive buffer holds about 90 such datagrams)
+      for (let i = 0; i < 200; i++) {
+        p.s.send(request('MESSAGE', 5060, 'UDP', `later body ${i} ${'x'.repeat(600)}`).toBuffer(), port, '127.0.0.1');
+        if (i % 20 === 19) await waitFor(`${i + 2} requests`, () => (received.length === i + 2 ? true : undefined));
+      }
+      const first = received[0].msg;
+      assert.equal(first.body.toString(), 'v=0 first body');
+      assert.equal(received[200].msg.body.toString(), `later body 199 ${'x'.repeat(600)}`);
+      // a kept body must not hold a 64 KB receive arena (or node:dgram's datagram buffer) alive
+      assert.ok(first.body.buffer.byteLength <= 8192, `the body holds ${first.body.buffer.byteLength} bytes`);
+    } finally {
+      p.s.close();
+    }
+  });
+
+  it('answers a STUN Binding request on the UDP port with the reflexive address (RFC 5626 4.4.2)', async () => {
+    const p = await udpPeer();
+    try {
+      const tid = Buffer.from('0123456789ab');
+      const stun = Buffer.concat([Buffer.from([0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42]), tid]);
+      p.s.send(stun, port, '127.0.0.1');
+      const res = decodeStun(await waitFor('the STUN answer', () => p.got[0]));
+      assert.ok(res.ok);
+      assert.equal(res.value.cls, StunClass.SuccessResponse);
+      assert.deepEqual(Buffer.from(res.value.transactionId), tid);
+      assert.deepEqual(attributeValue(res.value, Attr.XorMappedAddress), { family: 4, address: '127.0.0.1', port: p.port });
+    } finally {
+      p.s.close();
+    }
+  });
+};
+
+const native = udpRelayAvailability();
+describe('SipTransport on native UDP sockets', { skip: native.available ? false : `native UDP sockets not available: ${native.reason}` }, suite('native'));
+describe('SipTransport on node:dgram UDP sockets', suite('node'));
 
 describe('SipTransport rate limiting', () => {
   it('drops messages over the per-source burst and exempts trusted sources', async () => {

@@ -5,7 +5,8 @@
  * transport, STUN Binding on UDP, WebSocket ping), Via received/rport on incoming requests
  * (RFC 3581), 400/505 for malformed requests (others dropped), a per-source token bucket,
  * requests larger than maxUdpPacketSize sent over TCP instead of UDP (18.1.1), the node's own
- * sent-by address (sip.usePublicAddress), and TLS certificates replaced while running.
+ * sent-by address (sip.usePublicAddress), and TLS certificates replaced while running. UDP
+ * listeners read and send through the native addon's sockets when it is available (see UdpListener).
  * No Nest and no logging here: the module turns events into logs and metrics.
  */
 import { isUtf8 } from 'node:buffer';
@@ -32,7 +33,8 @@ import {
   type TransactionChannel,
   type Via,
 } from '@traverse/sip';
-import { bindUdp, listenServer } from '@traverse/net';
+import { bindUdp, listenError, listenServer } from '@traverse/net';
+import { ControlSocket, udpRelayAvailability } from '@traverse/udp-relay';
 import { canonicalIp, stampVia } from './addresses';
 import { SourceRateLimiter } from './rate-limiter';
 
@@ -56,8 +58,8 @@ export interface SipSource {
   readonly local: Endpoint;
   /** The connection it came on (TCP, TLS, WS, WSS). */
   readonly connection?: SipConnection;
-  /** The UDP socket it came on. */
-  readonly socket?: dgram.Socket;
+  /** The UDP listener it came on. */
+  readonly socket?: UdpListener;
   /** Flow token (RFC 5626): the connection id, or the UDP 5-tuple (see udpFlow). */
   readonly flow: string;
 }
@@ -86,7 +88,7 @@ export interface TlsMaterial {
 }
 
 export type SipTransportEvent =
-  | { type: 'listening'; transport: SipTransportName; local: Endpoint }
+  | { type: 'listening'; transport: SipTransportName; local: Endpoint; sockets?: UdpSocketsInUse }
   | { type: 'message'; transport: SipTransportName; kind: 'request' | 'response' }
   | { type: 'sent'; transport: SipTransportName; kind: 'request' | 'response'; bytes: number }
   | { type: 'malformed'; transport: SipTransportName; from: Endpoint; code: string; reason: string; answered: boolean }
@@ -110,6 +112,18 @@ export interface SipTransportSettings {
   advertisedAddress: string;
 }
 
+/**
+ * How UDP listeners read and send: native (the addon's sockets; start fails when the addon cannot
+ * load here), node (node:dgram), auto (native when the addon loads, else node).
+ */
+export type SipUdpSockets = 'auto' | 'native' | 'node';
+
+/** The sockets a UDP listener uses; with `unavailable`, why auto fell back to node:dgram. */
+export interface UdpSocketsInUse {
+  kind: 'native' | 'node';
+  unavailable?: string;
+}
+
 export interface SipTransportOptions {
   /** 0 disables a transport. */
   udpPort: number;
@@ -123,6 +137,8 @@ export interface SipTransportOptions {
   tls?: TlsMaterial;
   /** Requests larger than this (bytes) go over TCP instead of UDP. */
   maxUdpPacketSize: number;
+  /** Sockets of the UDP listeners (default auto). */
+  udpSockets?: SipUdpSockets;
   limits?: Partial<SipParseLimits>;
   /** Per-source rate (messages/s) and burst; undefined or rate 0: unlimited. */
   rateLimit?: { rate: number; burst: number };
@@ -306,10 +322,77 @@ export function connectionKey(transport: string, address: string, port: number):
   return `${transport}|${address}|${port}`;
 }
 
-interface UdpListener {
-  socket: dgram.Socket;
-  local: Endpoint;
-  family: 4 | 6;
+/**
+ * A UDP listener. On the native addon's control socket, the datagrams of one readable event come
+ * in with one recvmmsg, each as a view into an arena the socket reuses (no 64 KB buffer and no
+ * rinfo object per datagram), and a send is one sendto at once; on node:dgram, sends report
+ * errors through their callback.
+ */
+export class UdpListener {
+  private constructor(
+    readonly local: Endpoint,
+    readonly family: 4 | 6,
+    private readonly dgram: dgram.Socket | undefined,
+    private readonly native: ControlSocket | undefined,
+  ) {}
+
+  /**
+   * Binds host:port (0: any free port) with the sockets asked for. Datagrams go to `onDatagram`
+   * with their source; one from the native socket is a view into a 64 KB arena that the datagrams
+   * after it share (and that any view keeps alive).
+   */
+  static async bind(
+    host: string,
+    port: number,
+    family: 4 | 6,
+    sockets: UdpSocketsInUse['kind'],
+    onDatagram: (l: UdpListener, buf: Buffer, address: string, port: number) => void,
+    onError: (e: Error) => void,
+  ): Promise<UdpListener> {
+    if (sockets === 'native') {
+      let l: UdpListener | undefined = undefined; // set before the first datagram: they come from the event loop
+      let socket: ControlSocket;
+      try {
+        socket = ControlSocket.open(host, port, { onMessage: (buf, address, from) => onDatagram(l!, buf, address, from) });
+      } catch (e) {
+        throw listenError(e as Error, { transport: 'UDP', address: host, port });
+      }
+      l = new UdpListener({ address: host, port: socket.local.port }, family, undefined, socket);
+      return l;
+    }
+    const socket = await bindUdp(host, port, { reuseAddr: false, name: 'UDP' });
+    const l = new UdpListener({ address: socket.address().address, port: socket.address().port }, family, socket, undefined);
+    socket.on('message', (buf, rinfo) => onDatagram(l, buf, rinfo.address, rinfo.port));
+    socket.on('error', onError);
+    return l;
+  }
+
+  get sockets(): UdpSocketsInUse['kind'] {
+    return this.native !== undefined ? 'native' : 'node';
+  }
+
+  /** Sends one datagram to an IP address; `failed` is told when the OS does not take it. */
+  send(buf: Uint8Array, port: number, address: string, failed?: (reason: string) => void): void {
+    if (this.native !== undefined) {
+      let sent: boolean;
+      try {
+        sent = this.native.send(buf, port, address);
+      } catch (e) {
+        failed?.((e as Error).message); // not an IP address or port
+        return;
+      }
+      if (!sent) failed?.('the OS did not take the datagram (socket buffer full, no route, or socket closed)');
+    } else if (failed === undefined) this.dgram!.send(buf, port, address);
+    else this.dgram!.send(buf, port, address, (err) => err && failed(err.message));
+  }
+
+  close(): Promise<void> {
+    if (this.native !== undefined) {
+      this.native.close();
+      return Promise.resolve();
+    }
+    return new Promise<void>((r) => this.dgram!.close(() => r()));
+  }
 }
 interface StreamListener {
   server: net.Server;
@@ -415,16 +498,30 @@ export class SipTransport {
     this.sweeper.unref();
   }
 
+  /** The sockets UDP listeners get: the option, with auto resolved by whether the addon loads. */
+  private udpSockets(): UdpSocketsInUse {
+    const want = this.opts.udpSockets ?? 'auto';
+    if (want === 'node') return { kind: 'node' };
+    const a = udpRelayAvailability();
+    if (a.available) return { kind: 'native' };
+    if (want === 'native') throw Object.assign(new Error(`native UDP sockets not available: ${a.reason}`), { code: 'ERR_UDP_RELAY_UNAVAILABLE' });
+    return { kind: 'node', unavailable: a.reason };
+  }
+
   private async listenOn(host: string, family: 4 | 6): Promise<void> {
     const o = this.opts;
     if (o.udpPort > 0) {
-      const socket = await bindUdp(host, o.udpPort, { reuseAddr: false, name: 'UDP' });
-      const local = { address: socket.address().address, port: socket.address().port };
-      const l: UdpListener = { socket, local, family };
-      socket.on('message', (buf, rinfo) => this.onDatagram(l, buf, rinfo));
-      socket.on('error', (error) => o.onEvent?.({ type: 'socket-error', transport: 'UDP', error }));
+      const sockets = this.udpSockets();
+      const l = await UdpListener.bind(
+        host,
+        o.udpPort,
+        family,
+        sockets.kind,
+        (l, buf, address, port) => this.onDatagram(l, buf, address, port),
+        (error) => o.onEvent?.({ type: 'socket-error', transport: 'UDP', error }),
+      );
       this.udp.push(l);
-      o.onEvent?.({ type: 'listening', transport: 'UDP', local });
+      o.onEvent?.({ type: 'listening', transport: 'UDP', local: l.local, sockets });
     }
     if (o.tcpPort > 0) {
       const server = net.createServer({ noDelay: true }, (s) => this.accept('TCP', s));
@@ -468,7 +565,7 @@ export class SipTransport {
     this.udp = [];
     this.streams = [];
     await Promise.all([
-      ...udp.map((l) => new Promise<void>((r) => l.socket.close(() => r()))),
+      ...udp.map((l) => l.close()),
       ...streams.map((l) => {
         if (l.server instanceof http.Server) l.server.closeAllConnections();
         return new Promise<void>((r) => l.server.close(() => r()));
@@ -525,28 +622,32 @@ export class SipTransport {
     return true;
   }
 
-  private onDatagram(l: UdpListener, buf: Buffer, rinfo: dgram.RemoteInfo): void {
-    const address = canonicalIp(rinfo.address);
-    if (this.limited('UDP', address, rinfo.port)) return;
+  private onDatagram(l: UdpListener, buf: Buffer, from: string, port: number): void {
+    const address = canonicalIp(from);
+    if (this.limited('UDP', address, port)) return;
     const first = buf[0];
     if (first !== undefined && first < 2 && isStunMessage(buf)) {
-      this.stunKeepalive(l, buf, address, rinfo.port);
+      this.stunKeepalive(l, buf, address, port);
       return;
     }
     const r = parseDatagram(buf, this.limits);
-    const source: SipSource = { transport: 'UDP', address, port: rinfo.port, local: l.local, socket: l.socket, flow: udpFlow(l.local.port, address, rinfo.port) };
+    const source: SipSource = { transport: 'UDP', address, port, local: l.local, socket: l, flow: udpFlow(l.local.port, address, port) };
     if (!r.ok) {
       this.malformed(r.error, source);
       return;
     }
     if (r.kind !== 'message') {
       if (r.kind === 'ping') {
-        l.socket.send(CRLF, rinfo.port, rinfo.address);
-        this.opts.onEvent?.({ type: 'keepalive', transport: 'UDP', from: { address, port: rinfo.port }, kind: 'crlf' });
-      } else this.opts.onEvent?.({ type: 'pong', transport: 'UDP', from: { address, port: rinfo.port }, flow: source.flow });
+        l.send(CRLF, port, address);
+        this.opts.onEvent?.({ type: 'keepalive', transport: 'UDP', from: { address, port }, kind: 'crlf' });
+      } else this.opts.onEvent?.({ type: 'pong', transport: 'UDP', from: { address, port }, flow: source.flow });
       return;
     }
-    this.deliver(r.value, source);
+    const msg = r.value;
+    // a body kept from a native datagram (an INVITE's SDP, for the call's life) would keep its whole
+    // 64 KB arena alive: it gets bytes of its own (headers are strings already)
+    if (msg.body.length > 0 && l.sockets === 'native') msg.body = Buffer.from(msg.body);
+    this.deliver(msg, source);
   }
 
   /** RFC 5626 4.4.2: a STUN Binding request on the SIP UDP port is answered with the reflexive address. */
@@ -557,7 +658,7 @@ export class SipTransport {
     const res = encodeStun({ method: StunMethod.Binding, cls: StunClass.SuccessResponse, transactionId: Buffer.from(d.value.transactionId) }, [{ type: Attr.XorMappedAddress, value: mapped }], {
       fingerprint: d.value.fingerprintOffset >= 0,
     });
-    l.socket.send(res, port, address);
+    l.send(res, port, address);
     this.opts.onEvent?.({ type: 'keepalive', transport: 'UDP', from: { address, port }, kind: 'stun' });
   }
 
@@ -844,7 +945,7 @@ export class SipTransport {
     msg.addVia({ ...top, transport, ...(samePort ? { port: this.portOf(transport, family) } : {}) });
   }
 
-  private resolveFlow(flow: string): { connection: SipConnection } | { socket: dgram.Socket; address: string; port: number } | undefined {
+  private resolveFlow(flow: string): { connection: SipConnection } | { socket: UdpListener; address: string; port: number } | undefined {
     const u = parseUdpFlow(flow);
     if (u === undefined) {
       const c = this.byId.get(flow);
@@ -852,19 +953,17 @@ export class SipTransport {
     }
     const family = net.isIP(u.address) === 6 ? 6 : 4;
     const l = this.udp.find((x) => x.local.port === u.localPort && x.family === family);
-    return l === undefined ? undefined : { socket: l.socket, address: u.address, port: u.port };
+    return l === undefined ? undefined : { socket: l, address: u.address, port: u.port };
   }
 
-  private sendUdp(buf: Buffer, address: string, port: number, kind: 'request' | 'response', via?: dgram.Socket): boolean {
+  private sendUdp(buf: Buffer, address: string, port: number, kind: 'request' | 'response', via?: UdpListener): boolean {
     const family = net.isIP(address) === 6 ? 6 : 4;
-    const socket = via ?? this.udp.find((l) => l.family === family)?.socket;
+    const socket = via ?? this.udp.find((l) => l.family === family);
     if (socket === undefined) {
       this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason: `no IPv${family} UDP socket` });
       return false;
     }
-    socket.send(buf, port, address, (err) => {
-      if (err) this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason: err.message });
-    });
+    socket.send(buf, port, address, (reason) => this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason }));
     this.opts.onEvent?.({ type: 'sent', transport: 'UDP', kind, bytes: buf.length });
     return true;
   }
