@@ -318,6 +318,13 @@ export class SipConnection {
   }
 }
 
+/** The bytes in memory of their own (Buffer.from would take them from the shared pool). */
+function ownCopy(b: Buffer): Buffer {
+  const c = Buffer.allocUnsafeSlow(b.length);
+  b.copy(c);
+  return c;
+}
+
 export function connectionKey(transport: string, address: string, port: number): string {
   return `${transport}|${address}|${port}`;
 }
@@ -645,8 +652,9 @@ export class SipTransport {
     }
     const msg = r.value;
     // a body kept from a native datagram (an INVITE's SDP, for the call's life) would keep its whole
-    // 64 KB arena alive: it gets bytes of its own (headers are strings already)
-    if (msg.body.length > 0 && l.sockets === 'native') msg.body = Buffer.from(msg.body);
+    // 64 KB arena alive: it gets memory of its own, not from Buffer's pool, whose blocks are 64 KB
+    // too (headers are strings already)
+    if (msg.body.length > 0 && l.sockets === 'native') msg.body = ownCopy(msg.body);
     this.deliver(msg, source);
   }
 
