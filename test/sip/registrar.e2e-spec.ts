@@ -189,31 +189,48 @@ describe('the SIP registrar of a node (SIPp, UDP/TCP/TLS, O&M API)', () => {
     }
   });
 
-  it('answers a retransmitted REGISTER from its server transaction (same response, not handled twice)', async () => {
+  it('challenges a REGISTER without credentials statelessly (a retransmission gets a 401 with the same To tag), and answers a retransmitted authenticated REGISTER from its server transaction', async () => {
     const s = dgram.createSocket('udp4');
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
     try {
       const got: string[] = [];
       s.on('message', (m) => got.push(m.toString('latin1')));
-      const before = (await n.metric(/^traverse_sip_register_responses_total\{status="401"/)) ?? 0;
-      const reg = [
-        `REGISTER sip:${DOMAIN} SIP/2.0`,
-        `Via: SIP/2.0/UDP 127.0.0.1:${s.address().port};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
-        `From: <sip:judy@${DOMAIN}>;tag=rt1`,
-        `To: <sip:judy@${DOMAIN}>`,
-        `Call-ID: ${randomBytes(8).toString('hex')}`,
-        'CSeq: 1 REGISTER',
-        `Contact: <sip:judy@127.0.0.1:${s.address().port}>`,
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n');
-      s.send(Buffer.from(reg), n.sipPort, '127.0.0.1');
+      const callId = randomBytes(8).toString('hex');
+      const reg = (cseq: number, branch: string, authorization?: string) =>
+        [
+          `REGISTER sip:${DOMAIN} SIP/2.0`,
+          `Via: SIP/2.0/UDP 127.0.0.1:${s.address().port};branch=${branch};rport`,
+          `From: <sip:judy@${DOMAIN}>;tag=rt1`,
+          `To: <sip:judy@${DOMAIN}>`,
+          `Call-ID: ${callId}`,
+          `CSeq: ${cseq} REGISTER`,
+          `Contact: <sip:judy@127.0.0.1:${s.address().port}>`,
+          ...(authorization !== undefined ? [`Authorization: ${authorization}`] : []),
+          'Content-Length: 0',
+          '',
+          '',
+        ].join('\r\n');
+      const toTag = (m: string) => /^To:.*;tag=([^;\r\n]+)/im.exec(m)?.[1];
+      const first = reg(1, `z9hG4bK${randomBytes(6).toString('hex')}`);
+      s.send(Buffer.from(first), n.sipPort, '127.0.0.1');
       await waitFor('the 401', () => (got.length === 1 ? true : undefined), 5000, 20);
-      s.send(Buffer.from(reg), n.sipPort, '127.0.0.1');
-      await waitFor('the retransmitted 401', () => (got.length === 2 ? true : undefined), 5000, 20);
-      assert.equal(got[1], got[0], 'the very same response (To tag and nonce included)');
-      assert.equal(await n.metric(/^traverse_sip_register_responses_total\{status="401"/), before + 1, 'the registrar saw it once');
+      s.send(Buffer.from(first), n.sipPort, '127.0.0.1');
+      await waitFor('the second 401', () => (got.length === 2 ? true : undefined), 5000, 20);
+      assert.match(got[0], /^SIP\/2.0 401 /);
+      assert.match(got[1], /^SIP\/2.0 401 /);
+      assert.ok(toTag(got[0]) !== undefined && toTag(got[1]) === toTag(got[0]), 'the same To tag (RFC 3261 8.2.7)');
+      const www = /^WWW-Authenticate: (.*)$/im.exec(got[0])![1];
+      const creds = computeAuthorization(challengesFromHeaders([www])[0], { username: 'judy', password, method: 'REGISTER', uri: `sip:${DOMAIN}` });
+      assert.ok(creds.ok);
+      const before = (await n.metric(/^traverse_sip_register_responses_total\{status="200"/)) ?? 0;
+      const second = reg(2, `z9hG4bK${randomBytes(6).toString('hex')}`, serializeDigestCredentials(creds.value));
+      s.send(Buffer.from(second), n.sipPort, '127.0.0.1');
+      await waitFor('the 200', () => (got.length === 3 ? true : undefined), 5000, 20);
+      s.send(Buffer.from(second), n.sipPort, '127.0.0.1');
+      await waitFor('the retransmitted 200', () => (got.length === 4 ? true : undefined), 5000, 20);
+      assert.match(got[2], /^SIP\/2.0 200 /);
+      assert.equal(got[3], got[2], 'the very same response');
+      assert.equal(await n.metric(/^traverse_sip_register_responses_total\{status="200"/), before + 1, 'the registrar saw it once');
     } finally {
       s.close();
     }

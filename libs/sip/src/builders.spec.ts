@@ -8,6 +8,7 @@ import {
   generateTag,
   generateCallId,
   reasonPhrase,
+  statelessTag,
   unsupportedExtensions,
 } from './builders';
 import { parseMessage } from './parser';
@@ -156,5 +157,28 @@ describe('createRequest and identifiers', () => {
     assert.match(generateCallId('host.example.com'), /^[0-9A-Za-z.-]{20}@host\.example\.com$/);
     assert.equal(reasonPhrase(404), 'Not Found');
     assert.equal(reasonPhrase(499), 'Bad Request');
+  });
+
+  it('stateless To tags (8.2.7): the same for copies of a request, different when Via, From, Call-ID or CSeq differ', () => {
+    const tag = statelessTag(req());
+    assert.match(tag, /^[0-9a-f]{16}$/);
+    assert.equal(statelessTag(req()), tag);
+    assert.equal(statelessTag(reparse(req()) as SipRequest), tag);
+    const changed = (from: string, to: string) => {
+      const r = parseMessage(REQ.replace(from, to));
+      if (!r.ok) assert.fail(r.error.reason);
+      return statelessTag(r.value as SipRequest);
+    };
+    const others = [
+      changed('branch=z9hG4bK1;', 'branch=z9hG4bK9;'),
+      changed('tag=1928301774', 'tag=1928301775'),
+      changed('a84b4c76e66710@', 'a84b4c76e66711@'),
+      changed('CSeq: 314159', 'CSeq: 314160'),
+    ];
+    for (const t of others) assert.notEqual(t, tag);
+    assert.equal(new Set(others).size, others.length);
+    // headers the tag does not depend on
+    assert.equal(changed('Max-Forwards: 69', 'Max-Forwards: 68'), tag);
+    assert.equal(changed('branch=z9hG4bK2', 'branch=z9hG4bK3'), tag);
   });
 });

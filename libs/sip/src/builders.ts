@@ -33,6 +33,31 @@ export function generateTag(): string {
   return randomToken(10);
 }
 
+/** FNV-1a over the char codes of a text, from a basis (32 bits). */
+function fnv1a(basis: number, text: string): number {
+  let h = basis;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * The To tag of a response sent without a transaction (RFC 3261 8.2.7): the same for every copy
+ * of one request (a retransmission gets the tag its first copy got), different for different
+ * requests. Made from the first Via, From, Call-ID and CSeq as they came: 64 bits of two FNV-1a
+ * hashes, in hex.
+ */
+export function statelessTag(req: SipRequest): string {
+  let text = '';
+  let seen = 0;
+  for (const hd of req.headers) {
+    const bit = hd.key === 'via' ? 1 : hd.key === 'from' ? 2 : hd.key === 'call-id' ? 4 : hd.key === 'cseq' ? 8 : 0;
+    if (bit === 0 || (seen & bit) !== 0) continue;
+    seen |= bit;
+    text += hd.value + '\n';
+  }
+  return fnv1a(0x811c9dc5, text).toString(16).padStart(8, '0') + fnv1a(0x1b873593, text).toString(16).padStart(8, '0');
+}
+
 /** Call-ID: 120 random bits, optionally `@host`. */
 export function generateCallId(host?: string): string {
   const id = randomToken(20);

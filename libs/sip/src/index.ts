@@ -42,6 +42,7 @@ export {
   unsupportedExtensions,
   generateBranch,
   generateTag,
+  statelessTag,
   generateCallId,
   randomToken,
   reasonPhrase,

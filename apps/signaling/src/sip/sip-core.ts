@@ -3,6 +3,8 @@
  * layer; new requests get a server transaction and go to the handler of their method (REGISTER:
  * the registrar; OPTIONS: answered here; CANCEL matched to its INVITE). Other features (the proxy)
  * add handlers with setHandler. Responses without a client transaction go to onStrayResponse.
+ * A REGISTER for the registrar that carries no credentials where they are needed gets its 401
+ * without a transaction (RFC 3261 8.2.7).
  */
 import {
   createResponse,
@@ -85,13 +87,32 @@ export class SipCore {
     this.handlers.set('REGISTER', (req, tx, source) => this.dispatchRegister(req, tx, source));
   }
 
+  /** Whether the registrar (rather than the register proxy) takes a REGISTER. */
+  private forRegistrar(req: SipRequest, registrar: Registrar): boolean {
+    if (this.registerProxy === undefined) return true;
+    const to = req.to.uri;
+    return req.uri.kind !== 'sip' || to.kind !== 'sip' || registrar.isLocal(to);
+  }
+
   private dispatchRegister(req: SipRequest, tx: ServerTransaction, source: SipSource): void {
     const registrar = this.opts.registrar;
-    const to = req.to.uri;
-    const local = registrar !== undefined && (req.uri.kind !== 'sip' || to.kind !== 'sip' || registrar.isLocal(to));
-    if (!local && this.registerProxy !== undefined) this.registerProxy(req, tx, source);
-    else if (registrar !== undefined) this.register(registrar, req, tx, source);
-    else tx.reply(501, { headers: [['Allow', this.allow().join(', ')]] });
+    if (registrar === undefined) {
+      if (this.registerProxy !== undefined) this.registerProxy(req, tx, source);
+      else tx.reply(501, { headers: [['Allow', this.allow().join(', ')]] });
+    } else if (this.forRegistrar(req, registrar)) this.register(registrar, req, tx, source);
+    else this.registerProxy!(req, tx, source);
+  }
+
+  /** A REGISTER the registrar challenges: answered without a transaction, true. */
+  private challengeRegister(req: SipRequest, source: SipSource): boolean {
+    const registrar = this.opts.registrar;
+    if (registrar === undefined || !registrar.wouldChallenge(req, source.address, source.port) || !this.forRegistrar(req, registrar)) return false;
+    const nat = detectNat(req, source);
+    const outcome = registrar.statelessChallenge(req, { transport: source.transport, address: source.address, port: source.port, flow: source.flow, behindNat: nat.behindNat });
+    if (outcome === undefined) return false;
+    this.opts.transport.respond(outcome.response, source);
+    this.opts.onRegister?.(outcome, source, nat);
+    return true;
   }
 
   /** The handler of methods without one of their own (a proxy forwards methods it does not know). */
@@ -111,6 +132,7 @@ export class SipCore {
       this.opts.onStrayAck?.(req, source);
       return;
     }
+    if (req.method === 'REGISTER' && this.challengeRegister(req, source)) return;
     const created = this.opts.layer.createServer(req, this.opts.transport.responseChannel(source), this.user);
     if (!created.ok) return;
     const tx = created.value;

@@ -162,6 +162,33 @@ describe('Registrar: authentication', () => {
     assert.equal((await trusted.registrar.register(register(), { ...SRC, address: '192.0.2.99' })).response.status, 200);
     assert.equal((await trusted.registrar.register(register(), SRC)).response.status, 401);
   });
+
+  it('gives the 401 of a REGISTER without credentials for sending without a transaction, the same To tag to a retransmission', async () => {
+    const { registrar, location } = setup();
+    const req = register({ callId: 'c-stateless' });
+    const first = registrar.statelessChallenge(req, SRC);
+    assert.ok(first !== undefined);
+    assert.equal(first.response.status, 401);
+    assert.equal(first.aor, 'sip:alice@example.com');
+    assert.equal(challengesFromHeaders(first.response.headerValues('www-authenticate'))[0].realm, 'example.com');
+    const again = registrar.statelessChallenge(parseAgain(req), SRC);
+    assert.equal(again?.response.toTag, first.response.toTag);
+    assert.notEqual(registrar.statelessChallenge(register({ callId: 'c-stateless', cseq: 2 }), SRC)?.response.toTag, first.response.toTag);
+    assert.equal(location.size, 0);
+    // the challenge answered, the REGISTER goes through register()
+    const res = await registerWithAuth(registrar, (cseq) => register({ callId: 'c-stateless-2', cseq }));
+    assert.equal(res.status, 200);
+  });
+
+  it('leaves to register() what is not simply challenged: credentials, a trusted host, level none, a refused request', () => {
+    const { registrar } = setup();
+    assert.equal(registrar.statelessChallenge(register({ headers: [['Authorization', 'Digest realm="example.com", username="alice"']] }), SRC), undefined);
+    assert.equal(registrar.statelessChallenge(register(), { ...SRC, address: '192.0.2.99' }), undefined);
+    assert.equal(setup({ securityLevel: 'none', authenticator: undefined }).registrar.statelessChallenge(register(), SRC), undefined);
+    assert.equal(registrar.statelessChallenge(register({ domain: 'elsewhere.org' }), SRC), undefined);
+    assert.equal(setup({ rejectAcrossNat: true }).registrar.statelessChallenge(register(), { ...SRC, behindNat: true }), undefined);
+    assert.equal(registrar.statelessChallenge(register({ headers: [['Require', 'no-such-extension']] }), SRC), undefined);
+  });
 });
 
 describe('Registrar: bindings', () => {

@@ -9,6 +9,7 @@ import {
   formatUri,
   formatUriUser,
   parseTokenList,
+  statelessTag,
   unsupportedExtensions,
   type Contact,
   type DigestAuthenticator,
@@ -145,9 +146,8 @@ export class Registrar {
     };
   }
 
-  async register(req: SipRequest, source: RegisterSource): Promise<RegisterOutcome> {
-    const o = this.opts;
-    const now = this.now();
+  /** Steps 1, 2 and 5 of 10.3, and the NAT policy: the outcome that refuses the request, or its AOR. */
+  private screen(req: SipRequest, source: RegisterSource): RegisterOutcome | string {
     // 1. the Request-URI names a registrar domain of ours
     const ruri = req.uri;
     if (ruri.kind !== 'sip') return this.reply(req, 416, 'Request-URI not sip/sips');
@@ -159,7 +159,33 @@ export class Registrar {
     if (to.kind !== 'sip') return this.reply(req, 404, 'To is not a SIP URI', { reason: 'Not Found' });
     const aor = canonicalAor(to);
     if (!this.isLocal(to)) return this.reply(req, 403, `domain ${to.host} not served here`, { reason: 'Domain Not Served Here', aor });
-    if (o.rejectAcrossNat && source.behindNat) return this.reply(req, 403, 'registration across NAT rejected', { reason: 'Registration Across NAT Not Allowed', aor });
+    if (this.opts.rejectAcrossNat && source.behindNat) return this.reply(req, 403, 'registration across NAT rejected', { reason: 'Registration Across NAT Not Allowed', aor });
+    return aor;
+  }
+
+  /** Whether a REGISTER from this source is challenged because it carries no credentials (cheap: no parsing beyond the header names). */
+  wouldChallenge(req: SipRequest, address: string, port: number): boolean {
+    const o = this.opts;
+    return o.securityLevel !== 'none' && o.authenticator !== undefined && req.headerValues('authorization').length === 0 && !o.trusted(address, port);
+  }
+
+  /**
+   * The 401 of a REGISTER without credentials, for sending without a transaction (RFC 3261 8.2.7:
+   * a challenge needs no state; a retransmission is challenged again, with the same To tag).
+   * Undefined when the request is not simply challenged: register() answers it then.
+   */
+  statelessChallenge(req: SipRequest, source: RegisterSource): RegisterOutcome | undefined {
+    if (!this.wouldChallenge(req, source.address, source.port)) return undefined;
+    const aor = this.screen(req, source);
+    if (typeof aor !== 'string') return undefined;
+    return this.challenge(req, source, this.now(), aor, 'challenged', false, statelessTag(req));
+  }
+
+  async register(req: SipRequest, source: RegisterSource): Promise<RegisterOutcome> {
+    const o = this.opts;
+    const now = this.now();
+    const aor = this.screen(req, source);
+    if (typeof aor !== 'string') return aor;
     // 3. authentication
     if (o.securityLevel !== 'none' && !o.trusted(source.address, source.port)) {
       const denied = await this.authenticate(req, source, now, aor);
@@ -247,13 +273,7 @@ export class Registrar {
     const auth = this.opts.authenticator;
     if (auth === undefined) return this.reply(req, 500, 'no authenticator', { aor });
     const values = req.headerValues('authorization');
-    const challenge = (detail: string, stale = false): RegisterOutcome => ({
-      response: createResponse(req, 401, {
-        headers: auth.challengeHeaderValues({ now, clientAddress: source.address, ...(stale ? { stale: true } : {}) }).map((v): [string, string] => ['WWW-Authenticate', v]),
-      }),
-      detail,
-      aor,
-    });
+    const challenge = (detail: string, stale = false): RegisterOutcome => this.challenge(req, source, now, aor, detail, stale);
     if (values.length === 0) return challenge('challenged');
     const found = auth.findCredentials(values);
     let r: DigestOutcome;
@@ -283,6 +303,14 @@ export class Registrar {
       default:
         return challenge(`${r.error.code}: ${r.error.reason}`);
     }
+  }
+
+  /** A 401 with the authenticator's challenges (toTag: the To tag to use, default a fresh one). */
+  private challenge(req: SipRequest, source: RegisterSource, now: number, aor: string, detail: string, stale: boolean, toTag?: string): RegisterOutcome {
+    const values = this.opts.authenticator!.challengeHeaderValues({ now, clientAddress: source.address, ...(stale ? { stale: true } : {}) });
+    const headers: Array<[string, string]> = [];
+    for (const v of values) headers.push(['WWW-Authenticate', v]);
+    return { response: createResponse(req, 401, { headers, ...(toTag !== undefined ? { toTag } : {}) }), detail, aor };
   }
 
   private ok(req: SipRequest, aor: string, bindings: ContactBinding[], now: number, ext: { path: string[]; outbound: boolean }): RegisterOutcome {
