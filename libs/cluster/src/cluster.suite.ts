@@ -234,6 +234,19 @@ export function coreSuite(title: string, fixture: () => Promise<RedisFixture>): 
       assert.equal(a.registry.decode(rs[0].shard, entry[0], entry[1])?.type, 'registration.refreshed');
     });
 
+    it('group commit: an append made while the node writes nothing goes at once; appends right after it wait for the window together', async () => {
+      const p = uniquePrefix();
+      const a = await node(p, 'a', { commitWindowMs: 3000 });
+      const first = a.publish(new RegistrationAdded(registration(200)));
+      const waited = await Promise.race([first.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 1500).unref())]);
+      assert.equal(waited, false, 'the first append did not wait for the 3000 ms window');
+      const t0 = Date.now();
+      const rs = await Promise.all([a.publish(new RegistrationAdded(registration(201))), a.publish(new RegistrationAdded(registration(202)))]);
+      assert.ok(Date.now() - t0 >= 2000, `the appends right after it waited for the window (${Date.now() - t0} ms)`);
+      assert.equal(a.location.size, 3);
+      assert.notEqual(`${rs[0].shard} ${rs[0].id}`, `${rs[1].shard} ${rs[1].id}`);
+    });
+
     it('publishTogether: the events of one change are folded by every node in one batch, whatever the window', async () => {
       const p = uniquePrefix();
       const a = await node(p, 'a', { commitWindowMs: 0 });

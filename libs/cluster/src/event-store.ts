@@ -25,7 +25,8 @@ export interface EventStoreOptions {
   /**
    * Group commit: plain appends made within this many ms are written together, in one script
    * per group (one round trip, and one wake-up of every node's stream reader instead of one per
-   * event). 0 writes each append at once.
+   * event). An append made while the store is idle (nothing in flight, no group written for a
+   * window) is written at once, so only appends under load wait. 0 writes each append at once.
    */
   commitWindowMs?: number;
   /** A group is written at once when it holds this many events (default 256). */
@@ -73,6 +74,8 @@ interface PendingAppend {
 export class EventStore {
   private pending: PendingAppend[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** When the last group was written (performance.now()). */
+  private lastWrite = -Infinity;
   private readonly windowMs: number;
   private readonly maxBatch: number;
   private answered: Promise<void> | undefined;
@@ -112,7 +115,10 @@ export class EventStore {
     return new Promise<AppendResult>((resolve, reject) => {
       this.pending.push({ shard, fields, resolve, reject });
       if (this.pending.length >= this.maxBatch || this.windowMs === 0) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+      else if (this.timer === undefined) {
+        if (this.inFlight === 0 && performance.now() - this.lastWrite >= this.windowMs) this.flush();
+        else this.timer = setTimeout(() => this.flush(), this.windowMs);
+      }
     });
   }
 
@@ -204,6 +210,7 @@ export class EventStore {
   }
 
   private write(group: PendingAppend[], together = false): void {
+    this.lastWrite = performance.now();
     const own = this.options.own;
     if (group.length === 1 && !own) {
       const p = group[0];
