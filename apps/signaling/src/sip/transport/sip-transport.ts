@@ -331,9 +331,9 @@ export function connectionKey(transport: string, address: string, port: number):
 
 /**
  * A UDP listener. On the native addon's control socket, the datagrams of one readable event come
- * in with one recvmmsg, each as a view into an arena the socket reuses (no 64 KB buffer and no
- * rinfo object per datagram), and a send is one sendto at once; on node:dgram, sends report
- * errors through their callback.
+ * in with one recvmmsg, each as a view into a 64 KB arena that the datagrams after it share (no
+ * 64 KB buffer and no rinfo object per datagram), and a send is one sendto at once; on node:dgram,
+ * sends report errors through their callback.
  */
 export class UdpListener {
   private constructor(
