@@ -110,6 +110,12 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
       registers,
     });
     const limited = new Counter({ name: 'traverse_sip_rate_limited_total', help: 'SIP messages dropped by the per-source rate limit', labelNames: ['transport'], registers });
+    const sendFailures = new Counter({
+      name: 'traverse_sip_send_failures_total',
+      help: 'SIP messages that could not be sent (UDP: a bad destination, or the OS did not take the datagram; TCP/TLS/WS: no connection)',
+      labelNames: ['transport'],
+      registers,
+    });
     const keepalives = new Counter({ name: 'traverse_sip_keepalives_total', help: 'Keep-alives answered (RFC 5626 CRLF and STUN)', labelNames: ['transport', 'kind'], registers });
     const registerResponses = new TalliedCounter({ name: 'traverse_sip_register_responses_total', help: 'Responses to REGISTER by status', labelNames: ['status'], registers });
     const txEnded = new TalliedCounter({ name: 'traverse_sip_transactions_ended_total', help: 'SIP transactions ended, by kind and reason', labelNames: ['kind', 'reason'], registers });
@@ -197,6 +203,7 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
           this.proxied?.flowClosed(e.connection.id);
           break;
         case 'send-failed':
+          sendFailures.inc({ transport: e.transport });
           tlog.fine({ transport: e.transport, to: `${e.to.address}:${e.to.port}`, reason: e.reason }, 'send failed');
           break;
         case 'socket-error':

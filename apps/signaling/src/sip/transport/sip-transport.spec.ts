@@ -218,6 +218,15 @@ const suite = (udpSockets: 'native' | 'node') => () => {
     }
   });
 
+  it('reports a datagram that cannot go (port 0) as a failed send, without throwing', () => {
+    events.length = 0;
+    assert.doesNotThrow(() => t.send(request('OPTIONS', 5060), { transport: 'UDP', address: '127.0.0.1', port: 0 }));
+    const failed = events.find((e) => e.type === 'send-failed');
+    assert.ok(failed !== undefined && failed.type === 'send-failed', JSON.stringify(events));
+    assert.deepEqual(failed.to, { address: '127.0.0.1', port: 0 });
+    assert.equal(failed.transport, 'UDP');
+  });
+
   it('answers a STUN Binding request on the UDP port with the reflexive address (RFC 5626 4.4.2)', async () => {
     const p = await udpPeer();
     try {

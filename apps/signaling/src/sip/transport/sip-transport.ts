@@ -378,19 +378,14 @@ export class UdpListener {
     return this.native !== undefined ? 'native' : 'node';
   }
 
-  /** Sends one datagram to an IP address; `failed` is told when the OS does not take it. */
+  /** Sends one datagram to an IP address; `failed` is told when it cannot go (a bad port, or the OS did not take it). */
   send(buf: Uint8Array, port: number, address: string, failed?: (reason: string) => void): void {
-    if (this.native !== undefined) {
-      let sent: boolean;
-      try {
-        sent = this.native.send(buf, port, address);
-      } catch (e) {
-        failed?.((e as Error).message); // not an IP address or port
-        return;
-      }
-      if (!sent) failed?.('the OS did not take the datagram (socket buffer full, no route, or socket closed)');
-    } else if (failed === undefined) this.dgram!.send(buf, port, address);
-    else this.dgram!.send(buf, port, address, (err) => err && failed(err.message));
+    try {
+      if (this.native === undefined) this.dgram!.send(buf, port, address, failed && ((err) => err && failed(err.message)));
+      else if (!this.native.send(buf, port, address)) failed?.('the OS did not take the datagram (socket buffer full, no route, or socket closed)');
+    } catch (e) {
+      failed?.((e as Error).message); // not an IP address, or a port the socket refuses
+    }
   }
 
   close(): Promise<void> {
