@@ -7,6 +7,7 @@ import {
   generateBranch,
   generateTag,
   generateCallId,
+  fnv1a,
   reasonPhrase,
   statelessTag,
   unsupportedExtensions,
@@ -157,6 +158,14 @@ describe('createRequest and identifiers', () => {
     assert.match(generateCallId('host.example.com'), /^[0-9A-Za-z.-]{20}@host\.example\.com$/);
     assert.equal(reasonPhrase(404), 'Not Found');
     assert.equal(reasonPhrase(499), 'Bad Request');
+  });
+
+  it('fnv1a is 32-bit FNV-1a (reference vectors), from another basis when given', () => {
+    assert.equal(fnv1a(''), 0x811c9dc5);
+    assert.equal(fnv1a('a'), 0xe40c292c);
+    assert.equal(fnv1a('foobar'), 0xbf9cf968);
+    assert.equal(fnv1a('', 0x1b873593), 0x1b873593);
+    assert.notEqual(fnv1a('foobar', 0x1b873593), fnv1a('foobar'));
   });
 
   it('stateless To tags (8.2.7): the same for copies of a request, different when Via, From, Call-ID or CSeq differ', () => {

@@ -33,8 +33,8 @@ export function generateTag(): string {
   return randomToken(10);
 }
 
-/** FNV-1a over the char codes of a text, from a basis (32 bits). */
-function fnv1a(basis: number, text: string): number {
+/** FNV-1a (32 bits) over the char codes of a text, from the standard offset basis or another one. */
+export function fnv1a(text: string, basis = 0x811c9dc5): number {
   let h = basis;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return h >>> 0;
@@ -55,7 +55,7 @@ export function statelessTag(req: SipRequest): string {
     seen |= bit;
     text += hd.value + '\n';
   }
-  return fnv1a(0x811c9dc5, text).toString(16).padStart(8, '0') + fnv1a(0x1b873593, text).toString(16).padStart(8, '0');
+  return fnv1a(text).toString(16).padStart(8, '0') + fnv1a(text, 0x1b873593).toString(16).padStart(8, '0');
 }
 
 /** Call-ID: 120 random bits, optionally `@host`. */

@@ -43,6 +43,7 @@ export {
   generateBranch,
   generateTag,
   statelessTag,
+  fnv1a,
   generateCallId,
   randomToken,
   reasonPhrase,

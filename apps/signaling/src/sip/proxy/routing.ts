@@ -6,7 +6,7 @@
  * requests reach a party behind NAT or on a connection it opened (RFC 5626 flows).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { formatUri, parseNameAddr, randomToken, type NameAddr, type SipRequest, type SipUri } from '@traverse/sip';
+import { fnv1a, formatUri, parseNameAddr, randomToken, type NameAddr, type SipRequest, type SipUri } from '@traverse/sip';
 import type { ProxyTransportName } from './local-addresses';
 
 /** Prefix of the branches this proxy generates: the magic cookie and a marker. */
@@ -136,14 +136,9 @@ export function poppedParam(popped: readonly NameAddr[], name: string): string |
 
 // ---------------------------------------------------------------- loop detection
 
-/** FNV-1a over a string, as 8 hex digits. */
-function fnv1a(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(HASH_LEN, '0');
+/** FNV-1a of a string, as HASH_LEN hex digits. */
+function hashHex(s: string): string {
+  return fnv1a(s).toString(16).padStart(HASH_LEN, '0');
 }
 
 /**
@@ -155,7 +150,7 @@ function fnv1a(s: string): string {
 export function loopHash(req: SipRequest): string {
   let s = req.requestUri + '\0' + (req.fromTag ?? '') + '\0' + (req.toTag ?? '') + '\0' + req.callId + '\0' + req.cseq.seq;
   for (const h of req.headers) if (h.key === 'route' || h.key === 'proxy-require' || h.key === 'proxy-authorization') s += '\0' + h.value;
-  return fnv1a(s);
+  return hashHex(s);
 }
 
 /** A fresh branch carrying the loop-detection hash. */
@@ -165,7 +160,7 @@ export function proxyBranch(hash: string): string {
 
 /** A branch for a stateless forward (ACK for 2xx): the same for every retransmission of the message. */
 export function statelessBranch(received: string): string {
-  return BRANCH_PREFIX + fnv1a(received) + '.' + fnv1a(received + '\u0001') + 'a';
+  return BRANCH_PREFIX + hashHex(received) + '.' + hashHex(received + '\u0001') + 'a';
 }
 
 /**
