@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlSocket, ControlSocketOptions, RelayRemoteInfo, RelaySocket, UdpRelay, udpRelayAvailability } from './udp-relay';
+import { ControlSocket, ControlSocketOptions, RelayRemoteInfo, RelaySocket, UdpRelay, chooseUdpPlane, udpRelayAvailability } from './udp-relay';
 
 const availability = udpRelayAvailability();
 
@@ -534,6 +534,18 @@ describe('udpRelayAvailability', () => {
     if (a.available) assert.match(a.path, /udp_relay\.node$/);
     else assert.ok(a.reason.length > 0);
     if (!a.available) assert.throws(() => UdpRelay.create(), /not available/);
+  });
+
+  it('resolves a setting: node is node:dgram; auto and native are native when it runs here, else auto falls back with the reason and native throws', () => {
+    const a = udpRelayAvailability();
+    assert.deepEqual(chooseUdpPlane('node', 'x'), { kind: 'node' });
+    if (a.available) {
+      assert.deepEqual(chooseUdpPlane('auto', 'x'), { kind: 'native' });
+      assert.deepEqual(chooseUdpPlane('native', 'x'), { kind: 'native' });
+    } else {
+      assert.deepEqual(chooseUdpPlane('auto', 'x'), { kind: 'node', unavailable: a.reason });
+      assert.throws(() => chooseUdpPlane('native', 'the plane'), (e: Error & { code?: string }) => e.code === 'ERR_UDP_RELAY_UNAVAILABLE' && e.message.startsWith('the plane is not available here ('));
+    }
   });
 });
 

@@ -78,6 +78,25 @@ export function udpRelayAvailability(): UdpRelayAvailability {
   return 'addon' in l ? { available: true, path: l.path } : { available: false, reason: l.reason };
 }
 
+/** The UDP sockets a listener gets; with `unavailable`, why auto fell back to node:dgram. */
+export interface UdpPlaneChoice {
+  kind: 'native' | 'node';
+  unavailable?: string;
+}
+
+/**
+ * The sockets a setting asks for (auto | native | node): native when the addon loads here and
+ * the setting allows it, else node:dgram. Throws (code ERR_UDP_RELAY_UNAVAILABLE), naming `what`,
+ * when native is required and the addon is not available.
+ */
+export function chooseUdpPlane(want: 'auto' | 'native' | 'node', what: string): UdpPlaneChoice {
+  if (want === 'node') return { kind: 'node' };
+  const a = udpRelayAvailability();
+  if (a.available) return { kind: 'native' };
+  if (want === 'native') throw Object.assign(new Error(`${what} is not available here (${a.reason})`), { code: 'ERR_UDP_RELAY_UNAVAILABLE' });
+  return { kind: 'node', unavailable: a.reason };
+}
+
 /** Source of a handed-up datagram (the fields of dgram's RemoteInfo the relay uses). */
 export interface RelayRemoteInfo {
   address: string;

@@ -51,7 +51,7 @@ import {
   verifyFingerprint,
 } from '@traverse/stun';
 import { bindListeners, bindUdp, listenError, listenServer, openOrClose, udpSocket } from '@traverse/net';
-import { ControlSocket, ControlSocketOptions, RelaySocket, UdpRelay, UdpRelayStats, udpRelayAvailability } from '@traverse/udp-relay';
+import { ControlSocket, ControlSocketOptions, RelaySocket, UdpRelay, UdpRelayStats, chooseUdpPlane } from '@traverse/udp-relay';
 import { TurnAuthUnavailableError, type TurnAuthenticator } from '@traverse/stun-turn';
 
 export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
@@ -370,16 +370,9 @@ export class TurnServer {
 
   /** Binds every listener; on a failure closes what it bound and rethrows (the error names the listener). */
   async start(): Promise<void> {
-    const want = this.opts.dataPlane ?? 'auto';
-    if (want !== 'node') {
-      const a = udpRelayAvailability();
-      if (a.available) this.native = UdpRelay.create();
-      else if (want === 'native')
-        throw Object.assign(new Error(`the native UDP data plane is not available here (${a.reason})`), {
-          code: 'ERR_UDP_RELAY_UNAVAILABLE',
-        });
-      else this.nativeUnavailable = a.reason;
-    }
+    const plane = chooseUdpPlane(this.opts.dataPlane ?? 'auto', 'the native UDP data plane');
+    if (plane.kind === 'native') this.native = UdpRelay.create();
+    else this.nativeUnavailable = plane.unavailable;
     await openOrClose(
       () => this.bindAll(),
       () => this.stop(),

@@ -34,7 +34,7 @@ import {
   type Via,
 } from '@traverse/sip';
 import { bindUdp, listenError, listenServer } from '@traverse/net';
-import { ControlSocket, udpRelayAvailability } from '@traverse/udp-relay';
+import { ControlSocket, chooseUdpPlane, type UdpPlaneChoice } from '@traverse/udp-relay';
 import { canonicalIp, stampVia } from './addresses';
 import { SourceRateLimiter } from './rate-limiter';
 
@@ -119,10 +119,7 @@ export interface SipTransportSettings {
 export type SipUdpSockets = 'auto' | 'native' | 'node';
 
 /** The sockets a UDP listener uses; with `unavailable`, why auto fell back to node:dgram. */
-export interface UdpSocketsInUse {
-  kind: 'native' | 'node';
-  unavailable?: string;
-}
+export type UdpSocketsInUse = UdpPlaneChoice;
 
 export interface SipTransportOptions {
   /** 0 disables a transport. */
@@ -500,20 +497,10 @@ export class SipTransport {
     this.sweeper.unref();
   }
 
-  /** The sockets UDP listeners get: the option, with auto resolved by whether the addon loads. */
-  private udpSockets(): UdpSocketsInUse {
-    const want = this.opts.udpSockets ?? 'auto';
-    if (want === 'node') return { kind: 'node' };
-    const a = udpRelayAvailability();
-    if (a.available) return { kind: 'native' };
-    if (want === 'native') throw Object.assign(new Error(`native UDP sockets not available: ${a.reason}`), { code: 'ERR_UDP_RELAY_UNAVAILABLE' });
-    return { kind: 'node', unavailable: a.reason };
-  }
-
   private async listenOn(host: string, family: 4 | 6): Promise<void> {
     const o = this.opts;
     if (o.udpPort > 0) {
-      const sockets = this.udpSockets();
+      const sockets = chooseUdpPlane(this.opts.udpSockets ?? 'auto', 'the native addon for SIP UDP sockets (sip.udpSockets native)');
       const l = await UdpListener.bind(
         host,
         o.udpPort,
