@@ -185,15 +185,14 @@ export class SipService implements OnModuleInit, OnModuleDestroy {
         case 'websocket-refused':
           tlog.fine({ transport: e.transport, from: `${e.from.address}:${e.from.port}`, reason: e.reason }, 'WebSocket handshake refused');
           break;
-        case 'listening':
-          if (e.sockets === undefined) tlog.info({ transport: e.transport, address: e.local.address, port: e.local.port }, 'SIP listening');
-          else if (e.sockets.unavailable === undefined) tlog.info({ transport: e.transport, address: e.local.address, port: e.local.port, sockets: e.sockets.kind }, 'SIP listening');
-          else
-            tlog.info(
-              { transport: e.transport, address: e.local.address, port: e.local.port, sockets: e.sockets.kind, reason: e.sockets.unavailable },
-              `SIP listening on node:dgram sockets (the native ones are not available: ${e.sockets.unavailable})`,
-            );
+        case 'listening': {
+          const fallback = e.sockets?.unavailable;
+          tlog.info(
+            { transport: e.transport, address: e.local.address, port: e.local.port, ...(e.sockets ? { sockets: e.sockets.kind } : {}), ...(fallback ? { reason: fallback } : {}) },
+            fallback ? `SIP listening on node:dgram sockets (the native ones are not available: ${fallback})` : 'SIP listening',
+          );
           break;
+        }
         case 'connection-open':
           tlog.finer({ id: e.connection.id, remote: `${e.connection.remote.address}:${e.connection.remote.port}`, inbound: e.inbound }, 'connection open');
           break;

@@ -376,12 +376,12 @@ export class UdpListener {
   }
 
   /** Sends one datagram to an IP address; `failed` is told when it cannot go (a bad port, or the OS did not take it). */
-  send(buf: Uint8Array, port: number, address: string, failed?: (reason: string) => void): void {
+  send(buf: Uint8Array, port: number, address: string, failed?: (reason: string, address: string, port: number) => void): void {
     try {
-      if (this.native === undefined) this.dgram!.send(buf, port, address, failed && ((err) => err && failed(err.message)));
-      else if (!this.native.send(buf, port, address)) failed?.('the OS did not take the datagram (socket buffer full, no route, or socket closed)');
+      if (this.native === undefined) this.dgram!.send(buf, port, address, failed && ((err) => err && failed(err.message, address, port)));
+      else if (!this.native.send(buf, port, address)) failed?.('the OS did not take the datagram (socket buffer full, no route, or socket closed)', address, port);
     } catch (e) {
-      failed?.((e as Error).message); // not an IP address, or a port the socket refuses
+      failed?.((e as Error).message, address, port); // not an IP address, or a port the socket refuses
     }
   }
 
@@ -946,6 +946,11 @@ export class SipTransport {
     return l === undefined ? undefined : { socket: l, address: u.address, port: u.port };
   }
 
+  /** A UDP send that could not go (one function for every send: no closure per datagram). */
+  private readonly udpSendFailed = (reason: string, address: string, port: number): void => {
+    this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason });
+  };
+
   private sendUdp(buf: Buffer, address: string, port: number, kind: 'request' | 'response', via?: UdpListener): boolean {
     const family = net.isIP(address) === 6 ? 6 : 4;
     const socket = via ?? this.udp.find((l) => l.family === family);
@@ -953,7 +958,7 @@ export class SipTransport {
       this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason: `no IPv${family} UDP socket` });
       return false;
     }
-    socket.send(buf, port, address, (reason) => this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason }));
+    socket.send(buf, port, address, this.udpSendFailed);
     this.opts.onEvent?.({ type: 'sent', transport: 'UDP', kind, bytes: buf.length });
     return true;
   }
