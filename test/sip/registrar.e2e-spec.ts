@@ -211,6 +211,8 @@ describe('the SIP registrar of a node (SIPp, UDP/TCP/TLS, O&M API)', () => {
           '',
         ].join('\r\n');
       const toTag = (m: string) => /^To:.*;tag=([^;\r\n]+)/im.exec(m)?.[1];
+      const nonce = (m: string) => /nonce="([^"]+)"/.exec(m)?.[1];
+      const challenged = (await n.metric(/^traverse_sip_register_responses_total\{status="401"/)) ?? 0;
       const first = reg(1, `z9hG4bK${randomBytes(6).toString('hex')}`);
       s.send(Buffer.from(first), n.sipPort, '127.0.0.1');
       await waitFor('the 401', () => (got.length === 1 ? true : undefined), 5000, 20);
@@ -219,6 +221,9 @@ describe('the SIP registrar of a node (SIPp, UDP/TCP/TLS, O&M API)', () => {
       assert.match(got[0], /^SIP\/2.0 401 /);
       assert.match(got[1], /^SIP\/2.0 401 /);
       assert.ok(toTag(got[0]) !== undefined && toTag(got[1]) === toTag(got[0]), 'the same To tag (RFC 3261 8.2.7)');
+      // no transaction kept the first 401 to resend: the copy was challenged afresh
+      assert.ok(nonce(got[0]) !== undefined && nonce(got[1]) !== nonce(got[0]), 'a new nonce for the retransmission');
+      assert.equal(await n.metric(/^traverse_sip_register_responses_total\{status="401"/), challenged + 2, 'both copies challenged');
       const www = /^WWW-Authenticate: (.*)$/im.exec(got[0])![1];
       const creds = computeAuthorization(challengesFromHeaders([www])[0], { username: 'judy', password, method: 'REGISTER', uri: `sip:${DOMAIN}` });
       assert.ok(creds.ok);
