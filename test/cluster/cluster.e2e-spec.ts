@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createRedisClient, startRedisCluster, startRedisServer, type RedisConnectionOptions } from '@traverse/redis';
 import { KeySpace } from '@traverse/cluster';
 import { challengesFromHeaders, computeAuthorization, parseMessage, serializeDigestCredentials, type SipResponse } from '@traverse/sip';
-import { waitFor } from '@traverse/testing';
+import { httpsRequest, waitFor } from '@traverse/testing';
 import { ClusterMember, type ClusterView } from './cluster-node';
 import { BaresipUa } from '../sip/baresip-ua';
 import { sipp } from '../sip/helpers';
@@ -238,6 +238,16 @@ for (const backend of backends) {
       } finally {
         await alice.stop();
         await bob.stop();
+        // their registrations go with them now (a de-REGISTER or bob's closed flow may still be on its
+        // way), so that the tests after this one count only the registrations they expect
+        for (const user of ['alice', 'bob']) {
+          const r = await httpsRequest(`${c.base}/api/registrations/${encodeURIComponent(`sip:${user}@${DOMAIN}`)}`, c.ca, 'DELETE');
+          assert.ok(r.status === 200 || r.status === 404, `unregistering ${user}: ${r.status} ${r.body}`);
+        }
+        await waitFor('alice and bob gone from every node', async () => {
+          for (const n of nodes) if ((await n.registrations()).some((x) => x.sipUri === `sip:alice@${DOMAIN}` || x.sipUri === `sip:bob@${DOMAIN}`)) return undefined;
+          return true;
+        });
       }
     });
 
