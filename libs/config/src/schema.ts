@@ -286,8 +286,8 @@ const clusterSchema = z
       .describe('Interval of node heartbeats (ms); a node that misses three is shown down in the Servers table.'),
     nodeAddress: z.string().default('')
       .describe('Address the other nodes of the cluster reach this node at, for requests to flows it holds (empty: the first non-loopback IPv4 address of the host, else 127.0.0.1).'),
-    commitWindowMs: z.number().int().min(0).max(50).default(10)
-      .describe('Group commit (ms): under load, state changes made within this window are written to Redis together, one round trip and one wake-up of every node for the group (a REGISTER is answered up to this much later); a change made while the node writes nothing goes at once. 0 writes each change at once.'),
+    commitWindowMs: z.number().int().min(0).max(200).default(40)
+      .describe('Group commit (ms): under load, state changes made within this window are written to Redis together, one round trip and one wake-up of every node for the group (a REGISTER is answered up to this much later); a change made while the node writes nothing goes at once. A longer window means fewer, larger groups: less CPU per change on the node, on Redis and on every other node. 0 writes each change at once.'),
     shards: z.number().int().min(1).max(1024).default(16)
       .describe('Number of event stream shards. Fixed for the life of the data: every node of a cluster must use the same value.'),
   })
