@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlSocket, ControlSocketOptions, RelayRemoteInfo, RelaySocket, UdpRelay, chooseUdpPlane, udpRelayAvailability } from './udp-relay';
+import { ControlSocket, ControlSocketOptions, RelayRemoteInfo, RelaySocket, UdpRelay, chooseUdpPlane, ownCopy, udpRelayAvailability } from './udp-relay';
 
 const availability = udpRelayAvailability();
 
@@ -546,6 +546,20 @@ describe('udpRelayAvailability', () => {
       assert.deepEqual(chooseUdpPlane('auto', 'x'), { kind: 'node', unavailable: a.reason });
       assert.throws(() => chooseUdpPlane('native', 'the plane'), (e: Error & { code?: string }) => e.code === 'ERR_UDP_RELAY_UNAVAILABLE' && e.message.startsWith('the plane is not available here ('));
     }
+  });
+
+  it('copies kept bytes into memory of their own: a pool slice or an arena view holds its whole block, the copy only itself', () => {
+    const pooled = Buffer.from('kept bytes');
+    assert.ok(pooled.buffer.byteLength > pooled.length, 'Buffer.from takes a slice of the shared pool');
+    const c = ownCopy(pooled);
+    assert.equal(c.buffer.byteLength, c.length);
+    assert.equal(c.toString(), 'kept bytes');
+    pooled.fill(0);
+    assert.equal(c.toString(), 'kept bytes', 'the copy does not follow the source');
+    const arena = new Uint8Array(65536);
+    arena.set([1, 2, 3], 100);
+    assert.deepEqual([...ownCopy(arena.subarray(100, 103))], [1, 2, 3]);
+    assert.equal(ownCopy(new Uint8Array(0)).length, 0);
   });
 });
 

@@ -85,6 +85,17 @@ export interface UdpPlaneChoice {
 }
 
 /**
+ * The bytes in memory of their own, for bytes kept long after they arrived or were built: a
+ * datagram viewed in the native socket's 64 KB arena, or a small Buffer taken from Node's shared
+ * pool (Buffer.from, Buffer.allocUnsafe: 64 KB blocks on Node 24), keeps the whole block alive.
+ */
+export function ownCopy(b: Uint8Array): Buffer {
+  const c = Buffer.allocUnsafeSlow(b.length);
+  c.set(b);
+  return c;
+}
+
+/**
  * The sockets a setting asks for (auto | native | node): native when the addon loads here and
  * the setting allows it, else node:dgram. Throws (code ERR_UDP_RELAY_UNAVAILABLE), naming `what`,
  * when native is required and the addon is not available.

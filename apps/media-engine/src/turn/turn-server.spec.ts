@@ -114,7 +114,7 @@ function collect(s: dgram.Socket): { got: Buffer[]; wait: (n: number, ms?: numbe
 
 /** A started TurnServer on 127.0.0.1 (user alice, password secret; peers on loopback allowed) and a peer socket collecting what reaches it. */
 async function relayOnLoopback(
-  o: Pick<TurnServerOptions, 'relayPorts' | 'dataPlane' | 'clock'>,
+  o: Pick<TurnServerOptions, 'relayPorts' | 'dataPlane' | 'clock'> & Partial<Pick<TurnServerOptions, 'authenticate'>>,
 ): Promise<{ server: TurnServer; port: number; peer: dgram.Socket; peerIn: ReturnType<typeof collect> }> {
   const server = new TurnServer({
     listeners: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
@@ -154,6 +154,29 @@ for (const { plane, skip } of planes) {
 
     it('says which data plane runs', () => {
       assert.equal(server.dataPlane.plane, plane);
+    });
+
+    it('keeps what an allocation holds on to in memory of its own, not in a 64 KB pool block or datagram arena', async () => {
+      // a key decoded from a stored HA1 is a slice of Node's shared Buffer pool, as the request's bytes are of the arena
+      const ha1 = longTermKey('alice', REALM, 'secret').toString('hex');
+      const own = await relayOnLoopback({ relayPorts: { min: 43000, max: 43999 }, dataPlane: plane, authenticate: (u) => (u === 'alice' ? Buffer.from(ha1, 'hex') : undefined) });
+      const c = new Client(own.port);
+      await c.open();
+      try {
+        const alloc = await c.request(StunMethod.Allocate, [{ type: Attr.RequestedTransport, value: TransportProtocol.UDP }]);
+        assert.equal(alloc.cls, StunClass.SuccessResponse);
+        // the table is private: read it here only to see which memory the allocation keeps
+        const table = (own.server as unknown as { table: { all(): { allocateTransactionId?: Buffer; context?: { key: Buffer; allocateResponse?: Buffer } }[] } }).table;
+        const [a] = table.all();
+        const kept = { 'transaction id': a.allocateTransactionId!, key: a.context!.key, 'Allocate response': a.context!.allocateResponse! };
+        for (const [what, b] of Object.entries(kept)) assert.equal(b.buffer.byteLength, b.length, `the ${what} holds ${b.buffer.byteLength} bytes for ${b.length}`);
+        assert.ok(kept['transaction id'].equals(alloc.transactionId));
+        assert.equal(kept.key.toString('hex'), ha1);
+      } finally {
+        c.close();
+        await own.server.stop();
+        own.peer.close();
+      }
     });
 
     it('relays ChannelData both ways, Send/Data indications, counts both; a deleted allocation relays nothing more', async () => {

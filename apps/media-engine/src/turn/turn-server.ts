@@ -51,7 +51,7 @@ import {
   verifyFingerprint,
 } from '@traverse/stun';
 import { bindListeners, bindUdp, listenError, listenServer, openOrClose, udpSocket } from '@traverse/net';
-import { ControlSocket, ControlSocketOptions, RelaySocket, UdpRelay, UdpRelayStats, chooseUdpPlane } from '@traverse/udp-relay';
+import { ControlSocket, ControlSocketOptions, RelaySocket, UdpRelay, UdpRelayStats, chooseUdpPlane, ownCopy } from '@traverse/udp-relay';
 import { TurnAuthUnavailableError, type TurnAuthenticator } from '@traverse/stun-turn';
 
 export type TurnListenerTransport = 'udp' | 'tcp' | 'tls';
@@ -1028,7 +1028,7 @@ export class TurnServer {
     const relay: Relay = {
       alloc: undefined as unknown as Allocation,
       link,
-      key,
+      key: ownCopy(key),
       algorithm,
       v4: undefined,
       v6: undefined,
@@ -1110,7 +1110,8 @@ export class TurnServer {
     relay.v4 = sockets.v4;
     relay.v6 = sockets.v6;
     alloc.context = relay;
-    alloc.allocateTransactionId = Buffer.from(m.transactionId);
+    // kept for the allocation's life: memory of their own, not a view of the datagram or a pool block
+    alloc.allocateTransactionId = ownCopy(m.transactionId);
     for (const s of [relay.v4, relay.v6]) {
       if (s instanceof RelaySocket) s.onMessage = (msg, rinfo) => this.onPeerDatagram(relay, msg, rinfo);
       else if (s) (s as dgram.Socket).on('message', (msg, rinfo) => this.onPeerDatagram(relay, msg, rinfo));
@@ -1124,7 +1125,7 @@ export class TurnServer {
         value: { family: addressError.family, code: addressError.code, reason: ERROR_REASONS[addressError.code] ?? '' },
       });
     attrs.push({ type: Attr.XorMappedAddress, value: link.remote });
-    relay.allocateResponse = this.respond(link, m, StunClass.SuccessResponse, attrs, key);
+    relay.allocateResponse = ownCopy(this.respond(link, m, StunClass.SuccessResponse, attrs, key));
     this.opts.onEvent?.({ type: 'allocation-created', id: alloc.id, username, client: link.remote, relayed });
   }
 

@@ -34,7 +34,7 @@ import {
   type Via,
 } from '@traverse/sip';
 import { bindUdp, listenError, listenServer } from '@traverse/net';
-import { ControlSocket, chooseUdpPlane, type UdpPlaneChoice } from '@traverse/udp-relay';
+import { ControlSocket, chooseUdpPlane, ownCopy, type UdpPlaneChoice } from '@traverse/udp-relay';
 import { canonicalIp, stampVia } from './addresses';
 import { SourceRateLimiter } from './rate-limiter';
 
@@ -313,13 +313,6 @@ export class SipConnection {
     this.ws?.terminate();
     this.socket?.destroy();
   }
-}
-
-/** The bytes in memory of their own (Buffer.from would take them from the shared pool). */
-function ownCopy(b: Buffer): Buffer {
-  const c = Buffer.allocUnsafeSlow(b.length);
-  b.copy(c);
-  return c;
 }
 
 export function connectionKey(transport: string, address: string, port: number): string {
