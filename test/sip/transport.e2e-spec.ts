@@ -1,6 +1,7 @@
 // The SIP transports of a node started with ./traverse start, on IPv4 and IPv6 loopback:
 // SIPp registers over UDP and TCP on ::1 (Via and Contact with brackets), a WebSocket client
-// over [::1], and the listeners follow sip.listenAddresses.
+// over [::1], and the listeners follow sip.listenAddresses. A UDP send that cannot go is
+// counted and logged, and the caller gets an answer.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -87,6 +88,7 @@ describe('SIP transports of a node on IPv4 and IPv6 (sip.listenAddresses 127.0.0
       s.close();
     }
   });
+
 });
 
 describe('a request larger than sip.maxUdpPacketSize goes over TCP (RFC 3261 18.1.1)', () => {
@@ -167,6 +169,40 @@ describe('a request larger than sip.maxUdpPacketSize goes over TCP (RFC 3261 18.
       assert.equal(got.value.topVia?.transport, 'UDP');
     } finally {
       c.close();
+      s.close();
+    }
+  });
+});
+
+describe('a UDP send that cannot go (a node on IPv4 only, a next hop on IPv6)', () => {
+  let n: SipNode;
+
+  before(async () => {
+    n = await startSipNode({ TRAVERSE_REGISTRAR__DOMAINS: DOMAIN, TRAVERSE_REGISTRAR__SECURITY_LEVEL: 'none', TRAVERSE_SIP__LISTEN_ADDRESSES: '127.0.0.1', TRAVERSE_LOG__LEVEL: 'fine' });
+  });
+
+  after(async () => {
+    if (n) await n.stop();
+  });
+
+  it('counts it in traverse_sip_send_failures_total, logs why, and answers the caller 500 (a 503 of its own is not passed on, RFC 3261 16.7)', async () => {
+    const failures = async () => (await n.metric(/^traverse_sip_send_failures_total\{(?=[^}]*transport="UDP")/)) ?? 0;
+    const before = await failures();
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    try {
+      const port = s.address().port;
+      const got = new Promise<Buffer>((resolve) => s.once('message', (m) => resolve(m)));
+      const req = createRequest({ method: 'OPTIONS', uri: 'sip:probe@[::1]:5999', from: { uri: 'sip:probe@example.com' }, to: { uri: 'sip:probe@[::1]' }, via: { transport: 'UDP', host: '127.0.0.1', port } });
+      s.send(req.toBuffer(), n.sipPort, '127.0.0.1');
+      const res = parseMessage(await got);
+      assert.ok(res.ok && res.value.kind === 'response', 'a response');
+      assert.equal(res.value.status, 500);
+      assert.equal(await failures(), before + 1, 'one failed send counted');
+      const line = n.node.stdout().split('\n').find((l) => l.includes('"send failed"') && l.includes('"to":"::1:5999"'));
+      assert.ok(line, 'a "send failed" log line names the next hop');
+      assert.match(line, /"reason":"no IPv6 UDP socket"/);
+    } finally {
       s.close();
     }
   });
