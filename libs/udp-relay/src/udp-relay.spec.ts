@@ -547,7 +547,9 @@ describe('udpRelayAvailability', () => {
       assert.throws(() => chooseUdpPlane('native', 'the plane'), (e: Error & { code?: string }) => e.code === 'ERR_UDP_RELAY_UNAVAILABLE' && e.message.startsWith('the plane is not available here ('));
     }
   });
+});
 
+describe('ownCopy', () => {
   it('copies kept bytes into memory of their own: a pool slice or an arena view holds its whole block, the copy only itself', () => {
     const pooled = Buffer.from('kept bytes');
     assert.ok(pooled.buffer.byteLength > pooled.length, 'Buffer.from takes a slice of the shared pool');
