@@ -174,7 +174,7 @@ describe('a request larger than sip.maxUdpPacketSize goes over TCP (RFC 3261 18.
   });
 });
 
-describe('a UDP send that cannot go (a node on IPv4 only, a next hop on IPv6)', () => {
+describe('a UDP send that cannot go (a node on IPv4 only)', () => {
   let n: SipNode;
 
   before(async () => {
@@ -185,7 +185,7 @@ describe('a UDP send that cannot go (a node on IPv4 only, a next hop on IPv6)', 
     if (n) await n.stop();
   });
 
-  it('counts it in traverse_sip_send_failures_total, logs why, and answers the caller 500 (a 503 of its own is not passed on, RFC 3261 16.7)', async () => {
+  it('counts a request for an IPv6 next hop in traverse_sip_send_failures_total, logs why, and answers the caller 500 (a 503 of its own is not passed on, RFC 3261 16.7)', async () => {
     const failures = async () => (await n.metric(/^traverse_sip_send_failures_total\{(?=[^}]*transport="UDP")/)) ?? 0;
     const before = await failures();
     const s = dgram.createSocket('udp4');
@@ -202,6 +202,30 @@ describe('a UDP send that cannot go (a node on IPv4 only, a next hop on IPv6)', 
       const line = n.node.stdout().split('\n').find((l) => l.includes('"send failed"') && l.includes('"to":"::1:5999"'));
       assert.ok(line, 'a "send failed" log line names the next hop');
       assert.match(line, /"reason":"no IPv6 UDP socket"/);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('answers at once, not after Timer F, a request whose next hop is port 0, and counts the send that could not go', async () => {
+    const failures = async () => (await n.metric(/^traverse_sip_send_failures_total\{(?=[^}]*transport="UDP")/)) ?? 0;
+    const before = await failures();
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    try {
+      const port = s.address().port;
+      const got = new Promise<Buffer>((resolve) => s.once('message', (m) => resolve(m)));
+      const req = createRequest({ method: 'OPTIONS', uri: 'sip:probe@127.0.0.2:0', from: { uri: 'sip:probe@example.com' }, to: { uri: 'sip:probe@127.0.0.2' }, via: { transport: 'UDP', host: '127.0.0.1', port } });
+      const sentAt = Date.now();
+      s.send(req.toBuffer(), n.sipPort, '127.0.0.1');
+      const res = parseMessage(await got);
+      assert.ok(res.ok && res.value.kind === 'response', 'a response');
+      assert.equal(res.value.status, 500);
+      assert.ok(Date.now() - sentAt < 5000, 'answered before any retransmission timer ran out');
+      assert.equal(await failures(), before + 1, 'one failed send counted');
+      const line = n.node.stdout().split('\n').find((l) => l.includes('"send failed"') && l.includes('"to":"127.0.0.2:0"'));
+      assert.ok(line, 'a "send failed" log line names the next hop');
+      assert.match(line, /"reason":"port 0 is not a destination"/);
     } finally {
       s.close();
     }

@@ -951,6 +951,11 @@ export class SipTransport {
       this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason: `no IPv${family} UDP socket` });
       return false;
     }
+    if (!(port >= 1 && port <= 65535)) {
+      // known before sending (the OS would refuse it): the caller's transaction hears of it at once and can move on
+      this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason: `port ${port} is not a destination` });
+      return false;
+    }
     socket.send(buf, port, address, this.udpSendFailed);
     this.opts.onEvent?.({ type: 'sent', transport: 'UDP', kind, bytes: buf.length });
     return true;
