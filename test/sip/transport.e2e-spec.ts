@@ -185,49 +185,42 @@ describe('a UDP send that cannot go (a node on IPv4 only)', () => {
     if (n) await n.stop();
   });
 
-  it('counts a request for an IPv6 next hop in traverse_sip_send_failures_total, logs why, and answers the caller 500 (a 503 of its own is not passed on, RFC 3261 16.7)', async () => {
-    const failures = async () => (await n.metric(/^traverse_sip_send_failures_total\{(?=[^}]*transport="UDP")/)) ?? 0;
-    const before = await failures();
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-    try {
-      const port = s.address().port;
-      const got = new Promise<Buffer>((resolve) => s.once('message', (m) => resolve(m)));
-      const req = createRequest({ method: 'OPTIONS', uri: 'sip:probe@[::1]:5999', from: { uri: 'sip:probe@example.com' }, to: { uri: 'sip:probe@[::1]' }, via: { transport: 'UDP', host: '127.0.0.1', port } });
-      s.send(req.toBuffer(), n.sipPort, '127.0.0.1');
-      const res = parseMessage(await got);
-      assert.ok(res.ok && res.value.kind === 'response', 'a response');
-      assert.equal(res.value.status, 500);
-      assert.equal(await failures(), before + 1, 'one failed send counted');
-      const line = n.node.stdout().split('\n').find((l) => l.includes('"send failed"') && l.includes('"to":"::1:5999"'));
-      assert.ok(line, 'a "send failed" log line names the next hop');
-      assert.match(line, /"reason":"no IPv6 UDP socket"/);
-    } finally {
-      s.close();
-    }
-  });
+  const failures = async () => (await n.metric(/^traverse_sip_send_failures_total\{(?=[^}]*transport="UDP")/)) ?? 0;
 
-  it('answers at once, not after Timer F, a request whose next hop is port 0, and counts the send that could not go', async () => {
-    const failures = async () => (await n.metric(/^traverse_sip_send_failures_total\{(?=[^}]*transport="UDP")/)) ?? 0;
-    const before = await failures();
+  /** Sends an OPTIONS for `uri` from a UDP socket of its own; the answer, how long it took, and the "send failed" log line naming `hop`. */
+  async function probe(uri: string, hop: string): Promise<{ status: number | undefined; ms: number; failedLine: string | undefined }> {
     const s = dgram.createSocket('udp4');
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
     try {
-      const port = s.address().port;
       const got = new Promise<Buffer>((resolve) => s.once('message', (m) => resolve(m)));
-      const req = createRequest({ method: 'OPTIONS', uri: 'sip:probe@127.0.0.2:0', from: { uri: 'sip:probe@example.com' }, to: { uri: 'sip:probe@127.0.0.2' }, via: { transport: 'UDP', host: '127.0.0.1', port } });
+      const req = createRequest({ method: 'OPTIONS', uri, from: { uri: 'sip:probe@example.com' }, to: { uri }, via: { transport: 'UDP', host: '127.0.0.1', port: s.address().port } });
       const sentAt = Date.now();
       s.send(req.toBuffer(), n.sipPort, '127.0.0.1');
       const res = parseMessage(await got);
-      assert.ok(res.ok && res.value.kind === 'response', 'a response');
-      assert.equal(res.value.status, 500);
-      assert.ok(Date.now() - sentAt < 5000, 'answered before any retransmission timer ran out');
-      assert.equal(await failures(), before + 1, 'one failed send counted');
-      const line = n.node.stdout().split('\n').find((l) => l.includes('"send failed"') && l.includes('"to":"127.0.0.2:0"'));
-      assert.ok(line, 'a "send failed" log line names the next hop');
-      assert.match(line, /"reason":"port 0 is not a destination"/);
+      const ms = Date.now() - sentAt;
+      const failedLine = n.node.stdout().split('\n').find((l) => l.includes('"send failed"') && l.includes(`"to":"${hop}"`));
+      return { status: res.ok && res.value.kind === 'response' ? res.value.status : undefined, ms, failedLine };
     } finally {
       s.close();
     }
+  }
+
+  it('counts a request for an IPv6 next hop in traverse_sip_send_failures_total, logs why, and answers the caller 500 (a 503 of its own is not passed on, RFC 3261 16.7)', async () => {
+    const before = await failures();
+    const r = await probe('sip:probe@[::1]:5999', '::1:5999');
+    assert.equal(r.status, 500);
+    assert.equal(await failures(), before + 1, 'one failed send counted');
+    assert.ok(r.failedLine, 'a "send failed" log line names the next hop');
+    assert.match(r.failedLine, /"reason":"no IPv6 UDP socket"/);
+  });
+
+  it('answers at once, not after Timer F, a request whose next hop is port 0, and counts the send that could not go', async () => {
+    const before = await failures();
+    const r = await probe('sip:probe@127.0.0.2:0', '127.0.0.2:0');
+    assert.equal(r.status, 500);
+    assert.ok(r.ms < 5000, `answered before any retransmission timer ran out (${r.ms} ms)`);
+    assert.equal(await failures(), before + 1, 'one failed send counted');
+    assert.ok(r.failedLine, 'a "send failed" log line names the next hop');
+    assert.match(r.failedLine, /"reason":"port 0 is not a destination"/);
   });
 });
