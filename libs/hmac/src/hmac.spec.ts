@@ -14,12 +14,17 @@ describe('hmac', () => {
 
   it('equals createHmac for any key (short, block-sized, long) and parts', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 150 }), fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 4 }), fc.constantFrom('sha1', 'sha256'), (key, parts, alg) => {
-        const k = Buffer.from(key);
-        const ps = parts.map((p) => Buffer.from(p));
-        const want = ps.reduce((h, p) => h.update(p), createHmac(alg, k)).digest();
-        assert.deepEqual(hmac(alg, k, ...ps), want);
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 150 }),
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 4 }),
+        fc.constantFrom('sha1', 'sha256'),
+        (key, parts, alg) => {
+          const k = Buffer.from(key);
+          const ps = parts.map((p) => Buffer.from(p));
+          const want = ps.reduce((h, p) => h.update(p), createHmac(alg, k)).digest();
+          assert.deepEqual(hmac(alg, k, ...ps), want);
+        },
+      ),
     );
     const k = randomBytes(64);
     assert.deepEqual(hmac('sha1', k, 'é€'), createHmac('sha1', k).update('é€', 'utf8').digest());

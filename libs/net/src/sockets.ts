@@ -17,13 +17,10 @@ export interface ListenerName {
 /** A bind/listen error that names the listener (`udp [::]:3478: EADDRINUSE`), with `code` and `listener`. */
 export function listenError(e: Error, l: ListenerName): Error & { code: string; listener: ListenerName } {
   const code = (e as NodeJS.ErrnoException).code ?? e.message;
-  return Object.assign(
-    new Error(`${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}: ${code}`, { cause: e }),
-    {
-      code,
-      listener: l,
-    },
-  );
+  return Object.assign(new Error(`${l.transport} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}: ${code}`, { cause: e }), {
+    code,
+    listener: l,
+  });
 }
 
 /**
@@ -32,11 +29,7 @@ export function listenError(e: Error, l: ListenerName): Error & { code: string; 
  * The servers send to literals (sources, peers, resolved targets): answered here at once; a host
  * name still goes to dns.lookup.
  */
-export function literalLookup(
-  address: string,
-  family: unknown,
-  callback: (err: Error | null, address: string, family: number) => void,
-): void {
+export function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
   const v = net.isIP(address);
   if (v !== 0) callback(null, address, v);
   else dns.lookup(address, family as number, callback);
