@@ -7,7 +7,7 @@ import { createRequest, createResponse, parseMessage, SipStreamParser, type SipM
 import { freePort, waitFor } from '@traverse/testing';
 import { Attr, StunClass, attributeValue, decodeMessage as decodeStun } from '@traverse/stun';
 import { udpRelayAvailability } from '@traverse/udp-relay';
-import { SipTransport, type SipSource, type SipTransportEvent } from './sip-transport';
+import { SipTransport, UdpListener, type SipSource, type SipTransportEvent } from './sip-transport';
 
 
 function request(method: string, viaPort: number, transport = 'UDP', body?: string): SipRequest {
@@ -218,13 +218,30 @@ const suite = (udpSockets: 'native' | 'node') => () => {
     }
   });
 
-  it('reports a datagram that cannot go (port 0) as a failed send, without throwing', () => {
+  it('refuses a UDP destination on port 0 before sending: the send returns false and is reported as failed', () => {
     events.length = 0;
-    assert.doesNotThrow(() => t.send(request('OPTIONS', 5060), { transport: 'UDP', address: '127.0.0.1', port: 0 }));
+    assert.equal(t.send(request('OPTIONS', 5060), { transport: 'UDP', address: '127.0.0.1', port: 0 }), false);
     const failed = events.find((e) => e.type === 'send-failed');
     assert.ok(failed !== undefined && failed.type === 'send-failed', JSON.stringify(events));
     assert.deepEqual(failed.to, { address: '127.0.0.1', port: 0 });
     assert.equal(failed.transport, 'UDP');
+    assert.equal(failed.reason, 'port 0 is not a destination');
+    assert.equal(events.some((e) => e.type === 'sent'), false);
+  });
+
+  it('a listener reports a datagram its socket refuses (port 0) through `failed`, without throwing', async () => {
+    const l = await UdpListener.bind('127.0.0.1', 0, 4, udpSockets, () => undefined, () => undefined);
+    try {
+      assert.equal(l.sockets, udpSockets);
+      const failures: [string, string, number][] = [];
+      assert.doesNotThrow(() => l.send(Buffer.from('OPTIONS'), 0, '127.0.0.1', (reason, address, port) => failures.push([reason, address, port])));
+      await waitFor('the failure reported', async () => (failures.length > 0 ? true : undefined), 2000, 10);
+      assert.equal(failures.length, 1);
+      assert.deepEqual(failures[0].slice(1), ['127.0.0.1', 0]);
+      assert.ok(failures[0][0].length > 0, 'a reason');
+    } finally {
+      await l.close();
+    }
   });
 
   it('answers a STUN Binding request on the UDP port with the reflexive address (RFC 5626 4.4.2)', async () => {
