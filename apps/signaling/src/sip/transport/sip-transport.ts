@@ -939,7 +939,7 @@ export class SipTransport {
     return l === undefined ? undefined : { socket: l, address: u.address, port: u.port };
   }
 
-  /** A UDP send that could not go (one function for every send: no closure per datagram). */
+  /** A UDP send that could not go: one function for every send (node:dgram's callback still wraps it per datagram, to name the destination). */
   private readonly udpSendFailed = (reason: string, address: string, port: number): void => {
     this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason });
   };
