@@ -85,6 +85,8 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     await waitFor('bob registered', async () => ((await n.registrations(`sip:bob@${DOMAIN}`)).length === 1 ? true : undefined), 20_000, 100);
     assert.equal((await table(`sip:bob@${DOMAIN}`)).length, 1);
     await waitFor('bob removed', async () => ((await n.registrations(`sip:bob@${DOMAIN}`)).length === 0 ? true : undefined), 40_000, 200);
+    // the row goes with the binding's release, an event of its own that follows the removal (up to a commit window later)
+    await waitFor('bob gone from Proxy Registrations', async () => ((await table(`sip:bob@${DOMAIN}`)).length === 0 ? true : undefined), 5_000, 50);
     assert.deepEqual(await table(`sip:bob@${DOMAIN}`), []);
     assert.ok(((await n.metric(/^traverse_sip_nat_unreachable_total/)) ?? 0) >= 1);
     assert.match(n.node.stdout(), /client behind NAT unreachable: registration removed/);
@@ -107,6 +109,8 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     }
     // its connection gone, nothing reaches it: the registration goes with it
     await waitFor('carol removed', async () => ((await n.registrations(`sip:carol@${DOMAIN}`)).length === 0 ? true : undefined), 10_000, 100);
+    // the row goes with the binding's release, an event of its own that follows the removal (up to a commit window later)
+    await waitFor('carol gone from Proxy Registrations', async () => ((await table(`sip:carol@${DOMAIN}`)).length === 0 ? true : undefined), 5_000, 50);
     assert.deepEqual(await table(`sip:carol@${DOMAIN}`), []);
   });
 
