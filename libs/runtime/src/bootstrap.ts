@@ -12,6 +12,7 @@ import { createRedisClient, startRedisServer, type RedisClient, type RedisConnec
 import { loadOrCreateCertificate } from './certificates';
 import type { NodeContext } from './node-context';
 import { RuntimeModule } from './runtime.module';
+import { restoreFastStringPrototype } from './string-prototype';
 import { Readiness } from './readiness';
 
 /** The modules a role contributes, given the node context. */
@@ -110,6 +111,7 @@ async function connectRedis(config: TraverseConfig, dataDir: string, nodeName: s
  */
 export async function startNode(opts: { argv: string[]; env: Record<string, string | undefined>; roleModules: RoleModules; overrides?: unknown }): Promise<RunningNode> {
   const startedAt = new Date();
+  restoreFastStringPrototype(); // every module is loaded by now (ioredis among them), none of the hot code has run
   const loaded = loadConfig({ argv: opts.argv, env: opts.env, overrides: opts.overrides });
   if (!loaded.ok) throw new StartError(loaded.errors.map((e) => `traverse: invalid configuration: ${e}`), 2);
   const config = loaded.config;

@@ -6,3 +6,4 @@ export * from './metrics';
 export * from './metrics-util';
 export * from './runtime.module';
 export * from './bootstrap';
+export * from './string-prototype';
