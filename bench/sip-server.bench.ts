@@ -300,6 +300,9 @@ async function sippRun(target: number, scenario: string, opts: { rate: number; c
     '-trace_stat',
     '-stf',
     stats,
+    '-trace_err',
+    '-error_file',
+    join(dir, 'errors.log'),
     '-fd',
     '1',
     ...(opts.extra ?? []),
@@ -309,6 +312,9 @@ async function sippRun(target: number, scenario: string, opts: { rate: number; c
   child.stderr.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   await exited(child);
   const r = { ...statsOf(stats), code: child.exitCode, log };
+  // A failed call is rare and its cause is in SIPp's error log, gone with the folder: shown here.
+  const errors = join(dir, 'errors.log');
+  if (r.failed > 0 && existsSync(errors)) console.error(`SIPp ${scenario} -> port ${target}: ${r.failed} failed; its error log:\n${readFileSync(errors, 'utf8').trim().slice(-2000)}`);
   rmSync(dir, { recursive: true, force: true });
   return r;
 }
