@@ -156,3 +156,15 @@ export function validEscapedAt(s: string, a: number, n: number, allowed: Uint8Ar
   }
   return true;
 }
+
+/**
+ * A copy of a string that shares no memory with the text it was cut or joined from: one flat
+ * string (V8 keeps the whole parent of a slice alive, and a joined string is a tree of its parts).
+ * For what outlives the message it came from: a transaction's key and Call-ID (kept 32 s) or a
+ * nonce in the nonce-count table (kept for the nonce's life) would otherwise hold the whole text of
+ * the request, and a joined one half a dozen string objects.
+ */
+export function detached(s: string): string {
+  // shorter strings are copied by V8 when cut or joined
+  return s.length < 13 ? s : (' ' + s).slice(1);
+}

@@ -7,6 +7,8 @@
  * fresh nonce), so neither expiry nor eviction opens a window for replay.
  */
 
+import { detached } from '../chars';
+
 export interface NonceCountTrackerOptions {
   /** Lifetime of a nonce (entries expire with their nonce). */
   readonly lifetimeMs: number;
@@ -72,7 +74,8 @@ export class NonceCountTracker {
       if (!head.done) this.drop(head.value[0], head.value[1]);
       if (issuedAt <= this.watermark) return 'stale';
     }
-    this.entries.set(nonce, { nc, issuedAt, expiresAt: issuedAt + this.lifetimeMs });
+    // the nonce is usually cut from the request's text: kept as a copy of its own, or the entry would hold that text
+    this.entries.set(detached(nonce), { nc, issuedAt, expiresAt: issuedAt + this.lifetimeMs });
     return 'ok';
   }
 }

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { NonceService } from './nonce';
 import { NonceCountTracker } from './nonce-count';
 
@@ -89,5 +91,24 @@ describe('NonceCountTracker', () => {
     assert.equal(t.check('n1', T0 + 1, 2, T0 + 10), 'ok');
     for (let i = 4; i < 10_000; i++) t.check(`n${i}`, T0 + i, 1, T0 + 20);
     assert.equal(t.size, 3);
+  });
+
+  it('keeps its nonces as strings of their own, not holding the text of the requests they were cut from', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const t = new NonceCountTracker({ lifetimeMs: 60_000 });
+    const requests = 200;
+    const filler = 'x'.repeat(500_000); // each request's text: half a megabyte
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < requests; i++) {
+      const text = `REGISTER sip:example.com SIP/2.0\r\nAuthorization: Digest nonce="nonce-${String(i).padStart(20, '0')}"\r\nX-Filler: ${filler}${i}\r\n`;
+      const at = text.indexOf('nonce="') + 7;
+      assert.equal(t.check(text.slice(at, text.indexOf('"', at)), T0, 1, T0), 'ok');
+    }
+    gc();
+    const held = process.memoryUsage().heapUsed - before;
+    assert.equal(t.size, requests);
+    assert.ok(held < 10_000_000, `the table holds ${(held / 1e6).toFixed(1)} MB for ${requests} nonces`);
   });
 });

@@ -11,17 +11,6 @@ import type { Via } from '../headers';
 
 export const MAGIC_COOKIE = 'z9hG4bK';
 
-/**
- * A copy of a string that shares no memory with the text it was cut or joined from: one flat
- * string (V8 keeps the whole parent of a slice alive, and a joined string is a tree of its parts).
- * For what a transaction keeps for its 32 s: its key and Call-ID would otherwise hold the text of
- * the request and half a dozen string objects each.
- */
-export function detached(s: string): string {
-  // shorter strings are copied by V8 when cut or joined
-  return s.length < 13 ? s : (' ' + s).slice(1);
-}
-
 /** True when the branch is an RFC 3261 one (magic cookie and something after it). */
 export function isRfc3261Branch(branch: string | undefined): branch is string {
   return branch !== undefined && branch.length > MAGIC_COOKIE.length && branch.startsWith(MAGIC_COOKIE);

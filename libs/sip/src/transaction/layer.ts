@@ -4,7 +4,8 @@
  */
 import { formatVia, headerKey } from '../headers';
 import { SipRequest, type SipHeader, type SipResponse } from '../message';
-import { clientKeyOfRequest, clientKeyOfResponse, detached, isRfc3261Branch, serverKey } from './keys';
+import { detached } from '../chars';
+import { clientKeyOfRequest, clientKeyOfResponse, isRfc3261Branch, serverKey } from './keys';
 import { DEFAULT_TIMER_VALUES, LingerQueue, SystemScheduler, type Scheduler, type TransactionTimerValues } from './timers';
 import {
   InviteClientTransaction,

@@ -5,7 +5,7 @@
  */
 import { createNon2xxAck, createResponse } from '../builders';
 import type { SipMessage, SipRequest, SipResponse } from '../message';
-import { detached } from './keys';
+import { detached } from '../chars';
 import type { LingerQueueEntry, Scheduler, TimerRef, TransactionTimerValues } from './timers';
 
 /** Where a transaction's messages go: a transport bound to the peer (the next hop, or the response path). */
