@@ -314,7 +314,10 @@ async function sippRun(target: number, scenario: string, opts: { rate: number; c
   const r = { ...statsOf(stats), code: child.exitCode, log };
   // A failed call is rare and its cause is in SIPp's error log, gone with the folder: shown here.
   const errors = join(dir, 'errors.log');
-  if (r.failed > 0 && existsSync(errors)) console.error(`SIPp ${scenario} -> port ${target}: ${r.failed} failed; its error log:\n${readFileSync(errors, 'utf8').trim().slice(-2000)}`);
+  if (r.failed > 0 && existsSync(errors)) {
+    const events = readFileSync(errors, 'utf8').split('\n').filter((l) => /^\d{4}-\d\d-\d\d\t/.test(l));
+    console.error(`SIPp ${scenario} -> port ${target}: ${r.failed} failed; the first events of its error log:\n  ${events.slice(0, 5).join('\n  ')}`);
+  }
   rmSync(dir, { recursive: true, force: true });
   return r;
 }
