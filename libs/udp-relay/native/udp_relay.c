@@ -1315,7 +1315,7 @@ static napi_value js_control_open(napi_env env, napi_callback_info info) {
   return with_port(env, handle, bound_port);
 }
 
-/* controlSend(handle, bytes, address, port) -> true when the OS took the datagram */
+/* controlSend(handle, bytes, address, port) -> 0 when the OS took the datagram, else the errno of the refusal */
 static napi_value js_control_send(napi_env env, napi_callback_info info) {
   ARGS(4);
   ctrl_t *c = get_ctrl(env, argv[0]);
@@ -1329,13 +1329,19 @@ static napi_value js_control_send(napi_env env, napi_callback_info info) {
   struct sockaddr_storage sa;
   socklen_t salen;
   if (parse_sa(text, port, &sa, &salen, NULL) != 0) return throw_error(env, "EINVAL", "bad destination address or port");
-  ssize_t n = -1;
-  if (!c->closed && (c->family == 6) == (sa.ss_family == AF_INET6)) {
+  int err = 0;
+  if (c->closed)
+    err = EBADF;
+  else if ((c->family == 6) != (sa.ss_family == AF_INET6))
+    err = EAFNOSUPPORT;
+  else {
+    ssize_t n;
     do n = sendto(c->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&sa, salen);
     while (n < 0 && errno == EINTR);
+    if (n < 0) err = errno;
   }
   napi_value res;
-  napi_get_boolean(env, n >= 0, &res);
+  napi_create_uint32(env, (uint32_t)err, &res);
   return res;
 }
 

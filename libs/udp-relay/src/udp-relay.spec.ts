@@ -692,6 +692,18 @@ for (const family of [4, 6] as const) {
       });
     });
 
+    it('names why the OS refused a datagram (trySend): too large, the other family, a closed socket; nothing when it went', async () => {
+      await withControl({ onMessage: () => undefined }, async (control, client) => {
+        const to = client.address().port;
+        assert.equal(control.trySend(Buffer.from('x'), to, loop), undefined);
+        assert.equal(control.trySend(Buffer.alloc(70_000), to, loop), 'EMSGSIZE');
+        assert.equal(control.send(Buffer.alloc(70_000), to, loop), false);
+        assert.equal(control.trySend(Buffer.from('x'), 9, family === 6 ? '127.0.0.1' : '::1'), 'EAFNOSUPPORT');
+        control.close();
+        assert.equal(control.trySend(Buffer.from('x'), to, loop), 'EBADF');
+      });
+    });
+
     it('a process or a worker thread that ends with it open ends cleanly', () => {
       const script = `
         const { Worker, isMainThread } = require('node:worker_threads');

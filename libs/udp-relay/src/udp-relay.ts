@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { getSystemErrorName } from 'node:util';
 
 /** The native module's functions (see native/udp_relay.c). */
 interface Addon {
@@ -42,7 +43,8 @@ interface Addon {
     reusePort: boolean,
     onMessage: (arena: Buffer, offset: number, length: number, address: string, port: number) => void,
   ): [unknown, number];
-  controlSend(handle: unknown, bytes: Uint8Array, address: string, port: number): boolean;
+  /** 0 when the OS took the datagram, else the errno it refused it with. */
+  controlSend(handle: unknown, bytes: Uint8Array, address: string, port: number): number;
   controlClose(handle: unknown): void;
 }
 
@@ -390,9 +392,20 @@ export class ControlSocket extends BoundSocket {
     return new ControlSocket(l.addon, handle, { address, port: bound, family });
   }
 
-  /** Sends one datagram at once; false when the OS did not take it (buffer full, unreachable, closed, other family). */
+  /** Sends one datagram at once; false when the OS did not take it (buffer full, unreachable, too big, closed, other family). */
   send(msg: Uint8Array, port: number, address: string): boolean {
-    return this.open && this.addon.controlSend(this.handle, msg, address, port);
+    return this.trySend(msg, port, address) === undefined;
+  }
+
+  /**
+   * send(), telling why a datagram did not go: undefined when the OS took it, else the errno name
+   * (EAGAIN or ENOBUFS: buffers full for now; ENETUNREACH, EHOSTUNREACH, EACCES, EPERM, EMSGSIZE,
+   * EINVAL: it cannot go; EBADF: the socket is closed; EAFNOSUPPORT: an address of the other family).
+   */
+  trySend(msg: Uint8Array, port: number, address: string): string | undefined {
+    if (!this.open) return 'EBADF';
+    const errno = this.addon.controlSend(this.handle, msg, address, port);
+    return errno === 0 ? undefined : getSystemErrorName(-errno);
   }
 
   /** Stops reading and closes the socket: no callback comes after close(). */
