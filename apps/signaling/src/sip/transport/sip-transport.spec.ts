@@ -229,6 +229,32 @@ const suite = (udpSockets: 'native' | 'node') => () => {
     assert.equal(events.some((e) => e.type === 'sent'), false);
   });
 
+  it('fails the send of a UDP response the OS refuses (larger than a datagram), naming the errno', async () => {
+    const p = await udpPeer();
+    try {
+      received.length = 0;
+      p.s.send(request('OPTIONS', 5060).toBuffer(), port, '127.0.0.1');
+      const { msg, source } = await waitFor('the request', () => received[0]);
+      events.length = 0;
+      const sent = t.respond(createResponse(msg as SipRequest, 200, { body: 'x'.repeat(70_000), contentType: 'text/plain' }), source);
+      const failed = await waitFor('the failure', () => events.find((e) => e.type === 'send-failed'));
+      assert.ok(failed.type === 'send-failed');
+      assert.deepEqual(failed.to, { address: '127.0.0.1', port: p.port });
+      if (udpSockets === 'native') {
+        // the OS answers the send itself: the caller (a transaction) hears of it at once, and nothing counts as sent
+        assert.equal(sent, false);
+        assert.match(failed.reason, /EMSGSIZE: larger than a UDP datagram can be/);
+        assert.equal(events.some((e) => e.type === 'sent'), false);
+      } else {
+        // node:dgram tells later: the send went out as far as the caller knows
+        assert.equal(sent, true);
+        assert.match(failed.reason, /EMSGSIZE|too long/i);
+      }
+    } finally {
+      p.s.close();
+    }
+  });
+
   it('a listener reports a datagram its socket refuses (port 0) through `failed`, without throwing', async () => {
     const l = await UdpListener.bind('127.0.0.1', 0, 4, udpSockets, () => undefined, () => undefined);
     try {

@@ -325,6 +325,20 @@ export function connectionKey(transport: string, address: string, port: number):
  * 64 KB buffer and no rinfo object per datagram), and a send is one sendto at once; on node:dgram,
  * sends report errors through their callback.
  */
+/** Refusals of a UDP send that pass with time (socket buffers full): the datagram is as good as lost on the wire. */
+const TRANSIENT_UDP_REFUSALS: ReadonlySet<string> = new Set(['EAGAIN', 'EWOULDBLOCK', 'ENOBUFS', 'ENOMEM']);
+
+/** What an errno of a refused UDP send means, for the log line. */
+function udpRefusal(code: string): string {
+  if (TRANSIENT_UDP_REFUSALS.has(code)) return 'socket buffers full';
+  if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH') return 'no route to the destination';
+  if (code === 'EACCES' || code === 'EPERM') return 'refused by the host (firewall or broadcast address)';
+  if (code === 'EMSGSIZE') return 'larger than a UDP datagram can be';
+  if (code === 'EBADF') return 'the socket is closed';
+  if (code === 'EAFNOSUPPORT') return 'an address of the other IP family';
+  return 'cannot be sent';
+}
+
 export class UdpListener {
   private constructor(
     readonly local: Endpoint,
@@ -368,13 +382,23 @@ export class UdpListener {
     return this.native !== undefined ? 'native' : 'node';
   }
 
-  /** Sends one datagram to an IP address; `failed` is told when it cannot go (a bad port, or the OS did not take it). */
-  send(buf: Uint8Array, port: number, address: string, failed?: (reason: string, address: string, port: number) => void): void {
+  /**
+   * Sends one datagram to an IP address; `failed` is told when it cannot go (a bad port, or the OS
+   * did not take it). Returns the errno name when the refusal is known at once (native sockets:
+   * the OS answers the send itself; node:dgram tells `failed` later), else undefined.
+   */
+  send(buf: Uint8Array, port: number, address: string, failed?: (reason: string, address: string, port: number) => void): string | undefined {
     try {
-      if (this.native === undefined) this.dgram!.send(buf, port, address, failed && ((err) => err && failed(err.message, address, port)));
-      else if (!this.native.send(buf, port, address)) failed?.('the OS did not take the datagram (socket buffer full, no route, or socket closed)', address, port);
+      if (this.native === undefined) {
+        this.dgram!.send(buf, port, address, failed && ((err) => err && failed(err.message, address, port)));
+        return undefined;
+      }
+      const refused = this.native.trySend(buf, port, address);
+      if (refused !== undefined) failed?.(`the OS refused the datagram (${refused}: ${udpRefusal(refused)})`, address, port);
+      return refused;
     } catch (e) {
       failed?.((e as Error).message, address, port); // not an IP address, or a port the socket refuses
+      return 'EINVAL';
     }
   }
 
@@ -956,9 +980,15 @@ export class SipTransport {
       this.opts.onEvent?.({ type: 'send-failed', transport: 'UDP', to: { address, port }, reason: `port ${port} is not a destination` });
       return false;
     }
-    socket.send(buf, port, address, this.udpSendFailed);
-    this.opts.onEvent?.({ type: 'sent', transport: 'UDP', kind, bytes: buf.length });
-    return true;
+    const refused = socket.send(buf, port, address, this.udpSendFailed);
+    if (refused === undefined) {
+      this.opts.onEvent?.({ type: 'sent', transport: 'UDP', kind, bytes: buf.length });
+      return true;
+    }
+    // A datagram that cannot go fails its send, so that its transaction moves on at once (RFC 3263
+    // failover, or its 503). One refused for full buffers is as if lost on the wire: the
+    // transaction's retransmission may pass.
+    return TRANSIENT_UDP_REFUSALS.has(refused);
   }
 
   private sendStream(target: SipTarget, buf: Buffer, kind: 'request' | 'response', onError?: (reason: string) => void): boolean {
