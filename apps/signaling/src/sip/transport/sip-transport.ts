@@ -319,12 +319,6 @@ export function connectionKey(transport: string, address: string, port: number):
   return `${transport}|${address}|${port}`;
 }
 
-/**
- * A UDP listener. On the native addon's control socket, the datagrams of one readable event come
- * in with one recvmmsg, each as a view into a 64 KB arena that the datagrams after it share (no
- * 64 KB buffer and no rinfo object per datagram), and a send is one sendto at once; on node:dgram,
- * sends report errors through their callback.
- */
 /** Refusals of a UDP send that pass with time (socket buffers full): the datagram is as good as lost on the wire. */
 const TRANSIENT_UDP_REFUSALS: ReadonlySet<string> = new Set(['EAGAIN', 'EWOULDBLOCK', 'ENOBUFS', 'ENOMEM']);
 
@@ -339,6 +333,12 @@ function udpRefusal(code: string): string {
   return 'cannot be sent';
 }
 
+/**
+ * A UDP listener. On the native addon's control socket, the datagrams of one readable event come
+ * in with one recvmmsg, each as a view into a 64 KB arena that the datagrams after it share (no
+ * 64 KB buffer and no rinfo object per datagram), and a send is one sendto at once; on node:dgram,
+ * sends report errors through their callback.
+ */
 export class UdpListener {
   private constructor(
     readonly local: Endpoint,
