@@ -36,7 +36,11 @@ function v4(ip: string): number[] | undefined {
 /** RFC 1918, RFC 6598 (shared CGNAT space), link-local (RFC 3927, fe80::/10) and unique local (fc00::/7) addresses. */
 export function isPrivateAddress(ip: string): boolean {
   const a = canonicalIp(ip);
-  const kind = isIP(a);
+  return isPrivateIp(a, isIP(a));
+}
+
+/** isPrivateAddress of a canonical IP whose family (isIP) is known. */
+function isPrivateIp(a: string, kind: number): boolean {
   if (kind === 4) {
     const [x, y] = v4(a)!;
     return x === 10 || (x === 172 && y >= 16 && y <= 31) || (x === 192 && y === 168) || (x === 100 && y >= 64 && y <= 127) || (x === 169 && y === 254);
@@ -48,20 +52,26 @@ export function isPrivateAddress(ip: string): boolean {
   return false;
 }
 
-function hostPort(host: string, port: number | undefined, defaultPort: number): string {
-  const h = canonicalIp(host);
-  return `${isIP(h) === 6 ? `[${h}]` : h}:${port ?? defaultPort}`;
+/** `ip:port` (`[ip]:port` for IPv6) of a canonical IP whose family is known. */
+function hostPort(ip: string, kind: number, port: number | undefined, defaultPort: number): string {
+  return `${kind === 6 ? `[${ip}]` : ip}:${port ?? defaultPort}`;
 }
 
 export function detectNat(req: SipRequest, source: NatSource): NatVerdict {
   const reasons: NatReason[] = [];
   const defaultPort = source.transport === 'TLS' || source.transport === 'WSS' ? 5061 : 5060;
-  let announced: string | undefined;
+  // what the client announced for itself (the first contact, else the Via sent-by); written out only when behind NAT
+  let announcedIp: string | undefined;
+  let announcedKind = 0;
+  let announcedPort: number | undefined;
   const top = req.topVia;
   if (top !== undefined) {
     const viaHost = canonicalIp(top.host);
-    if (isIP(viaHost) !== 0) {
-      announced = hostPort(viaHost, top.port, defaultPort);
+    const kind = isIP(viaHost);
+    if (kind !== 0) {
+      announcedIp = viaHost;
+      announcedKind = kind;
+      announcedPort = top.port;
       if (viaHost !== source.address) reasons.push('via-address');
       else if (top.transport === 'UDP' && (top.port ?? 5060) !== source.port) reasons.push('via-port');
     }
@@ -71,17 +81,18 @@ export function detectNat(req: SipRequest, source: NatSource): NatVerdict {
     for (const c of contacts.value.contacts) {
       if (c.uri.kind !== 'sip') continue;
       const host = canonicalIp(c.uri.host);
-      if (isIP(host) !== 0) {
-        announced = hostPort(host, c.uri.port, defaultPort);
-        if (host !== source.address && isPrivateAddress(host) && !reasons.includes('contact-private')) reasons.push('contact-private');
+      const kind = isIP(host);
+      if (kind !== 0) {
+        announcedIp = host;
+        announcedKind = kind;
+        announcedPort = c.uri.port;
+        if (host !== source.address && isPrivateIp(host, kind) && !reasons.includes('contact-private')) reasons.push('contact-private');
       } else if ((source.transport === 'WS' || source.transport === 'WSS') && !reasons.includes('contact-not-source')) reasons.push('contact-not-source');
       break; // the first contact speaks for the client
     }
   }
-  const sourceText = hostPort(source.address, source.port, defaultPort);
-  return {
-    behindNat: reasons.length > 0,
-    reasons,
-    ...(reasons.length > 0 && announced !== undefined && announced !== sourceText ? { privateAddress: announced } : {}),
-  };
+  if (reasons.length === 0 || announcedIp === undefined) return { behindNat: reasons.length > 0, reasons };
+  const announced = hostPort(announcedIp, announcedKind, announcedPort, defaultPort);
+  const sourceIp = canonicalIp(source.address);
+  return { behindNat: true, reasons, ...(announced !== hostPort(sourceIp, isIP(sourceIp), source.port, defaultPort) ? { privateAddress: announced } : {}) };
 }
