@@ -315,8 +315,9 @@ async function sippRun(target: number, scenario: string, opts: { rate: number; c
   // A failed call is rare and its cause is in SIPp's error log, gone with the folder: shown here.
   const errors = join(dir, 'errors.log');
   if (r.failed > 0 && existsSync(errors)) {
-    const events = readFileSync(errors, 'utf8').split('\n').filter((l) => /^\d{4}-\d\d-\d\d\t/.test(l));
-    console.error(`SIPp ${scenario} -> port ${target}: ${r.failed} failed; the first events of its error log:\n  ${events.slice(0, 5).join('\n  ')}`);
+    const lines = readFileSync(errors, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const events = lines.filter((l) => /^\d{4}-\d\d-\d\d\s/.test(l)); // one line per event, with its date; else the log as it is
+    console.error(`SIPp ${scenario} -> port ${target}: ${r.failed} failed; the start of its error log:\n  ${(events.length > 0 ? events : lines).slice(0, 5).join('\n  ')}`);
   }
   rmSync(dir, { recursive: true, force: true });
   return r;
