@@ -5,6 +5,7 @@
 // node.publicAddress), and removes the registration when the client stops answering them.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpsRequest, waitFor } from '@traverse/testing';
@@ -15,6 +16,40 @@ import { proxyRegistrations } from './proxy-helpers';
 
 const DOMAIN = 'example.com';
 const PUBLIC = '192.0.2.10';
+
+/** Sends one REGISTER without credentials over UDP from a socket of its own and returns the first line of the answer. */
+async function registerOnce(port: number, user: string, contactHost?: string): Promise<string> {
+  const s = createSocket('udp4');
+  try {
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const own = s.address().port;
+    const text = [
+      `REGISTER sip:${DOMAIN} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${own};branch=z9hG4bK-nat-${user};rport`,
+      `From: <sip:${user}@${DOMAIN}>;tag=${user}1`,
+      `To: <sip:${user}@${DOMAIN}>`,
+      `Call-ID: nat-${user}@127.0.0.1`,
+      'CSeq: 1 REGISTER',
+      `Contact: <sip:${user}@${contactHost ?? `127.0.0.1:${own}`}>`,
+      'Max-Forwards: 70',
+      'Expires: 60',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    const answer = new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no answer to ${user}'s REGISTER within 5 s`)), 5_000);
+      s.once('message', (m) => {
+        clearTimeout(t);
+        resolve(m.toString('latin1').split('\r\n')[0]);
+      });
+    });
+    s.send(text, port, '127.0.0.1');
+    return await answer;
+  } finally {
+    s.close();
+  }
+}
 
 
 describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Registrations)', () => {
@@ -112,6 +147,20 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     // the row goes with the binding's release, an event of its own that follows the removal (up to a commit window later)
     await waitFor('carol gone from Proxy Registrations', async () => ((await table(`sip:carol@${DOMAIN}`)).length === 0 ? true : undefined), 5_000, 50);
     assert.deepEqual(await table(`sip:carol@${DOMAIN}`), []);
+  });
+
+  it('answers a client behind NAT 403 at once when registrations across NAT are refused, and still challenges one that is not', async () => {
+    const refuse = (on: boolean) => httpsRequest(`${n.base}/api/sip/settings`, n.ca, 'PUT', { registrar: { rejectAcrossNat: on } });
+    const r = await refuse(true);
+    assert.equal(r.status, 200, r.body);
+    try {
+      assert.equal(await registerOnce(n.sipPort, 'erin', '10.0.0.5:5060'), 'SIP/2.0 403 Registration Across NAT Not Allowed');
+      assert.equal(await registerOnce(n.sipPort, 'frank'), 'SIP/2.0 401 Unauthorized');
+    } finally {
+      assert.equal((await refuse(false)).status, 200);
+    }
+    // allowed again: the client behind NAT is challenged like any other
+    assert.equal(await registerOnce(n.sipPort, 'erin', '10.0.0.5:5060'), 'SIP/2.0 401 Unauthorized');
   });
 
   it('releases the proxy registration when the operator unregisters the user', async () => {
