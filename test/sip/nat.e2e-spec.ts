@@ -5,52 +5,38 @@
 // node.publicAddress), and removes the registration when the client stops answering them.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequest } from '@traverse/sip';
 import { httpsRequest, waitFor } from '@traverse/testing';
 import { startSipNode, type SipNode } from './helpers';
-import { startSipp, type SippProcess } from './transport-helpers';
+import { UdpSipClient, startSipp, type SippProcess } from './transport-helpers';
 import { WsSipClient } from './ws-client';
 import { proxyRegistrations } from './proxy-helpers';
 
 const DOMAIN = 'example.com';
 const PUBLIC = '192.0.2.10';
 
-/** Sends one REGISTER without credentials over UDP from a socket of its own and returns the first line of the answer. */
+/** The status line of the answer to one REGISTER without credentials, sent over UDP with a Contact on `contactHost` (default: the client's own address). */
 async function registerOnce(port: number, user: string, contactHost?: string): Promise<string> {
-  const s = createSocket('udp4');
+  const c = await UdpSipClient.open();
   try {
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-    const own = s.address().port;
-    const text = [
-      `REGISTER sip:${DOMAIN} SIP/2.0`,
-      `Via: SIP/2.0/UDP 127.0.0.1:${own};branch=z9hG4bK-nat-${user};rport`,
-      `From: <sip:${user}@${DOMAIN}>;tag=${user}1`,
-      `To: <sip:${user}@${DOMAIN}>`,
-      `Call-ID: nat-${user}@127.0.0.1`,
-      'CSeq: 1 REGISTER',
-      `Contact: <sip:${user}@${contactHost ?? `127.0.0.1:${own}`}>`,
-      'Max-Forwards: 70',
-      'Expires: 60',
-      'Content-Length: 0',
-      '',
-      '',
-    ].join('\r\n');
-    const answer = new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no answer to ${user}'s REGISTER within 5 s`)), 5_000);
-      s.once('message', (m) => {
-        clearTimeout(t);
-        resolve(m.toString('latin1').split('\r\n')[0]);
-      });
+    const req = createRequest({
+      method: 'REGISTER',
+      uri: `sip:${DOMAIN}`,
+      from: { uri: `sip:${user}@${DOMAIN}`, tag: `${user}1` },
+      to: { uri: `sip:${user}@${DOMAIN}` },
+      via: { transport: 'UDP', host: '127.0.0.1', port: c.port },
+      contact: `<sip:${user}@${contactHost ?? `127.0.0.1:${c.port}`}>`,
+      headers: [['Expires', '60']],
     });
-    s.send(text, port, '127.0.0.1');
-    return await answer;
+    c.send(req, port);
+    const res = await c.response(req.topVia?.branch, 5_000);
+    return `${res.status} ${res.reason}`;
   } finally {
-    s.close();
+    c.close();
   }
 }
-
 
 describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Registrations)', () => {
   let n: SipNode;
@@ -154,13 +140,13 @@ describe('NAT traversal on a node (clients behind NAT, keep-alives, Proxy Regist
     const r = await refuse(true);
     assert.equal(r.status, 200, r.body);
     try {
-      assert.equal(await registerOnce(n.sipPort, 'erin', '10.0.0.5:5060'), 'SIP/2.0 403 Registration Across NAT Not Allowed');
-      assert.equal(await registerOnce(n.sipPort, 'frank'), 'SIP/2.0 401 Unauthorized');
+      assert.equal(await registerOnce(n.sipPort, 'erin', '10.0.0.5:5060'), '403 Registration Across NAT Not Allowed');
+      assert.equal(await registerOnce(n.sipPort, 'frank'), '401 Unauthorized');
     } finally {
       assert.equal((await refuse(false)).status, 200);
     }
     // allowed again: the client behind NAT is challenged like any other
-    assert.equal(await registerOnce(n.sipPort, 'erin', '10.0.0.5:5060'), 'SIP/2.0 401 Unauthorized');
+    assert.equal(await registerOnce(n.sipPort, 'erin', '10.0.0.5:5060'), '401 Unauthorized');
   });
 
   it('releases the proxy registration when the operator unregisters the user', async () => {
