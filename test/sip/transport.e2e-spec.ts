@@ -88,7 +88,6 @@ describe('SIP transports of a node on IPv4 and IPv6 (sip.listenAddresses 127.0.0
       s.close();
     }
   });
-
 });
 
 describe('a request larger than sip.maxUdpPacketSize goes over TCP (RFC 3261 18.1.1)', () => {
@@ -187,21 +186,19 @@ describe('a UDP send that cannot go (a node on IPv4 only)', () => {
 
   const failures = async () => (await n.metric(/^traverse_sip_send_failures_total\{(?=[^}]*transport="UDP")/)) ?? 0;
 
-  /** Sends an OPTIONS for `uri` from a UDP socket of its own; the answer, how long it took, and the "send failed" log line naming `hop`. */
-  async function probe(uri: string, hop: string): Promise<{ status: number | undefined; ms: number; failedLine: string | undefined }> {
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  /** Sends an OPTIONS for `uri` from a UDP client; its final answer, how long it took, and the "send failed" log line naming `hop`. */
+  async function probe(uri: string, hop: string): Promise<{ status: number; ms: number; failedLine: string | undefined }> {
+    const c = await UdpSipClient.open();
     try {
-      const got = new Promise<Buffer>((resolve) => s.once('message', (m) => resolve(m)));
-      const req = createRequest({ method: 'OPTIONS', uri, from: { uri: 'sip:probe@example.com' }, to: { uri }, via: { transport: 'UDP', host: '127.0.0.1', port: s.address().port } });
+      const req = createRequest({ method: 'OPTIONS', uri, from: { uri: 'sip:probe@example.com' }, to: { uri }, via: { transport: 'UDP', host: '127.0.0.1', port: c.port } });
       const sentAt = Date.now();
-      s.send(req.toBuffer(), n.sipPort, '127.0.0.1');
-      const res = parseMessage(await got);
+      c.send(req, n.sipPort);
+      const res = await c.response(req.topVia?.branch, 40_000); // longer than Timer F, so that a late answer shows its time
       const ms = Date.now() - sentAt;
       const failedLine = n.node.stdout().split('\n').find((l) => l.includes('"send failed"') && l.includes(`"to":"${hop}"`));
-      return { status: res.ok && res.value.kind === 'response' ? res.value.status : undefined, ms, failedLine };
+      return { status: res.status, ms, failedLine };
     } finally {
-      s.close();
+      c.close();
     }
   }
 
