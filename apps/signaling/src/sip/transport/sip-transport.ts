@@ -320,7 +320,7 @@ export function connectionKey(transport: string, address: string, port: number):
 }
 
 /** Refusals of a UDP send that pass with time (socket buffers full): the datagram is as good as lost on the wire. */
-const TRANSIENT_UDP_REFUSALS: ReadonlySet<string> = new Set(['EAGAIN', 'EWOULDBLOCK', 'ENOBUFS', 'ENOMEM']);
+const TRANSIENT_UDP_REFUSALS: ReadonlySet<string> = new Set(['EAGAIN', 'ENOBUFS', 'ENOMEM']);
 
 /** What an errno of a refused UDP send means, for the log line. */
 function udpRefusal(code: string): string {
@@ -398,7 +398,7 @@ export class UdpListener {
       return refused;
     } catch (e) {
       failed?.((e as Error).message, address, port); // not an IP address, or a port the socket refuses
-      return 'EINVAL';
+      return (e as NodeJS.ErrnoException).code ?? 'EINVAL';
     }
   }
 
