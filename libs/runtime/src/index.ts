@@ -6,4 +6,3 @@ export * from './metrics';
 export * from './metrics-util';
 export * from './runtime.module';
 export * from './bootstrap';
-export * from './string-prototype';
