@@ -19,6 +19,7 @@ import type { ReadModel } from './read-models/read-model';
 import { CallTable, ConfigurationModel, EventTable, MediaEngines, NatBindings, TunnelClients } from './read-models/tables';
 import { ClusterRouter } from './router';
 import { ClusterLocationService } from './cluster-location-service';
+import { DEFAULT_SNAPSHOT_POLICY, snapshotDue, type SnapshotPolicy } from './snapshot-policy';
 import { SnapshotStore } from './snapshot-store';
 import { StreamReader } from './stream-reader';
 
@@ -56,8 +57,10 @@ export interface ClusterNodeOptions {
   commitWindowMs?: number;
   /** Master snapshots a shard when it has this many new events (default 10000) ... */
   snapshotMinEvents?: number;
-  /** ... or when its last snapshot is older than this and it changed (default 60000 ms). */
+  /** ... or when its last snapshot is older than this and it changed (default 300000 ms) ... */
   snapshotMaxAgeMs?: number;
+  /** ... provided it has a new event per this many rows of state at least (default 4; see SnapshotPolicy). */
+  snapshotRowsPerEvent?: number;
   /** How often the master checks whether to snapshot (default 5000 ms; 0 = never, tests call snapshotNow()). */
   snapshotCheckMs?: number;
   /** How often the master emits due registration expiries (default 1000 ms; 0 = never). */
@@ -386,11 +389,15 @@ export class ClusterNode {
   }
 
   private async snapshotDue(signal: AbortSignal): Promise<void> {
-    const minEvents = this.options.snapshotMinEvents ?? 10_000;
-    const maxAge = this.options.snapshotMaxAgeMs ?? 60_000;
+    const o = this.options;
+    const policy: SnapshotPolicy = {
+      minEvents: o.snapshotMinEvents ?? DEFAULT_SNAPSHOT_POLICY.minEvents,
+      maxAgeMs: o.snapshotMaxAgeMs ?? DEFAULT_SNAPSHOT_POLICY.maxAgeMs,
+      rowsPerEvent: o.snapshotRowsPerEvent ?? DEFAULT_SNAPSHOT_POLICY.rowsPerEvent,
+    };
     const now = Date.now();
     for (let s = 0; s < this.keys.shards && !signal.aborted; s++) {
-      if (this.since[s] >= minEvents || (this.since[s] > 0 && now - this.lastSnapshotAt[s] >= maxAge)) {
+      if (snapshotDue(policy, this.since[s], this.projector.shardRows(s), now - this.lastSnapshotAt[s])) {
         await this.snapshotShard(s);
         await new Promise((r) => setImmediate(r)); // let the hot path breathe between shards
       }

@@ -393,6 +393,40 @@ export function coreSuite(title: string, fixture: () => Promise<RedisFixture>): 
       assert.deepEqual(stateOf(cut), stateOf(a));
     });
 
+    it('the master snapshots a changed shard once its new events pay for it: a few changes to a big shard wait past the age limit', async () => {
+      const p = uniquePrefix();
+      const a = await node(p, 'a', { shards: 1, snapshotCheckMs: 50, snapshotMaxAgeMs: 300, snapshotMinEvents: 1000, snapshotRowsPerEvent: 4 });
+      await waitUntil(() => a.isMaster, 5000, 'a master');
+      const snapshotAt = async () => (await a.snapshots.meta(0)).pos;
+      const snapshotPast = async (pos: string | undefined, what: string) => {
+        const end = Date.now() + 5000;
+        for (;;) {
+          const now = await snapshotAt();
+          if (now !== undefined && now !== pos) return now;
+          if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      const publish = (from: number, to: number, cseq: number) =>
+        Promise.all(Array.from({ length: to - from }, (_, k) => a.publish(new RegistrationRefreshed(registration(from + k, { cseq })))));
+      // 40 AORs: 40 new events for 40 rows, due at the first check
+      await publish(0, 40, 1);
+      await converged([a]);
+      const first = await snapshotPast(undefined, 'the first snapshot');
+      assert.equal(first, a.projector.positions[0]);
+      assert.equal(a.projector.shardRows(0), 40);
+      // 5 refreshes: 5 events x 4 rows each < 40 rows; no snapshot, well past the max age (300 ms)
+      await publish(0, 5, 2);
+      await converged([a]);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(await snapshotAt(), first, 'a snapshot of 40 rows for 5 new events');
+      // 5 more: 10 x 4 >= 40, and older than the max age: the next check takes it
+      await publish(5, 10, 2);
+      await converged([a]);
+      assert.equal(await snapshotPast(first, 'the second snapshot'), a.projector.positions[0]);
+      assert.equal(a.projector.shardRows(0), 40);
+    });
+
     it('emits a registration expiry exactly once with 3 competing nodes', async () => {
       const p = uniquePrefix();
       const [a, b, c] = [await node(p, 'a'), await node(p, 'b'), await node(p, 'c')];

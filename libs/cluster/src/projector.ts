@@ -84,6 +84,13 @@ export class Projector {
     return { pos: this.positions[shard], models };
   }
 
+  /** About how many rows a snapshot of the shard holds, over every model. */
+  shardRows(shard: number): number {
+    let n = 0;
+    for (const m of this.models) n += m.snapshotRows?.(shard) ?? 0;
+    return n;
+  }
+
   restoreShard(shard: number, state: ShardState | undefined): void {
     for (const m of this.models) m.restore(shard, state?.models[m.name]);
     this.positions[shard] = state?.pos ?? '0-0';

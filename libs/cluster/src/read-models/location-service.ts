@@ -162,6 +162,11 @@ export class LocationService implements ReadModel {
     return out;
   }
 
+  /** The AORs of a shard (its bindings, but for the few AORs with more than one). */
+  snapshotRows(shard: number): number {
+    return this.shards[shard].size;
+  }
+
   /** Rows are positional arrays (see ROW): parsing arrays is much cheaper than objects at a million bindings. */
   snapshot(shard: number): unknown {
     const bindings: ContactBinding[] = [];

@@ -15,6 +15,8 @@ export interface ReadModel {
   snapshot(shard: number): unknown;
   /** Replaces the state of one shard (undefined: empty). */
   restore(shard: number, state: unknown): void;
+  /** About how many rows a snapshot of the shard holds (what it costs to write); none: a handful. */
+  snapshotRows?(shard: number): number;
 }
 
 /** Helper base: an array of per-shard maps. */
@@ -31,6 +33,9 @@ export abstract class ShardedMapModel<V> implements ReadModel {
   }
   restore(shard: number, state: unknown): void {
     this.shards[shard] = new Map((state as [string, V][] | undefined) ?? []);
+  }
+  snapshotRows(shard: number): number {
+    return this.shards[shard].size;
   }
   protected *allValues(): IterableIterator<V> {
     for (const m of this.shards) yield* m.values();

@@ -137,6 +137,10 @@ export class CallTable implements ReadModel {
     const s = this.shards[shard];
     return { active: [...s.active.values()], closed: s.closed };
   }
+  snapshotRows(shard: number): number {
+    const s = this.shards[shard];
+    return s.active.size + s.closed.length;
+  }
   restore(shard: number, state: unknown): void {
     const st = state as { active: CallRecord[]; closed: CallRecord[] } | undefined;
     this.shards[shard] = { active: new Map((st?.active ?? []).map((c) => [c.callId, c])), closed: st?.closed ?? [] };
