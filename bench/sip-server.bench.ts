@@ -316,8 +316,15 @@ async function sippRun(target: number, scenario: string, opts: { rate: number; c
   const errors = join(dir, 'errors.log');
   if (r.failed > 0 && existsSync(errors)) {
     const lines = readFileSync(errors, 'utf8').split('\n').filter((l) => l.trim() !== '');
-    const events = lines.filter((l) => /^\d{4}-\d\d-\d\d\s/.test(l)); // one line per event, with its date; else the log as it is
-    console.error(`SIPp ${scenario} -> port ${target}: ${r.failed} failed; the start of its error log:\n  ${(events.length > 0 ? events : lines).slice(0, 5).join('\n  ')}`);
+    const dated = (l: string) => /^\d{4}-\d\d-\d\d\s/.test(l); // an event starts with its date; the message it quotes follows it
+    const first = lines.findIndex(dated);
+    let shown = lines.slice(0, 5);
+    if (first >= 0) {
+      const next = lines.findIndex((l, i) => i > first && dated(l));
+      const whole = lines.slice(first, next < 0 ? first + 30 : Math.min(next, first + 30)); // the first event with its message
+      shown = [...whole, ...lines.filter((l, i) => i > first && dated(l)).slice(0, 4)];
+    }
+    console.error(`SIPp ${scenario} -> port ${target}: ${r.failed} failed; the start of its error log (the first event in full):\n  ${shown.join('\n  ')}`);
   }
   rmSync(dir, { recursive: true, force: true });
   return r;
