@@ -65,6 +65,18 @@ interface PendingAppend {
   reject: (e: unknown) => void;
 }
 
+/** A group waiting for an earlier one that reads the same streams to be answered. */
+interface QueuedGroup {
+  group: PendingAppend[];
+  together: boolean;
+  /** The shards whose streams its script reads (-1: all of them). */
+  reads: number[];
+  sent: () => void;
+}
+
+/** Shard key of a group that reads every stream (readAll). */
+const ALL_SHARDS = -1;
+
 /**
  * Appends events to the shard streams. Plain appends are grouped over a short commit window and
  * written by one script per group (or one XADD when alone), in the order they were made; appends
@@ -80,6 +92,10 @@ export class EventStore {
   private readonly maxBatch: number;
   private answered: Promise<void> | undefined;
   private inFlight = 0;
+  /** Shards whose streams an unanswered group reads (ALL_SHARDS: every one). */
+  private readonly reading = new Set<number>();
+  /** Groups waiting for those, in the order they were made. */
+  private queue: QueuedGroup[] = [];
   private busy = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private quietWaiters: (() => void)[] = [];
@@ -178,10 +194,10 @@ export class EventStore {
 
   /** After an answer: when nothing waits or is in flight, the store turns quiet unless appends come within a window. */
   private maybeQuiet(): void {
-    if (this.inFlight > 0 || this.pending.length > 0 || this.idleTimer) return;
+    if (this.inFlight > 0 || this.pending.length > 0 || this.queue.length > 0 || this.idleTimer) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.inFlight > 0 || this.pending.length > 0) return;
+      if (this.inFlight > 0 || this.pending.length > 0 || this.queue.length > 0) return;
       this.busy = false;
       const w = this.quietWaiters;
       this.quietWaiters = [];
@@ -220,6 +236,56 @@ export class EventStore {
       );
       return;
     }
+    // The script reads the streams it writes to from this node's positions. While an earlier group
+    // that reads them is unanswered, those positions are behind that group's appends, and this one
+    // would read them all back (a burst of groups would read quadratically): it waits its turn, and
+    // plain appends that come meanwhile join the last waiting group (up to maxBatch).
+    const reads = own === undefined ? [] : this.options.readAll === true ? [ALL_SHARDS] : [...new Set(group.map((p) => p.shard))];
+    if (this.queue.length > 0 || reads.some((s) => this.reading.has(s))) {
+      const tail = this.queue[this.queue.length - 1];
+      if (
+        !together &&
+        tail !== undefined &&
+        !tail.together &&
+        tail.group.length + group.length <= this.maxBatch &&
+        (!this.options.perShard || tail.group[0].shard === group[0].shard)
+      ) {
+        tail.group.push(...group);
+        for (const s of reads) if (!tail.reads.includes(s)) tail.reads.push(s);
+        return;
+      }
+      let sent!: () => void;
+      this.track(new Promise<void>((resolve) => (sent = resolve)));
+      this.queue.push({ group, together, reads, sent });
+      return;
+    }
+    this.track(this.send(group, together, reads));
+  }
+
+  /** The answer of the latest group written or queued (groups are answered in order). */
+  private track(answered: Promise<void>): void {
+    this.answered = answered;
+    void answered.then(() => {
+      if (this.answered === answered) this.answered = undefined;
+    });
+  }
+
+  /** Sends the queued groups whose streams no unanswered group reads, in order. */
+  private pump(): void {
+    while (this.queue.length > 0 && !this.queue[0].reads.some((s) => this.reading.has(s))) {
+      const q = this.queue.shift()!;
+      void this.send(q.group, q.together, q.reads).then(q.sent);
+    }
+  }
+
+  /** Writes a group by one script; settles once it is answered and its own entries are folded. */
+  private send(group: PendingAppend[], together: boolean, reads: number[]): Promise<void> {
+    const own = this.options.own;
+    for (const s of reads) this.reading.add(s);
+    const done = () => {
+      for (const s of reads) this.reading.delete(s);
+      this.pump();
+    };
     // the script's keys: every shard stream with readAll, else the group's; their positions
     const keys: string[] = [];
     const shards: number[] = [];
@@ -250,24 +316,22 @@ export class EventStore {
     this.inFlight++;
     if (readAll) this.busy = true;
     // EVAL, not EVALSHA with a fallback: a NOSCRIPT retry would let a later group overtake this one
-    const answered = this.redis.call('EVAL', BATCH_APPEND.lua, keys.length, ...keys, ...args).then(
+    return this.redis.call('EVAL', BATCH_APPEND.lua, keys.length, ...keys, ...args).then(
       (reply) => {
         this.inFlight--;
         const [ids, read] = reply as [string[], unknown];
         if (own) this.foldOwn(own, group, keyOf, ids, shards, positions, read, count, together);
         group.forEach((p, i) => p.resolve({ shard: p.shard, id: String(ids[i]) }));
+        done();
         this.maybeQuiet();
       },
       (e) => {
         this.inFlight--;
         for (const p of group) p.reject(e);
+        done();
         this.maybeQuiet();
       },
     );
-    this.answered = answered;
-    void answered.then(() => {
-      if (this.answered === answered) this.answered = undefined;
-    });
   }
 
   /**
