@@ -20,6 +20,7 @@ import { LocationService } from './read-models/location-service';
 import { CallTable, ConfigurationModel, EventTable, MediaEngines, NatBindings, TunnelClients } from './read-models/tables';
 import { makeNode, stateOf, uniquePrefix, waitUntil, type RedisFixture } from './spec-support';
 import { CLUSTER_EVENTS } from './cluster-events';
+import { waitFor } from '@traverse/testing';
 import { compareStreamIds } from './keys';
 import { BATCH_APPEND } from './lua';
 
@@ -435,15 +436,11 @@ export function coreSuite(title: string, fixture: () => Promise<RedisFixture>): 
       const a = await node(p, 'a', { shards: 1, snapshotCheckMs: 50, snapshotMaxAgeMs: 300, snapshotMinEvents: 1000, snapshotRowsPerEvent: 4 });
       await waitUntil(() => a.isMaster, 5000, 'a master');
       const snapshotAt = async () => (await a.snapshots.meta(0)).pos;
-      const snapshotPast = async (pos: string | undefined, what: string) => {
-        const end = Date.now() + 5000;
-        for (;;) {
+      const snapshotPast = (pos: string | undefined, what: string) =>
+        waitFor(what, async () => {
           const now = await snapshotAt();
-          if (now !== undefined && now !== pos) return now;
-          if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      };
+          return now !== pos ? now : undefined;
+        }, 5000, 20);
       const publish = (from: number, to: number, cseq: number) =>
         Promise.all(Array.from({ length: to - from }, (_, k) => a.publish(new RegistrationRefreshed(registration(from + k, { cseq })))));
       // 40 AORs: 40 new events for 40 rows, due at the first check
