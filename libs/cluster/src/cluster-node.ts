@@ -121,6 +121,7 @@ export class ClusterNode {
   private readonly connect: () => RedisClient;
   private readonly since: number[];
   private readonly lastSnapshotAt: number[];
+  private readonly snapshotPolicy: SnapshotPolicy;
   private timers: NodeJS.Timeout[] = [];
   private readonly claimed = new Map<string, number>();
   private started = false;
@@ -173,6 +174,11 @@ export class ClusterNode {
     );
     this.since = new Array<number>(shards).fill(0);
     this.lastSnapshotAt = new Array<number>(shards).fill(0);
+    this.snapshotPolicy = {
+      minEvents: options.snapshotMinEvents ?? DEFAULT_SNAPSHOT_POLICY.minEvents,
+      maxAgeMs: options.snapshotMaxAgeMs ?? DEFAULT_SNAPSHOT_POLICY.maxAgeMs,
+      rowsPerEvent: options.snapshotRowsPerEvent ?? DEFAULT_SNAPSHOT_POLICY.rowsPerEvent,
+    };
     this.projector.onEvent((e) => this.since[e.shard]++);
     this.redis = this.connect();
     const onError = (what: string) => (e: unknown) => this.log.warn(`${what}: ${(e as Error)?.message ?? e}`);
@@ -389,15 +395,9 @@ export class ClusterNode {
   }
 
   private async snapshotDue(signal: AbortSignal): Promise<void> {
-    const o = this.options;
-    const policy: SnapshotPolicy = {
-      minEvents: o.snapshotMinEvents ?? DEFAULT_SNAPSHOT_POLICY.minEvents,
-      maxAgeMs: o.snapshotMaxAgeMs ?? DEFAULT_SNAPSHOT_POLICY.maxAgeMs,
-      rowsPerEvent: o.snapshotRowsPerEvent ?? DEFAULT_SNAPSHOT_POLICY.rowsPerEvent,
-    };
     const now = Date.now();
     for (let s = 0; s < this.keys.shards && !signal.aborted; s++) {
-      if (snapshotDue(policy, this.since[s], this.projector.shardRows(s), now - this.lastSnapshotAt[s])) {
+      if (snapshotDue(this.snapshotPolicy, this.since[s], this.projector.shardRows(s), now - this.lastSnapshotAt[s])) {
         await this.snapshotShard(s);
         await new Promise((r) => setImmediate(r)); // let the hot path breathe between shards
       }

@@ -71,7 +71,8 @@ interface QueuedGroup {
   together: boolean;
   /** The shards whose streams its script reads (-1: all of them). */
   reads: number[];
-  sent: () => void;
+  /** Settles its place in `writing` once it is answered. */
+  answered: () => void;
 }
 
 /** Shard key of a group that reads every stream (readAll). */
@@ -254,9 +255,9 @@ export class EventStore {
         for (const s of reads) if (!tail.reads.includes(s)) tail.reads.push(s);
         return;
       }
-      let sent!: () => void;
-      this.track(new Promise<void>((resolve) => (sent = resolve)));
-      this.queue.push({ group, together, reads, sent });
+      let answered!: () => void;
+      this.track(new Promise<void>((resolve) => (answered = resolve)));
+      this.queue.push({ group, together, reads, answered });
       return;
     }
     this.track(this.send(group, together, reads));
@@ -274,7 +275,7 @@ export class EventStore {
   private pump(): void {
     while (this.queue.length > 0 && !this.queue[0].reads.some((s) => this.reading.has(s))) {
       const q = this.queue.shift()!;
-      void this.send(q.group, q.together, q.reads).then(q.sent);
+      void this.send(q.group, q.together, q.reads).then(q.answered);
     }
   }
 
