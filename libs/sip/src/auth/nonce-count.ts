@@ -19,13 +19,25 @@ export interface NonceCountTrackerOptions {
 export type NonceCountCheck = 'ok' | 'replay' | 'stale';
 
 interface Entry {
+  readonly nonce: string;
   nc: number;
   readonly expiresAt: number;
   readonly issuedAt: number;
 }
 
+/** Entries taken from the head of the queue before it is compacted (amortized O(1) per entry). */
+const COMPACT_AFTER = 1024;
+
 export class NonceCountTracker {
   private readonly entries = new Map<string, Entry>();
+  /**
+   * The entries in the order they were added, from `head` on: expiry and eviction take them from
+   * there. (Not the Map's own iteration: a Map keeps the slots of deleted entries until it is
+   * rehashed, and an iteration from its start steps over each of them, so under churn finding the
+   * oldest entry that way costs time in proportion to the entries dropped before it.)
+   */
+  private queue: (Entry | undefined)[] = [];
+  private head = 0;
   private readonly lifetimeMs: number;
   private readonly maxEntries: number;
   /** Issue time of the newest nonce dropped from the table; older untracked nonces are refused. */
@@ -40,18 +52,21 @@ export class NonceCountTracker {
     return this.entries.size;
   }
 
-  private drop(key: string, e: Entry): void {
-    this.entries.delete(key);
+  /** Drops the oldest entry. */
+  private dropOldest(): void {
+    const e = this.queue[this.head]!;
+    this.queue[this.head++] = undefined;
+    this.entries.delete(e.nonce);
     if (e.issuedAt > this.watermark) this.watermark = e.issuedAt;
+    if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** Drops expired entries from the head of the table (oldest first use), a few per call. */
   private sweep(now: number): void {
-    let budget = 16;
-    for (const [key, e] of this.entries) {
-      if (budget-- <= 0 || e.expiresAt >= now) break;
-      this.drop(key, e);
-    }
+    for (let budget = 16; budget > 0 && this.head < this.queue.length && this.queue[this.head]!.expiresAt < now; budget--) this.dropOldest();
   }
 
   /**
@@ -70,12 +85,13 @@ export class NonceCountTracker {
     if (nc < 1) return 'replay';
     if (issuedAt <= this.watermark) return 'stale';
     if (this.entries.size >= this.maxEntries) {
-      const head = this.entries.entries().next();
-      if (!head.done) this.drop(head.value[0], head.value[1]);
+      this.dropOldest();
       if (issuedAt <= this.watermark) return 'stale';
     }
     // the nonce is usually cut from the request's text: kept as a copy of its own, or the entry would hold that text
-    this.entries.set(detached(nonce), { nc, issuedAt, expiresAt: issuedAt + this.lifetimeMs });
+    const added: Entry = { nonce: detached(nonce), nc, issuedAt, expiresAt: issuedAt + this.lifetimeMs };
+    this.entries.set(added.nonce, added);
+    this.queue.push(added);
     return 'ok';
   }
 }

@@ -93,6 +93,62 @@ describe('NonceCountTracker', () => {
     assert.equal(t.size, 3);
   });
 
+  it('under churn past its cap and through expiry, answers as a plain insertion-ordered list would', () => {
+    // the reference: the table as a list in insertion order, searched and trimmed from its start
+    const lifetimeMs = 5_000;
+    const max = 1500;
+    const t = new NonceCountTracker({ lifetimeMs, maxEntries: max });
+    const list: Array<{ nonce: string; nc: number; issuedAt: number }> = [];
+    let watermark = -Infinity;
+    const dropped = { expired: 0, evicted: 0 };
+    const drop = (why: keyof typeof dropped) => {
+      dropped[why]++;
+      const e = list.shift()!;
+      watermark = Math.max(watermark, e.issuedAt);
+    };
+    const reference = (nonce: string, issuedAt: number, nc: number, now: number): string => {
+      for (let budget = 16; budget > 0 && list.length > 0 && list[0].issuedAt + lifetimeMs < now; budget--) drop('expired');
+      const e = list.find((x) => x.nonce === nonce);
+      if (e !== undefined) {
+        if (nc <= e.nc) return 'replay';
+        e.nc = nc;
+        return 'ok';
+      }
+      if (nc < 1) return 'replay';
+      if (issuedAt <= watermark) return 'stale';
+      if (list.length >= max) {
+        drop('evicted');
+        if (issuedAt <= watermark) return 'stale';
+      }
+      list.push({ nonce, nc, issuedAt });
+      return 'ok';
+    };
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x9e3779b9) | 0;
+      return ((seed ^ (seed >>> 13)) >>> 0) % n;
+    };
+    const issued: Array<{ nonce: string; issuedAt: number; nc: number }> = [];
+    let now = T0;
+    const seen = { ok: 0, replay: 0, stale: 0 };
+    for (let i = 0; i < 12_000; i++) {
+      // a new nonce every third check or so: first 0.5 ms apart (the cap trims the table), then 3 ms (expiry does)
+      now += i < 6000 ? rand(2) : 2 + rand(3);
+      let pick: { nonce: string; issuedAt: number; nc: number };
+      if (issued.length === 0 || rand(3) === 0) issued.push((pick = { nonce: `nonce-${i}`, issuedAt: now, nc: 0 }));
+      else pick = issued[issued.length - 1 - rand(Math.min(issued.length, 4000))];
+      // mostly the next count, sometimes one used before
+      const nc = rand(4) === 0 ? rand(pick.nc + 1) : ++pick.nc;
+      const want = reference(pick.nonce, pick.issuedAt, nc, now);
+      assert.equal(t.check(pick.nonce, pick.issuedAt, nc, now), want, `check ${i}: ${pick.nonce} nc ${nc}`);
+      seen[want as keyof typeof seen]++;
+      assert.equal(t.size, list.length, `size after check ${i}`);
+    }
+    // every outcome occurred, and the table was trimmed both by its cap and by expiry
+    assert.ok(seen.ok > 1000 && seen.replay > 1000 && seen.stale > 100, JSON.stringify(seen));
+    assert.ok(dropped.evicted > 500 && dropped.expired > 1000, JSON.stringify(dropped));
+  });
+
   it('keeps its nonces as strings of their own, not holding the text of the requests they were cut from', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
