@@ -42,6 +42,14 @@ export class TransactionLayer {
   private readonly ctx: TransactionContext;
   /** Transactions lingering in Completed, by the duration of their wait. */
   private readonly lingering = new Map<number, LingerQueue>();
+  /**
+   * The request matchServer last found no transaction for, and its key, until a server
+   * transaction is added: when that request gets its transaction next (the usual way),
+   * createServer takes the key as it is and knows no transaction holds it, instead of building
+   * and looking it up again.
+   */
+  private missed: SipRequest | undefined;
+  private missedKey = '';
 
   constructor(private readonly opts: TransactionLayerOptions = {}) {
     this.scheduler = opts.scheduler ?? new SystemScheduler();
@@ -116,8 +124,16 @@ export class TransactionLayer {
 
   private matchServer(req: SipRequest): ServerTransaction | undefined {
     if (req.method !== 'ACK') {
-      const key = serverKey(req, req.method);
-      return key === undefined ? undefined : this.servers.get(key);
+      const joined = serverKey(req, req.method);
+      if (joined === undefined) return undefined;
+      // the key as createServer keeps it: one flat string, its hash computed once
+      const key = detached(joined);
+      const tx = this.servers.get(key);
+      if (tx === undefined) {
+        this.missed = req;
+        this.missedKey = key;
+      }
+      return tx;
     }
     const top = req.topVia;
     if (top === undefined) return undefined;
@@ -137,10 +153,15 @@ export class TransactionLayer {
    */
   createServer(req: SipRequest, channel: TransactionChannel, user: ServerTransactionUser = {}): CreateResult<ServerTransaction> {
     if (req.method === 'ACK') return { ok: false, error: 'ack-has-no-transaction' };
-    const joined = serverKey(req, req.method);
-    if (joined === undefined) return { ok: false, error: 'no-branch' };
-    const key = detached(joined);
-    if (this.servers.has(key)) return { ok: false, error: 'duplicate' };
+    let key: string;
+    if (this.missed === req) key = this.missedKey;
+    else {
+      const joined = serverKey(req, req.method);
+      if (joined === undefined) return { ok: false, error: 'no-branch' };
+      key = detached(joined);
+      if (this.servers.has(key)) return { ok: false, error: 'duplicate' };
+    }
+    this.missed = undefined; // whatever missed before may be taken now
     if (req.method === 'INVITE') {
       const tx = new InviteServerTransaction(key, req, channel, this.ctx, user);
       this.servers.set(key, tx);

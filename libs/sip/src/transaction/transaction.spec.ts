@@ -582,6 +582,28 @@ describe('non-INVITE server transaction', () => {
   });
 });
 
+describe('server transaction keys', () => {
+  it('gives a request that matched nothing its transaction under the key it was looked up by, and still refuses a duplicate', () => {
+    const { layer } = setup();
+    const ch = new FakeChannel();
+    const req = wire(request('REGISTER', 'z9hG4bK-once'));
+    assert.equal(layer.receiveRequest(req), undefined);
+    const tx = layer.createServer(req, ch);
+    assert.ok(tx.ok);
+    assert.equal(layer.receiveRequest(wire(req)), tx.value, 'a retransmission (another parse of the same text) finds it');
+    assert.equal(layer.serverTransaction(tx.value.key), tx.value);
+    assert.deepEqual(layer.createServer(req, ch), { ok: false, error: 'duplicate' });
+
+    // a request that matched nothing, then another with the same key got a transaction first
+    const first = wire(request('OPTIONS', 'z9hG4bK-twice'));
+    const second = wire(first);
+    assert.equal(layer.receiveRequest(first), undefined);
+    assert.ok(layer.createServer(second, ch).ok);
+    assert.deepEqual(layer.createServer(first, ch), { ok: false, error: 'duplicate' });
+    assert.equal(layer.serverCount, 2);
+  });
+});
+
 describe('RFC 2543 matching (no magic cookie)', () => {
   function old(method: string, toTag?: string): SipRequest {
     const r = createRequest({
