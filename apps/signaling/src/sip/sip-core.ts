@@ -32,8 +32,11 @@ export interface SipCoreOptions {
   layer: TransactionLayer;
   registrar?: Registrar;
   log?: SipCoreLog;
-  /** A REGISTER was answered; `nat` says whether its client is behind NAT (and why). */
-  onRegister?: (outcome: RegisterOutcome, source: SipSource, nat: NatVerdict) => void;
+  /**
+   * A REGISTER was answered; `nat` says whether its client is behind NAT (and why), undefined for
+   * a challenge that did not need to know.
+   */
+  onRegister?: (outcome: RegisterOutcome, source: SipSource, nat: NatVerdict | undefined) => void;
   /** An ACK that matched no transaction (an ACK for a 2xx), for the proxy. */
   onStrayAck?: (ack: SipRequest, source: SipSource) => void;
   /** A response that matched no client transaction. */
@@ -103,12 +106,16 @@ export class SipCore {
     else this.registerProxy!(req, tx, source);
   }
 
-  /** A REGISTER the registrar challenges: answered without a transaction, true. */
+  /**
+   * A REGISTER the registrar challenges: answered without a transaction, true. Nothing is looked
+   * up or kept for it: a retransmission is challenged again the same way (same To tag).
+   */
   private challengeRegister(req: SipRequest, source: SipSource): boolean {
     const registrar = this.opts.registrar;
     if (registrar === undefined || !registrar.wouldChallenge(req, source.address, source.port) || !this.forRegistrar(req, registrar)) return false;
-    const nat = detectNat(req, source);
-    const outcome = registrar.statelessChallenge(req, { transport: source.transport, address: source.address, port: source.port, flow: source.flow, behindNat: nat.behindNat });
+    // the challenge depends on the NAT verdict only where registrations across NAT are refused
+    const nat = registrar.rejectsAcrossNat ? detectNat(req, source) : undefined;
+    const outcome = registrar.statelessChallenge(req, { transport: source.transport, address: source.address, port: source.port, flow: source.flow, behindNat: nat?.behindNat ?? false });
     if (outcome === undefined) return false;
     this.opts.transport.respond(outcome.response, source);
     this.opts.onRegister?.(outcome, source, nat);
@@ -127,12 +134,12 @@ export class SipCore {
       return;
     }
     const req = msg;
+    if (req.method === 'REGISTER' && this.challengeRegister(req, source)) return;
     if (this.opts.layer.receiveRequest(req) !== undefined) return; // a retransmission, or an ACK its transaction took
     if (req.method === 'ACK') {
       this.opts.onStrayAck?.(req, source);
       return;
     }
-    if (req.method === 'REGISTER' && this.challengeRegister(req, source)) return;
     const created = this.opts.layer.createServer(req, this.opts.transport.responseChannel(source), this.user);
     if (!created.ok) return;
     const tx = created.value;

@@ -120,8 +120,8 @@ export class NatKeeper {
    * A REGISTER was answered: the bindings it wrote (those carrying its Call-ID and CSeq) from a
    * client behind NAT become (or refresh) proxy registrations; ones no longer behind NAT leave.
    */
-  registered(bindings: readonly ContactBinding[] | undefined, response: SipResponse, source: SipSource, nat: NatVerdict): void {
-    if (bindings === undefined || response.status < 200 || response.status >= 300) return;
+  registered(bindings: readonly ContactBinding[] | undefined, response: SipResponse, source: SipSource, nat: NatVerdict | undefined): void {
+    if (bindings === undefined || nat === undefined || response.status < 200 || response.status >= 300) return;
     const now = this.now();
     const callId = response.callId;
     const cseq = response.cseq.seq;

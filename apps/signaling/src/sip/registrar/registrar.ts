@@ -163,6 +163,11 @@ export class Registrar {
     return aor;
   }
 
+  /** Whether registrations from clients behind NAT are refused (the verdict then decides a REGISTER's answer). */
+  get rejectsAcrossNat(): boolean {
+    return this.opts.rejectAcrossNat;
+  }
+
   /** Whether a REGISTER from this source is challenged because it carries no credentials (cheap: no parsing beyond the header names). */
   wouldChallenge(req: SipRequest, address: string, port: number): boolean {
     const o = this.opts;
