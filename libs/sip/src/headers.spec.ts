@@ -123,7 +123,6 @@ describe('Via', () => {
       'SIP/2.0/UDP ',
       'SIP 2.0/UDP h',
       'SIP/2.0/UDP h:99999',
-      'SIP/2.0/UDP h:0',
       'SIP/2.0/UDP h;',
       'SIP/2.0/UDP h;;',
       'SIP/2.0/UDP [::1',

@@ -297,7 +297,7 @@ function viaCore(s: string, a: number, n: number, via: Via | null): number {
     const p = i;
     while (i < n && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
     const port = parseUintAt(s, p, i, 65535);
-    if (port < 1) return -8; // port 0 names no port: a response could not be sent there
+    if (port < 0) return -8;
     if (via !== null) via.port = port;
   }
   const end = parseParamsAt(s, i, via === null ? null : via.params, n);
@@ -361,7 +361,7 @@ export function parseVia(s: string, a = 0, n = s.length): SipResult<Via> {
       if (rport === null) via.rport = null;
       else {
         const v = parseUint(rport, 65535);
-        if (v >= 1) via.rport = v;
+        if (v >= 0) via.rport = v;
       }
     }
     const maddr = p.get('maddr');

@@ -39,7 +39,7 @@ const sipUri: fc.Arbitrary<SipUri> = fc
     user: fc.option(anyText, { nil: undefined }),
     password: fc.option(anyText, { nil: undefined }),
     host,
-    port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+    port: fc.option(fc.nat(65535), { nil: undefined }),
     params: fc.array(fc.tuple(paramName, fc.option(anyText, { nil: null })), { maxLength: 4 }),
   })
   .map((r) => ({
@@ -71,7 +71,7 @@ const via = fc
   .record({
     transport: fc.constantFrom('UDP', 'TCP', 'TLS', 'WS', 'WSS', 'SCTP'),
     host,
-    port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+    port: fc.option(fc.nat(65535), { nil: undefined }),
     branch: token.map((t) => 'z9hG4bK' + t),
     rport: fc.boolean(),
   })

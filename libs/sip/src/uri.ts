@@ -177,7 +177,7 @@ export function checkUri(s: string, a = 0, n = s.length): number {
       if (c < 0x30 || c > 0x39) break;
       i++;
     }
-    if (parseUintAt(s, p, i, 65535) < 1) return 0; // port 0 names no port
+    if (parseUintAt(s, p, i, 65535) < 0) return 0;
   }
   let q = idx(s, '?', i, n);
   if (q < 0) q = n;
@@ -273,7 +273,7 @@ function parseSipUri(s: string, i: number, n: number, scheme: 'sip' | 'sips'): S
       i++;
     }
     const port = parseUintAt(s, a, i, 65535);
-    if (port < 1) return badUri(port === 0 ? 'port 0 in URI' : 'bad port in URI');
+    if (port < 0) return badUri('bad port in URI');
     uri.port = port;
   }
   let q = idx(s, '?', i, n);
