@@ -325,6 +325,12 @@ describe('Registrar: bindings', () => {
     const { registrar } = open();
     assert.equal((await registrar.register(register({ contacts: ['<sip:a@b>;expires=abc'] }), SRC)).response.status, 400);
     assert.equal((await registrar.register(register({ headers: [['Expires', 'soon']] }), SRC)).response.status, 400);
+    // port 0 names no port: such a binding could never be reached
+    const zero = await registrar.register(register({ contacts: ['<sip:a@192.0.2.10:0>'] }), SRC);
+    assert.equal(zero.response.status, 400);
+    assert.equal(zero.response.reason, 'Bad Contact');
+    assert.match(zero.detail, /port 0/);
+    assert.equal((await registrar.register(register({ contacts: [] }), SRC)).bindings?.length ?? 0, 0, 'nothing was bound');
   });
 
   it('limits the contacts of one AOR', async () => {

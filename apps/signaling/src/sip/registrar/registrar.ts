@@ -224,6 +224,7 @@ export class Registrar {
       let flowRecorded = false;
       for (const c of list) {
         if (c.uri.kind === 'other' && c.uri.scheme === '') return this.reply(req, 400, 'bad Contact URI', { reason: 'Bad Contact', aor });
+        if (c.uri.kind === 'sip' && c.uri.port === 0) return this.reply(req, 400, 'Contact with port 0 (no port to reach)', { reason: 'Bad Contact', aor });
         const wanted = c.expires ?? expiresHeader.value ?? o.defaultExpires;
         if (wanted !== 0 && wanted < o.minExpires) {
           return this.reply(req, 423, `expires ${wanted} below ${o.minExpires}`, { headers: [['Min-Expires', String(o.minExpires)]], aor });
