@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,40 @@ describe('embedded redis-server', () => {
       assert.throws(() => process.kill(first.pid, 0));
       await second.stop();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('stops, when the process that started it is killed without stopping it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'traverse-redis-test-'));
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let pid: number | undefined;
+    try {
+      // an owner process that starts the server, says its pid, and then is killed
+      const owner = spawn(process.execPath, ['-e', `require(${JSON.stringify(join(__dirname, 'redis-server.js'))}).startRedisServer({ dir: ${JSON.stringify(dir)} }).then((s) => console.log('pid ' + s.pid))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      pid = await new Promise<number>((resolvePid, reject) => {
+        let out = '';
+        owner.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /pid (\d+)/.exec(out);
+          if (m) resolvePid(Number(m[1]));
+        });
+        owner.once('exit', (code) => reject(new Error(`the owner exited (${code}) before the server was up`)));
+      });
+      assert.ok(alive(pid));
+      assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /redis-server/);
+      owner.kill('SIGKILL');
+      const deadline = Date.now() + 15_000;
+      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(alive(pid), false, 'redis-server still runs after its owner was killed');
+    } finally {
+      if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });

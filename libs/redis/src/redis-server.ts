@@ -79,6 +79,23 @@ export function ensureRedisServerBinary(binary = 'redis-server', install = true)
   return after;
 }
 
+let deathSignalWrapper: string | null | undefined;
+
+/**
+ * util-linux's setpriv when it can set a parent-death signal (Debian always has util-linux):
+ * redis-server is started through it, so that it stops, saving its data, when the process that
+ * started it dies without stopping it (killed, crashed). Without it, a later start from the same
+ * folder stops what was left running (the pid file).
+ */
+function parentDeathWrapper(): string | undefined {
+  if (deathSignalWrapper === undefined) {
+    const setpriv = which('setpriv');
+    const help = setpriv === undefined ? undefined : spawnSync(setpriv, ['--help'], { encoding: 'utf8' });
+    deathSignalWrapper = setpriv !== undefined && help?.status === 0 && help.stdout.includes('--pdeathsig') ? setpriv : null;
+  }
+  return deathSignalWrapper ?? undefined;
+}
+
 function socketPathFor(dir: string): string {
   const inDir = join(dir, 'redis.sock');
   if (Buffer.byteLength(inDir) < 100) return inDir;
@@ -172,7 +189,10 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<Runnin
   ];
   let child: ChildProcess;
   try {
-    child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+    const wrapper = parentDeathWrapper();
+    child = wrapper
+      ? spawn(wrapper, ['--pdeathsig', 'TERM', '--', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: false })
+      : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
   } catch (e) {
     throw new RedisServerError('REDIS_START_FAILED', `could not start ${binary}: ${(e as Error).message}`);
   }
