@@ -84,7 +84,8 @@ let deathSignalWrapper: string | null | undefined;
 /**
  * util-linux's setpriv when it can set a parent-death signal (Debian always has util-linux):
  * redis-server is started through it, so that it stops, saving its data, when the process that
- * started it dies without stopping it (killed, crashed). Without it, a later start from the same
+ * started it dies without stopping it (killed, crashed). The signal comes when the thread that
+ * started it ends: start it from the main thread. Without setpriv, a later start from the same
  * folder stops what was left running (the pid file).
  */
 function parentDeathWrapper(): string | undefined {
