@@ -33,6 +33,53 @@ describe('DNS answer cache', () => {
     assert.equal(c.get('c', 2), 3);
   });
 
+  it('under churn past its size, with hits, expiries and clears, keeps what a plain least-recently-used list keeps', () => {
+    const size = 300;
+    const c = new DnsCache<number>(size);
+    // the reference: a list in order of use, the least recently used first
+    let list: Array<{ key: string; value: number; expiresAt: number }> = [];
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x9e3779b9) | 0;
+      return ((seed ^ (seed >>> 13)) >>> 0) % n;
+    };
+    let now = 0;
+    let evicted = 0;
+    let hits = 0;
+    for (let i = 0; i < 20_000; i++) {
+      now += rand(3);
+      const key = `k${rand(i < 10_000 ? 600 : 2_000)}`;
+      if (rand(2) === 0) {
+        const at = list.findIndex((e) => e.key === key);
+        let want: number | undefined;
+        if (at >= 0) {
+          const [e] = list.splice(at, 1);
+          if (e.expiresAt > now) {
+            want = e.value;
+            list.push(e);
+          }
+        }
+        if (want !== undefined) hits++;
+        assert.equal(c.get(key, now), want, `get ${key} at step ${i}`);
+      } else {
+        const ttl = 1 + rand(2_000);
+        c.set(key, i, ttl, now);
+        list = list.filter((e) => e.key !== key);
+        list.push({ key, value: i, expiresAt: now + ttl });
+        while (list.length > size) {
+          list.shift();
+          evicted++;
+        }
+      }
+      if (i === 15_000) {
+        c.clear();
+        list = [];
+      }
+      assert.equal(c.size, list.length, `size at step ${i}`);
+    }
+    assert.ok(evicted > 1000 && hits > 1000, `evicted ${evicted}, hits ${hits}`);
+  });
+
   it('refuses a bad size', () => {
     assert.throws(() => new DnsCache(-1), RangeError);
     assert.throws(() => new DnsCache(1.5), RangeError);

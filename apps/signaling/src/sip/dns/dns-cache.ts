@@ -6,6 +6,13 @@
 export class DnsCache<V> {
   // Map iteration order is insertion order: re-inserting on use keeps the least recently used first
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  /**
+   * Where eviction stands in the Map: one iterator kept across evictions. Everything before it has
+   * been evicted, so it yields the least recently used entry next. (A fresh iterator would start
+   * at the Map's first slot and step over the slot of every entry deleted since the Map was last
+   * rehashed: thousands, once the cache is full.)
+   */
+  private cursor: Iterator<string> | undefined;
 
   constructor(private readonly maxEntries: number) {
     if (!Number.isInteger(maxEntries) || maxEntries < 0) throw new RangeError(`cache size must be a whole number >= 0, got ${maxEntries}`);
@@ -26,15 +33,24 @@ export class DnsCache<V> {
     if (this.maxEntries === 0 || !(ttlMs > 0)) return;
     this.entries.delete(key);
     this.entries.set(key, { value, expiresAt: now + ttlMs });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.oldest());
+  }
+
+  /** The least recently used key (the cache is not empty). */
+  private oldest(): string {
+    let r = this.cursor?.next();
+    if (r === undefined || r.done === true) {
+      // an iterator that reached the end stays there: start again from the first slot
+      this.cursor = this.entries.keys();
+      r = this.cursor.next();
     }
+    return r.value as string;
   }
 
   /** Drops every entry. */
   clear(): void {
     this.entries.clear();
+    this.cursor = undefined;
   }
 
   get size(): number {
