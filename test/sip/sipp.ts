@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, repoRoot, runChild, type ChildRun } from '@traverse/testing';
+import { freePort, repoRoot, runChild, waitFor, type ChildRun } from '@traverse/testing';
 
 export interface SippRunOptions {
   /** File name in test/sip/scenarios (or a path relative to it). */
@@ -50,7 +50,28 @@ export interface SippChild {
   done: Promise<SippOutcome>;
 }
 
-/** Starts SIPp; does not wait for it. */
+/**
+ * Whether a socket of this machine's network namespace is bound to the local port: listening,
+ * for TCP (/proc/net/tcp and tcp6 list the local address and port in hex, then the state; 0A is
+ * LISTEN).
+ */
+function bound(port: number, transport: 'u1' | 't1'): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const tables = transport === 't1' ? ['/proc/net/tcp', '/proc/net/tcp6'] : ['/proc/net/udp', '/proc/net/udp6'];
+  for (const t of tables) {
+    if (!existsSync(t)) continue;
+    for (const line of readFileSync(t, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 3 && f[1].endsWith(hex) && (transport === 'u1' || f[3] === '0A')) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Starts SIPp; does not wait for it to end. A server (no remote) is waited for until its socket
+ * is bound, so that what the test sends next finds it listening.
+ */
 export async function spawnSipp(o: SippRunOptions): Promise<SippChild> {
   const port = o.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'traverse-sipp-'));
@@ -76,7 +97,9 @@ export async function spawnSipp(o: SippRunOptions): Promise<SippChild> {
     ...(o.extraArgs ?? []),
   ];
   const run = runChild('sipp', args, { cwd: dir });
+  let exited = false;
   const done = run.exited.then((code) => {
+    exited = true;
     const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
     const messages = read(files.messages);
     const logs = read(files.logs);
@@ -84,5 +107,10 @@ export async function spawnSipp(o: SippRunOptions): Promise<SippChild> {
     rmSync(dir, { recursive: true, force: true });
     return { code, log, messages, logs };
   });
+  if (o.remote === undefined) {
+    const transport = o.transport ?? 'u1';
+    // a SIPp that exits at once (a bad scenario) is the test's to report, from `done`
+    await waitFor(`SIPp bound to ${transport === 't1' ? 'TCP' : 'UDP'} port ${port}`, () => (exited || bound(port, transport) ? true : undefined), 10_000, 20);
+  }
   return { port, run, done };
 }
