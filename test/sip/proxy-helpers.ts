@@ -70,23 +70,6 @@ export async function startSipp(o: SippOptions): Promise<SippProcess> {
   return { port: p.port, run: p.run, result: () => p.done };
 }
 
-/** Waits until a SIPp server listening on TCP accepts connections. */
-export async function tcpListening(port: number): Promise<void> {
-  await waitFor(
-    `TCP port ${port}`,
-    () =>
-      new Promise<true | undefined>((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once('error', () => resolve(undefined));
-      }),
-    10_000,
-    50,
-  );
-}
-
 /** The SIP messages in a SIPp message trace that SIPp received. */
 export function receivedMessages(trace: string): Array<SipRequest | SipResponse> {
   const out: Array<SipRequest | SipResponse> = [];

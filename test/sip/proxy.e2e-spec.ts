@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '@traverse/testing';
 import type { SipNode } from './helpers';
-import { DOMAIN, calls, closedCall, receivedRequest, receivedResponse, startProxyNode, startSipp, tcpListening, tlsRelay } from './proxy-helpers';
+import { DOMAIN, calls, closedCall, receivedRequest, receivedResponse, startProxyNode, startSipp, tlsRelay } from './proxy-helpers';
 
 const callId = (what: string) => `${what}-${randomBytes(4).toString('hex')}`;
 
@@ -88,7 +88,6 @@ describe('the SIP proxy of a node (SIPp over UDP, TCP and TLS)', () => {
 
   it('proxies a call over TCP (caller and callee), record-routing with transport=tcp', async () => {
     const uas = await startSipp({ scenario: 'proxy-uas.xml', service: 'tina', transport: 't1' });
-    await tcpListening(uas.port);
     await register(n, 'tina', uas.port, 'tcp');
     const id = callId('tcp');
     const uac = await caller(n, 'proxy-uac.xml', 'tina', id, { transport: 't1' });
