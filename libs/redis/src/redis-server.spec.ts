@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pidAlive } from '@traverse/testing';
 import { startRedisServer } from './redis-server';
 import { createRedisClient, redisOptionsFromUrl } from './connection';
 
@@ -50,14 +51,6 @@ describe('embedded redis-server', () => {
   });
   it('stops, when the process that started it is killed without stopping it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'traverse-redis-test-'));
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     let pid: number | undefined;
     try {
       // an owner process that starts the server, says its pid, and then is killed
@@ -71,14 +64,14 @@ describe('embedded redis-server', () => {
         });
         owner.once('exit', (code) => reject(new Error(`the owner exited (${code}) before the server was up`)));
       });
-      assert.ok(alive(pid));
+      assert.ok(pidAlive(pid));
       assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /redis-server/);
       owner.kill('SIGKILL');
       const deadline = Date.now() + 15_000;
-      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(alive(pid), false, 'redis-server still runs after its owner was killed');
+      while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(pidAlive(pid), false, 'redis-server still runs after its owner was killed');
     } finally {
-      if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+      if (pid !== undefined && pidAlive(pid)) process.kill(pid, 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -2,3 +2,4 @@
 export * from './process';
 export * from './net';
 export * from './node-env';
+export * from './random';

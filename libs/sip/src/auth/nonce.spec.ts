@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededRandom } from '@traverse/testing';
 import { createHmac } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -123,11 +124,7 @@ describe('NonceCountTracker', () => {
       list.push({ nonce, nc, issuedAt });
       return 'ok';
     };
-    let seed = 7;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x9e3779b9) | 0;
-      return ((seed ^ (seed >>> 13)) >>> 0) % n;
-    };
+    const rand = seededRandom(7);
     const issued: Array<{ nonce: string; issuedAt: number; nc: number }> = [];
     let now = T0;
     const seen = { ok: 0, replay: 0, stale: 0 };

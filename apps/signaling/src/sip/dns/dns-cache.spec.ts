@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededRandom } from '@traverse/testing';
 import { DnsCache } from './dns-cache';
 
 describe('DNS answer cache', () => {
@@ -38,11 +39,7 @@ describe('DNS answer cache', () => {
     const c = new DnsCache<number>(size);
     // the reference: a list in order of use, the least recently used first
     let list: Array<{ key: string; value: number; expiresAt: number }> = [];
-    let seed = 11;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x9e3779b9) | 0;
-      return ((seed ^ (seed >>> 13)) >>> 0) % n;
-    };
+    const rand = seededRandom(11);
     let now = 0;
     let evicted = 0;
     let hits = 0;
