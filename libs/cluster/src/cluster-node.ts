@@ -350,7 +350,7 @@ export class ClusterNode {
     const sweep = this.options.expirySweepMs ?? 1000;
     if (sweep > 0) timers.push(this.every(sweep, () => (signal.aborted ? undefined : this.sweepExpiries().then(() => undefined))));
     const snap = this.options.snapshotCheckMs ?? 5000;
-    if (snap > 0) timers.push(this.every(snap, () => (signal.aborted ? undefined : this.snapshotDue(signal))));
+    if (snap > 0) timers.push(this.every(snap, () => (signal.aborted ? undefined : this.snapshotDueShards(signal))));
     // Clean up after nodes that died before this node became master.
     for (const s of this.membership.table) if (s.status === 'down') await this.cleanUpAfter(s.name).catch(() => undefined);
     signal.addEventListener('abort', () => {
@@ -394,7 +394,8 @@ export class ClusterNode {
     await Promise.all(evs.map((e) => this.store.appendFenced(e, token)));
   }
 
-  private async snapshotDue(signal: AbortSignal): Promise<void> {
+  /** Snapshots the shards the policy says are due (the master, every snapshotCheckMs). */
+  private async snapshotDueShards(signal: AbortSignal): Promise<void> {
     const now = Date.now();
     for (let s = 0; s < this.keys.shards && !signal.aborted; s++) {
       if (snapshotDue(this.snapshotPolicy, this.since[s], this.projector.shardRows(s), now - this.lastSnapshotAt[s])) {
