@@ -171,6 +171,11 @@ describe('createRequest and identifiers', () => {
   it('stateless To tags (8.2.7): the same for copies of a request, different when Via, From, Call-ID or CSeq differ', () => {
     const tag = statelessTag(req());
     assert.match(tag, /^[0-9a-f]{16}$/);
+    // the two FNV-1a hashes of the first Via, From, Call-ID and CSeq values, each line ended by a newline
+    const r0 = req();
+    const text = ['via', 'from', 'call-id', 'cseq'].map((k) => r0.headers.find((h) => h.key === k)!.value + '\n').join('');
+    const hex = (n: number) => n.toString(16).padStart(8, '0');
+    assert.equal(tag, hex(fnv1a(text)) + hex(fnv1a(text, 0x1b873593)));
     assert.equal(statelessTag(req()), tag);
     assert.equal(statelessTag(reparse(req()) as SipRequest), tag);
     const changed = (from: string, to: string) => {
