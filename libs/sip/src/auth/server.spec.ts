@@ -103,6 +103,31 @@ describe('DigestAuthenticator.authenticate', () => {
     assert.ok(!out.ok && out.error.code === 'wrong-response');
   });
 
+  it('reuses a user HA1 only while the password stays the same, and keeps working once its table is emptied', () => {
+    const s = server({ maxCachedHa1: 2 });
+    const passwords: Record<string, string> = { alice: 'wonderland', bob: 'builder', carol: 'singer' };
+    const current = (u: string) => (passwords[u] !== undefined ? { password: passwords[u] } : undefined);
+    const tryAs = (user: string, password: string, alg: DigestAlgorithm = 'MD5') =>
+      s.authenticate([answer(firstChallenge(s, T0, alg), { user, password })], req(), current);
+    assert.ok(tryAs('alice', 'wonderland').ok);
+    assert.ok(tryAs('alice', 'wonderland').ok);
+    // the password changed: the HA1 of the old one must not let the old password in
+    passwords.alice = 'looking-glass';
+    const old = tryAs('alice', 'wonderland');
+    assert.ok(!old.ok && old.error.code === 'wrong-response');
+    assert.ok(tryAs('alice', 'looking-glass').ok);
+    // another hash of the same user is another HA1
+    assert.ok(tryAs('alice', 'looking-glass', 'SHA-256').ok);
+    // more users than the table holds: it is emptied, and every user still gets in with the right password only
+    for (const user of ['bob', 'carol', 'alice', 'bob', 'carol']) {
+      assert.ok(tryAs(user, passwords[user]).ok, user);
+      const wrong = tryAs(user, 'guess');
+      assert.ok(!wrong.ok && wrong.error.code === 'wrong-response', user);
+    }
+    const none = server({ maxCachedHa1: 0 });
+    assert.ok(none.authenticate([answer(firstChallenge(none))], req(), lookup).ok);
+  });
+
   it('reports missing credentials, bad realm, unknown user and malformed input', () => {
     const s = server();
     const none = s.authenticate([], req(), lookup);

@@ -19,6 +19,7 @@
  *   wrong-response      -> 403 Forbidden (or 401 to let the user retry)
  */
 import { timingSafeEqual } from 'node:crypto';
+import { detached } from '../chars';
 import { algorithmInfo, strongestFirst, type DigestAlgorithm, type DigestHash } from './algorithms';
 import { parseAuthHeader, type AuthHeaderLimits } from './auth-header';
 import { computeDigestResponse, computeHa1, digestCredentialsFrom, serializeDigestChallenge, type DigestChallenge, type DigestCredentials, type Qop } from './digest';
@@ -64,6 +65,8 @@ export interface DigestServerOptions {
   readonly allowNoQop?: boolean;
   /** Size of the nonce-count table (default 100 000). */
   readonly maxTrackedNonces?: number;
+  /** Users whose HA1 (from a cleartext password) is kept for reuse, per hash (default 10 000; 0 keeps none). */
+  readonly maxCachedHa1?: number;
   readonly domain?: string;
   readonly opaque?: string;
   readonly headerLimits?: AuthHeaderLimits;
@@ -85,6 +88,12 @@ export interface DigestRequest {
 
 const failure = (code: DigestOutcomeCode, reason: string): { ok: false; error: { code: DigestOutcomeCode; reason: string } } => ({ ok: false, error: { code, reason } });
 
+/** An HA1 kept for a user, with the password it was computed from. */
+interface CachedHa1 {
+  readonly password: string;
+  readonly ha1: string;
+}
+
 function equalHex(a: string, b: string): boolean {
   const x = Buffer.from(a.toLowerCase(), 'latin1');
   const y = Buffer.from(b.toLowerCase(), 'latin1');
@@ -98,6 +107,13 @@ export class DigestAuthenticator {
   private readonly nonces: NonceService;
   private readonly tracker: NonceCountTracker;
   private readonly options: DigestServerOptions;
+  /**
+   * HA1 = H(username:realm:password) of users with a cleartext password, per hash: a user's HA1
+   * changes only with the password, and computing it is one hash per request. An entry is used
+   * only while the password it was computed from is the one given; the table is emptied when full.
+   */
+  private readonly ha1Cache = new Map<DigestHash, Map<string, CachedHa1>>();
+  private readonly maxCachedHa1: number;
 
   constructor(options: DigestServerOptions) {
     this.options = options;
@@ -110,6 +126,21 @@ export class DigestAuthenticator {
       ...(options.random !== undefined ? { random: options.random } : {}),
     });
     this.tracker = new NonceCountTracker({ lifetimeMs: this.nonces.lifetimeMs, ...(options.maxTrackedNonces !== undefined ? { maxEntries: options.maxTrackedNonces } : {}) });
+    this.maxCachedHa1 = Math.max(0, Math.floor(options.maxCachedHa1 ?? 10_000));
+  }
+
+  /** HA1 of a user with a cleartext password, from the cache when it was computed from the same password. */
+  private passwordHa1(hash: DigestHash, username: string, password: string): string {
+    if (this.maxCachedHa1 === 0) return computeHa1(hash, username, this.realm, password);
+    let byUser = this.ha1Cache.get(hash);
+    if (byUser === undefined) this.ha1Cache.set(hash, (byUser = new Map()));
+    const hit = byUser.get(username);
+    if (hit !== undefined && hit.password === password) return hit.ha1;
+    const ha1 = computeHa1(hash, username, this.realm, password);
+    if (hit === undefined && byUser.size >= this.maxCachedHa1) byUser.clear();
+    // the user name is usually cut from the request's text: kept as a copy of its own, or the entry would hold that text
+    byUser.set(detached(username), { password, ha1 });
+    return ha1;
   }
 
   private bound(clientAddress: string | undefined): string | undefined {
@@ -187,7 +218,7 @@ export class DigestAuthenticator {
     const nonce = this.nonces.check(c.nonce, request.now, this.realm, this.bound(request.clientAddress));
     if (secret === undefined) return failure(nonce.status === 'invalid' ? 'invalid-nonce' : 'unknown-user', nonce.status === 'invalid' ? nonce.reason : 'no such user');
     let ha1: string | undefined;
-    if ('password' in secret) ha1 = computeHa1(alg.hash, c.username, this.realm, secret.password);
+    if ('password' in secret) ha1 = this.passwordHa1(alg.hash, c.username, secret.password);
     else ha1 = secret.ha1[alg.hash];
     if (ha1 === undefined) return failure('unknown-algorithm', `no stored HA1 for ${alg.hash}`);
     const expected = computeDigestResponse({
