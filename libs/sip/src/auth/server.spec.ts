@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DigestAuthenticator, type DigestServerOptions } from './server';
+import { DigestAuthenticator, equalHex, type DigestServerOptions } from './server';
 import { computeAuthorization, challengesFromHeaders, selectChallenge } from './client';
 import { computeHa1, parseDigestChallenge, serializeDigestCredentials, type DigestChallenge } from './digest';
 import type { DigestAlgorithm } from './algorithms';
@@ -60,6 +60,19 @@ describe('DigestAuthenticator challenges', () => {
   it('gives different nonces to two challenges issued in the same millisecond', () => {
     const s = server();
     assert.notEqual(firstChallenge(s).nonce, firstChallenge(s).nonce);
+  });
+});
+
+describe('equalHex', () => {
+  it('compares a lower-case digest with one written in either case, and nothing else as equal', () => {
+    assert.ok(equalHex('0a1b2c3d4e5f', '0a1b2c3d4e5f'));
+    assert.ok(equalHex('0a1b2c3d4e5f', '0A1B2C3D4E5F'));
+    assert.ok(!equalHex('0a1b2c3d4e5f', '0a1b2c3d4e5e'));
+    assert.ok(!equalHex('0a1b2c3d4e5f', '0a1b2c3d4e5'));
+    assert.ok(!equalHex('', 'a'));
+    // characters that differ from a digit only in the bit that lower-cases a letter are not that digit
+    assert.ok(!equalHex('0a', '\x10a'));
+    assert.ok(!equalHex('1a', '\x11A'));
   });
 });
 

@@ -18,7 +18,6 @@
  *   unknown-user        -> 403 Forbidden (or 401 to avoid disclosing accounts)
  *   wrong-response      -> 403 Forbidden (or 401 to let the user retry)
  */
-import { timingSafeEqual } from 'node:crypto';
 import { detached } from '../chars';
 import { algorithmInfo, strongestFirst, type DigestAlgorithm, type DigestHash } from './algorithms';
 import { parseAuthHeader, type AuthHeaderLimits } from './auth-header';
@@ -94,10 +93,19 @@ interface CachedHa1 {
   readonly ha1: string;
 }
 
-function equalHex(a: string, b: string): boolean {
-  const x = Buffer.from(a.toLowerCase(), 'latin1');
-  const y = Buffer.from(b.toLowerCase(), 'latin1');
-  return x.length === y.length && timingSafeEqual(x, y);
+/**
+ * Whether the hex digest we computed (lower case) equals the one a client wrote (either case), in
+ * time that depends only on their lengths: every character is compared, ASCII letters of the
+ * client's lower-cased on the way (what toLowerCase does to hex digits).
+ */
+export function equalHex(expected: string, given: string): boolean {
+  if (expected.length !== given.length) return false;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const c = given.charCodeAt(i);
+    diff |= expected.charCodeAt(i) ^ (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+  }
+  return diff === 0;
 }
 
 export class DigestAuthenticator {
