@@ -90,12 +90,10 @@ describe('SDP properties', () => {
     );
   });
 
-  it('a large hostile body is rejected quickly', () => {
-    const start = process.hrtime.bigint();
+  it('a large hostile body is refused by its size, and a flood of lines by their count', () => {
     const r = parseSdp('a=' + 'x'.repeat(10_000_000));
     assert.ok(!r.ok && r.error.code === 'too-large');
     const many = parseSdp(AUDIO_VIDEO_OFFER + 'a=x\r\n'.repeat(10_000));
     assert.ok(!many.ok && many.error.code === 'too-many-lines');
-    assert.ok(Number(process.hrtime.bigint() - start) / 1e6 < 500);
   });
 });

@@ -260,18 +260,16 @@ describe('decoder robustness', () => {
     );
   });
 
-  it('a 64 KiB datagram of attribute headers is bounded by maxAttributes and returns quickly', () => {
+  it('a 64 KiB datagram of attribute headers is refused once it passes maxAttributes', () => {
     const len = 65532;
     const buf = Buffer.alloc(20 + len);
     buf.writeUInt16BE(0x0001, 0);
     buf.writeUInt16BE(len, 2);
     buf.writeUInt32BE(0x2112a442, 4);
     for (let at = 20; at < buf.length; at += 4) buf.writeUInt16BE(0x8001, at);
-    const t0 = process.hrtime.bigint();
     const r = decodeMessage(buf);
     assert.equal(r.ok, false);
     assert.equal(!r.ok && r.error.code, 'TOO_MANY_ATTRIBUTES');
-    assert.ok(Number(process.hrtime.bigint() - t0) < 50e6);
   });
 
   it('refuses oversize, short, bad-length and bad-top-bit input with typed errors', () => {

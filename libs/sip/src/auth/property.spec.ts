@@ -43,10 +43,14 @@ describe('auth header properties', () => {
     );
   });
 
-  it('a long hostile value is refused quickly', () => {
-    const start = process.hrtime.bigint();
-    for (const v of ['Digest ' + 'a=b,'.repeat(100_000), 'Digest realm="' + '\\"'.repeat(1_000_000), ','.repeat(1_000_000)]) assert.equal(parseAuthHeader(v).ok, false);
-    assert.ok(Number(process.hrtime.bigint() - start) / 1e6 < 500);
+  it('a long hostile value is refused by its length before it is parsed, and a flood of parameters by their count', () => {
+    for (const v of ['Digest ' + 'a=b,'.repeat(100_000), 'Digest realm="' + '\\"'.repeat(1_000_000), ','.repeat(1_000_000)]) {
+      const r = parseAuthHeader(v);
+      assert.ok(!r.ok && r.error.code === 'too-large' && r.error.reason === 'header value longer than 8192', JSON.stringify(r).slice(0, 200));
+    }
+    const flood = parseAuthHeader('Digest ' + 'a=b,'.repeat(1000), { maxLength: 1_000_000 });
+    assert.ok(!flood.ok && flood.error.code === 'too-large' && flood.error.reason === 'more than 64 parameters');
+    assert.ok(parseAuthHeader('Digest ' + 'a=b,'.repeat(64), { maxLength: 1_000_000 }).ok);
   });
 });
 
