@@ -35,7 +35,7 @@ export interface AuthHeaderLimits {
 export const AUTH_HEADER_DEFAULT_MAX_LENGTH = 8192;
 export const AUTH_HEADER_DEFAULT_MAX_PARAMS = 64;
 
-function isTchar(c: number): boolean {
+export function isTchar(c: number): boolean {
   // RFC 7230 tchar / RFC 3261 token: ALPHA DIGIT ! # $ % & ' * + - . ^ _ ` | ~
   return (
     (c >= 0x61 && c <= 0x7a) ||

@@ -3,7 +3,18 @@
  * RFC 8760): typed views of the header values, and the response computation.
  */
 import { digestHex, type AlgorithmInfo, type DigestAlgorithm, type DigestHash } from './algorithms';
-import { parseAuthHeader, quoteAuthString, serializeAuthHeader, tokenOrQuoted, type AuthHeaderLimits, type AuthHeaderValue, type AuthParam } from './auth-header';
+import {
+  AUTH_HEADER_DEFAULT_MAX_LENGTH,
+  AUTH_HEADER_DEFAULT_MAX_PARAMS,
+  isTchar,
+  parseAuthHeader,
+  quoteAuthString,
+  serializeAuthHeader,
+  tokenOrQuoted,
+  type AuthHeaderLimits,
+  type AuthHeaderValue,
+  type AuthParam,
+} from './auth-header';
 import { fail, ok, type AuthResult } from './result';
 
 export type Qop = 'auth' | 'auth-int';
@@ -103,7 +114,12 @@ export function digestCredentialsFrom(h: AuthHeaderValue): AuthResult<DigestCred
   if (h.scheme.toLowerCase() !== 'digest') return fail('not-digest', `scheme ${h.scheme.slice(0, 32)}`);
   const r = readParams(h, CREDENTIAL_KNOWN);
   if (r.duplicate !== undefined) return fail('bad-parameter', `${r.duplicate} given twice`);
-  const [username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc] = r.known;
+  return credentialsFrom(r.known, r.extra);
+}
+
+/** Credentials from the values of CREDENTIAL_KNOWN (in that order) and the other parameters. */
+function credentialsFrom(known: readonly (string | undefined)[], extra: AuthParam[]): AuthResult<DigestCredentials, DigestHeaderErrorCode> {
+  const [username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc] = known;
   if (username === undefined) return fail('missing-parameter', 'username');
   if (realm === undefined) return fail('missing-parameter', 'realm');
   if (nonce === undefined) return fail('missing-parameter', 'nonce');
@@ -120,8 +136,70 @@ export function digestCredentialsFrom(h: AuthHeaderValue): AuthResult<DigestCred
   if (opaque !== undefined) c.opaque = opaque;
   if (qop !== undefined) c.qop = qop;
   if (nc !== undefined) c.nc = nc;
-  if (r.extra.length > 0) c.extra = r.extra;
+  if (extra.length > 0) c.extra = extra;
   return ok(c);
+}
+
+const isSpTab = (c: number): boolean => c === 0x20 || c === 0x09;
+
+/**
+ * Digest credentials read straight from a header value of the plain shape clients send:
+ * `Digest` then comma-separated `name=token` / `name="text"` parameters, each of a name
+ * credentials know (any case) and given once, quoted text without backslash escapes or line
+ * breaks, spaces and tabs around. That is what the general parser (parseAuthHeader, then
+ * digestCredentialsFrom) reads too, and to the same credentials; this one builds no parameter
+ * list on the way (it runs for every authenticated request). Undefined for any other value, and
+ * for credentials that are not usable (a parameter missing, a bad nc): the general parser then
+ * reads it and tells what is wrong.
+ */
+export function plainDigestCredentials(value: string, limits: AuthHeaderLimits = {}): DigestCredentials | undefined {
+  const n = value.length;
+  if (n > (limits.maxLength ?? AUTH_HEADER_DEFAULT_MAX_LENGTH)) return undefined;
+  let i = 0;
+  while (i < n && isSpTab(value.charCodeAt(i))) i++;
+  if (i + 7 > n || value.slice(i, i + 6).toLowerCase() !== 'digest' || !isSpTab(value.charCodeAt(i + 6))) return undefined;
+  i += 7;
+  const known: (string | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+  let count = 0;
+  const maxParams = limits.maxParams ?? AUTH_HEADER_DEFAULT_MAX_PARAMS;
+  for (;;) {
+    while (i < n && isSpTab(value.charCodeAt(i))) i++;
+    // name
+    const ns = i;
+    while (i < n && isTchar(value.charCodeAt(i))) i++;
+    if (i === ns) return undefined;
+    const k = CREDENTIAL_KNOWN.indexOf(value.slice(ns, i).toLowerCase() as (typeof CREDENTIAL_KNOWN)[number]);
+    if (k < 0 || known[k] !== undefined || ++count > maxParams) return undefined;
+    while (i < n && isSpTab(value.charCodeAt(i))) i++;
+    if (i >= n || value.charCodeAt(i) !== 0x3d) return undefined;
+    i++;
+    while (i < n && isSpTab(value.charCodeAt(i))) i++;
+    // value
+    if (i < n && value.charCodeAt(i) === 0x22) {
+      const vs = ++i;
+      for (;;) {
+        if (i >= n) return undefined;
+        const c = value.charCodeAt(i);
+        if (c === 0x22) break;
+        if (c === 0x5c || c === 0x7f || (c < 0x20 && c !== 0x09)) return undefined;
+        i++;
+      }
+      known[k] = value.slice(vs, i++);
+    } else {
+      const vs = i;
+      while (i < n && isTchar(value.charCodeAt(i))) i++;
+      if (i === vs) return undefined;
+      known[k] = value.slice(vs, i);
+    }
+    // separator: commas (empty list elements are allowed), or the end
+    while (i < n && isSpTab(value.charCodeAt(i))) i++;
+    if (i >= n) break;
+    if (value.charCodeAt(i) !== 0x2c) return undefined;
+    while (i < n && (value.charCodeAt(i) === 0x2c || isSpTab(value.charCodeAt(i)))) i++;
+    if (i >= n) break;
+  }
+  const r = credentialsFrom(known, []);
+  return r.ok ? r.value : undefined;
 }
 
 /** Parses a WWW-Authenticate / Proxy-Authenticate value holding one Digest challenge. */

@@ -21,7 +21,16 @@
 import { detached } from '../chars';
 import { algorithmInfo, strongestFirst, type DigestAlgorithm, type DigestHash } from './algorithms';
 import { parseAuthHeader, type AuthHeaderLimits } from './auth-header';
-import { computeDigestResponse, computeHa1, digestCredentialsFrom, serializeDigestChallenge, type DigestChallenge, type DigestCredentials, type Qop } from './digest';
+import {
+  computeDigestResponse,
+  computeHa1,
+  digestCredentialsFrom,
+  plainDigestCredentials,
+  serializeDigestChallenge,
+  type DigestChallenge,
+  type DigestCredentials,
+  type Qop,
+} from './digest';
 import { NonceCountTracker } from './nonce-count';
 import { NonceService } from './nonce';
 
@@ -184,6 +193,14 @@ export class DigestAuthenticator {
     let otherRealm: string | undefined;
     let malformed: string | undefined;
     for (const v of headerValues) {
+      // the usual value, read without the general parser's parameter list (same credentials)
+      const plain = plainDigestCredentials(v, this.options.headerLimits);
+      if (plain !== undefined) {
+        sawDigest = true;
+        if (plain.realm === this.realm) return { ok: true, value: plain };
+        otherRealm ??= plain.realm;
+        continue;
+      }
       const parsed = parseAuthHeader(v, this.options.headerLimits);
       if (!parsed.ok) {
         malformed ??= parsed.error.reason;
