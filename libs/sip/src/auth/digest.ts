@@ -159,7 +159,7 @@ export function plainDigestCredentials(value: string, limits: AuthHeaderLimits =
   while (i < n && isSpTab(value.charCodeAt(i))) i++;
   if (i + 7 > n || value.slice(i, i + 6).toLowerCase() !== 'digest' || !isSpTab(value.charCodeAt(i + 6))) return undefined;
   i += 7;
-  const known: (string | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+  const known = new Array<string | undefined>(CREDENTIAL_KNOWN.length).fill(undefined);
   let count = 0;
   const maxParams = limits.maxParams ?? AUTH_HEADER_DEFAULT_MAX_PARAMS;
   for (;;) {
